@@ -1,0 +1,228 @@
+/* gev.h: greenlets on an event loop, gevent's model in C.
+ *
+ * One header for everything.  Conventions for every function:
+ *  - Errors are POSIX style: -1 (or NULL) with errno set, just before
+ *    returning (after any switch).  Success is 0 or a non-negative count.
+ *  - Timeouts are relative seconds; GEV_FOREVER waits without limit; 0 does
+ *    not wait (ETIMEDOUT when the call would have had to).
+ *  - Once a greenlet was killed, its current blocking call and every later
+ *    one fail at once with ECANCELED.
+ *  - A blocking call from hub context (a link callback) fails with EDEADLK,
+ *    and so does a wait in the main greenlet that nothing can ever end.
+ *  - Each thread's hub is created on first use; objects belong to the thread
+ *    that made them.  Only functions marked thread-safe cross threads.
+ * See gev(3) for the manual.
+ */
+#ifndef GEV_H
+#define GEV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <netdb.h>
+
+#if defined(GEV_BUILDING) && defined(__GNUC__)
+#  define GEV_API __attribute__((visibility("default")))
+#else
+#  define GEV_API
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GEV_VERSION_MAJOR 0
+#define GEV_VERSION_MINOR 1
+#define GEV_VERSION_PATCH 0
+
+#define GEV_FOREVER (-1.0)
+
+/* ------------------------------------------------------------------ */
+/* Library and hub                                                     */
+/* ------------------------------------------------------------------ */
+
+GEV_API const char *gev_version(void);          /* "MAJOR.MINOR.PATCH" */
+GEV_API const char *gev_backend(void);          /* "libev" or "libevent" */
+GEV_API const char *gev_backend_version(void);  /* the event library's run-time version */
+
+/* From the main greenlet: run until no greenlet is alive and no referenced
+ * watcher is active (0), or until timeout (-1, ETIMEDOUT). */
+GEV_API int  gev_run(double timeout);
+/* In the child after fork(): make this thread's hub usable again. */
+GEV_API int  gev_reinit(void);
+/* Kill every greenlet left (each runs its cleanup), free this thread's hub.
+ * The next gev call creates a fresh one. */
+GEV_API void gev_shutdown(void);
+
+/* ------------------------------------------------------------------ */
+/* Greenlets                                                           */
+/* ------------------------------------------------------------------ */
+
+typedef struct gev_greenlet gev_greenlet;
+typedef void *(*gev_fn)(void *arg);
+
+/* Never switches: the new greenlet runs, in spawn order, once the current
+ * one blocks or yields.  NULL + ENOMEM/EAGAIN when no stack can be had. */
+GEV_API gev_greenlet *gev_spawn(gev_fn fn, void *arg);
+/* gev_spawn with a stack of stack_size bytes (rounded up to pages; 0 = the
+ * default, 256 KiB or $GEV_STACK_SIZE). */
+GEV_API gev_greenlet *gev_spawn_sized(size_t stack_size, gev_fn fn, void *arg);
+/* Starts fn from a timer after `seconds`. */
+GEV_API gev_greenlet *gev_spawn_later(double seconds, gev_fn fn, void *arg);
+
+GEV_API int   gev_join(gev_greenlet *g, double timeout);  /* 0 once g finished */
+GEV_API int   gev_joinall(gev_greenlet *const *gs, size_t n, double timeout);
+/* 0 once g is dead.  Not started: it never runs and is dead at once.
+ * Running: its blocking call fails with ECANCELED.  timeout 0 only requests
+ * (-1 ETIMEDOUT if g is not dead by then; the kill is delivered anyway).
+ * Killing the main greenlet: EINVAL; yourself: EDEADLK. */
+GEV_API int   gev_kill(gev_greenlet *g, double timeout);
+GEV_API int   gev_killall(gev_greenlet *const *gs, size_t n, double timeout);
+GEV_API bool  gev_ready(const gev_greenlet *g);    /* finished (or killed before it ran) */
+GEV_API bool  gev_killed(const gev_greenlet *g);   /* a kill reached it before it finished */
+GEV_API void *gev_value(const gev_greenlet *g);    /* fn's return value; NULL if it never ran */
+GEV_API gev_greenlet *gev_current(void);           /* the main greenlet has a handle too */
+GEV_API const char *gev_name(const gev_greenlet *g);          /* default "greenlet-N" */
+GEV_API void  gev_set_name(gev_greenlet *g, const char *name); /* copied */
+/* Links run in the hub, once, after g finished, in the order added.  Linking
+ * after g finished still fires (on the next hub turn).  A callback may unlink
+ * a later one.  Blocking calls inside fail with EDEADLK. */
+GEV_API int   gev_link(gev_greenlet *g, void (*cb)(gev_greenlet *g, void *arg), void *arg);
+GEV_API int   gev_unlink(gev_greenlet *g, void (*cb)(gev_greenlet *g, void *arg), void *arg);
+/* Give up the handle: the record is freed once g has finished too.  The
+ * stack is reused as soon as g finishes, whatever the handle. */
+GEV_API void  gev_release(gev_greenlet *g);
+/* Sleep; 0 yields: every greenlet ready now runs first, FIFO. */
+GEV_API int   gev_sleep(double seconds);
+
+/* ------------------------------------------------------------------ */
+/* Scoped timeouts (gevent.Timeout)                                    */
+/* ------------------------------------------------------------------ */
+
+typedef struct gev_timeout gev_timeout;
+/* From now on, blocking calls of the current greenlet fail with ETIMEDOUT
+ * once `seconds` passed, until gev_timeout_cancel().  Nested: the first to
+ * expire fires. */
+GEV_API gev_timeout *gev_timeout_start(double seconds);
+GEV_API bool gev_timeout_expired(const gev_timeout *t);
+GEV_API void gev_timeout_cancel(gev_timeout *t);   /* ends the scope, frees t */
+
+/* ------------------------------------------------------------------ */
+/* File descriptors and sockets                                        */
+/* ------------------------------------------------------------------ */
+
+#define GEV_READ  1
+#define GEV_WRITE 2
+
+GEV_API int     gev_nonblock(int fd);
+GEV_API int     gev_wait_fd(int fd, int events, double timeout); /* ready events (> 0) */
+GEV_API int     gev_wait_read(int fd, double timeout);
+GEV_API int     gev_wait_write(int fd, double timeout);
+GEV_API ssize_t gev_read(int fd, void *buf, size_t n, double timeout);
+GEV_API ssize_t gev_write(int fd, const void *buf, size_t n, double timeout);
+GEV_API ssize_t gev_recv(int fd, void *buf, size_t n, int flags, double timeout);
+GEV_API ssize_t gev_send(int fd, const void *buf, size_t n, int flags, double timeout);
+GEV_API ssize_t gev_recvfrom(int fd, void *buf, size_t n, int flags,
+                             struct sockaddr *addr, socklen_t *addrlen, double timeout);
+GEV_API ssize_t gev_sendto(int fd, const void *buf, size_t n, int flags,
+                           const struct sockaddr *addr, socklen_t addrlen, double timeout);
+GEV_API ssize_t gev_sendall(int fd, const void *buf, size_t n, double timeout);
+GEV_API int     gev_socket(int domain, int type, int protocol);
+GEV_API int     gev_connect(int fd, const struct sockaddr *addr, socklen_t len, double timeout);
+GEV_API int     gev_accept(int fd, struct sockaddr *addr, socklen_t *len, double timeout);
+GEV_API int     gev_close(int fd);
+GEV_API int     gev_tcp_connect(const char *host, const char *port, double timeout);
+GEV_API int     gev_tcp_listen(const char *host, const char *port, int backlog);
+GEV_API int     gev_getaddrinfo(const char *node, const char *service,
+                                const struct addrinfo *hints, struct addrinfo **res,
+                                double timeout);
+
+/* ------------------------------------------------------------------ */
+/* Thread pool, signals, child processes, threads                      */
+/* ------------------------------------------------------------------ */
+
+GEV_API int  gev_threadpool_run(void *(*fn)(void *), void *arg, void **result);
+GEV_API int  gev_threadpool_set_max(size_t n);
+GEV_API int  gev_signal_wait(int signum, double timeout);
+GEV_API int  gev_waitpid(pid_t pid, int *status, double timeout);
+typedef struct gev_hub gev_hub;
+GEV_API gev_hub *gev_hub_current(void);
+/* Thread-safe: fn runs in hub's thread, which wakes up. */
+GEV_API int  gev_call_threadsafe(gev_hub *hub, void (*fn)(void *arg), void *arg);
+
+/* ------------------------------------------------------------------ */
+/* Synchronisation                                                     */
+/* ------------------------------------------------------------------ */
+
+typedef struct gev_event gev_event;
+GEV_API gev_event *gev_event_new(void);
+GEV_API void gev_event_set(gev_event *e);
+GEV_API void gev_event_clear(gev_event *e);
+GEV_API bool gev_event_is_set(const gev_event *e);
+GEV_API int  gev_event_wait(gev_event *e, double timeout);
+GEV_API void gev_event_free(gev_event *e);
+
+typedef struct gev_result gev_result;
+GEV_API gev_result *gev_result_new(void);
+GEV_API void gev_result_set(gev_result *r, void *value);
+GEV_API void gev_result_set_error(gev_result *r, int err);
+GEV_API int  gev_result_get(gev_result *r, void **value, double timeout);
+GEV_API bool gev_result_ready(const gev_result *r);
+GEV_API void gev_result_free(gev_result *r);
+
+typedef struct gev_queue gev_queue;
+GEV_API gev_queue *gev_queue_new(size_t maxsize);   /* 0 = unbounded */
+GEV_API int    gev_queue_put(gev_queue *q, void *item, double timeout);
+GEV_API int    gev_queue_get(gev_queue *q, void **item, double timeout);
+GEV_API int    gev_queue_peek(gev_queue *q, void **item, double timeout);
+GEV_API size_t gev_queue_size(const gev_queue *q);
+GEV_API void   gev_queue_free(gev_queue *q);
+
+typedef struct gev_channel gev_channel;
+GEV_API gev_channel *gev_channel_new(void);
+GEV_API int  gev_channel_put(gev_channel *c, void *item, double timeout);
+GEV_API int  gev_channel_get(gev_channel *c, void **item, double timeout);
+GEV_API void gev_channel_free(gev_channel *c);
+
+typedef struct gev_sem gev_sem;
+GEV_API gev_sem *gev_sem_new(unsigned value);
+GEV_API gev_sem *gev_sem_new_bounded(unsigned value);
+GEV_API int  gev_sem_acquire(gev_sem *s, double timeout);
+GEV_API int  gev_sem_release(gev_sem *s);
+GEV_API unsigned gev_sem_value(const gev_sem *s);
+GEV_API void gev_sem_free(gev_sem *s);
+
+typedef struct gev_lock gev_lock;
+GEV_API gev_lock *gev_lock_new(void);
+GEV_API int  gev_lock_acquire(gev_lock *l, double timeout);
+GEV_API int  gev_lock_release(gev_lock *l);
+GEV_API void gev_lock_free(gev_lock *l);
+
+/* ------------------------------------------------------------------ */
+/* Pools and servers                                                   */
+/* ------------------------------------------------------------------ */
+
+typedef struct gev_pool gev_pool;
+GEV_API gev_pool *gev_pool_new(size_t size);        /* 0 = unlimited */
+GEV_API gev_greenlet *gev_pool_spawn(gev_pool *p, gev_fn fn, void *arg);
+GEV_API int    gev_pool_join(gev_pool *p, double timeout);
+GEV_API int    gev_pool_kill(gev_pool *p, double timeout);
+GEV_API int    gev_pool_wait_available(gev_pool *p, double timeout);
+GEV_API size_t gev_pool_free_count(const gev_pool *p);
+GEV_API size_t gev_pool_count(const gev_pool *p);
+GEV_API void   gev_pool_free(gev_pool *p);
+
+typedef struct gev_server gev_server;
+typedef void (*gev_handler)(int fd, const struct sockaddr *peer, socklen_t peerlen, void *arg);
+GEV_API gev_server *gev_server_new(int listen_fd, gev_handler handler, void *arg);
+GEV_API int  gev_server_set_max_clients(gev_server *s, size_t n);
+GEV_API int  gev_server_start(gev_server *s);
+GEV_API int  gev_server_serve_forever(gev_server *s);
+GEV_API int  gev_server_stop(gev_server *s, double timeout);
+GEV_API void gev_server_free(gev_server *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

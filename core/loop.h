@@ -1,0 +1,259 @@
+/* core/loop.h: the abstract event loop the hub runs on.
+ *
+ * Two halves, one header (redis' ae is the picture):
+ *
+ *   Part 1, the loop the core uses.  Implemented once, in core/loop.c, for
+ *   every backend: the timer heap, the fd table, prepare hooks, async
+ *   wake-ups, signal and child multiplexing, reference counting.  Because the
+ *   core owns timers and dispatch order, both backends behave the same by
+ *   construction (equal deadlines fire in start order, no coarse clocks).
+ *
+ *   Part 2, the backend contract.  Implemented by exactly one file in
+ *   backends/ (configure compiles one): per-fd interest on/off, one blocking
+ *   poll with a timeout, signals, reinit after fork.  That is all an event
+ *   library has to do for us.
+ *
+ * Threads: a loop belongs to the thread that created it.  The only call that
+ * may come from another thread is gev__async_send().
+ *
+ * Watchers are plain structs owned by the caller (no allocation on the hot
+ * path).  A watcher must be stopped before its memory is reused or freed;
+ * stopping it inside any callback (its own or another's) guarantees it gets no
+ * further callback, and it may be freed right after the stop.
+ */
+#ifndef GEV_CORE_LOOP_H
+#define GEV_CORE_LOOP_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Monotonic time in nanoseconds (CLOCK_MONOTONIC). */
+typedef int64_t gev__nsec;
+#define GEV__NSEC_PER_SEC INT64_C(1000000000)
+#define GEV__FOREVER ((gev__nsec)-1)
+
+gev__nsec gev__time_monotonic(void);          /* reads the clock, not cached */
+gev__nsec gev__nsec_from_seconds(double s);  /* negative -> GEV__FOREVER */
+
+/* IO event bits.  GEV__ERROR is only ever delivered, never watched for: it
+ * tells a watcher that its fd is being closed (gev__loop_closing_fd). */
+#define GEV__READ  1
+#define GEV__WRITE 2
+#define GEV__ERROR 4
+
+typedef struct gev__loop gev__loop;
+
+/* ==================================================================== */
+/* Part 1: the loop (core/loop.c)                                       */
+/* ==================================================================== */
+
+/* Common head of every watcher.  `data` is the caller's; the rest is private
+ * to core/loop.c (read `active` if you must, never write it). */
+typedef struct gev__watcher {
+    void *data;
+    bool active;
+    bool unref;      /* active but does not keep gev__loop_run() alive */
+} gev__watcher;
+
+/* Reference counting, libev's ev_ref/ev_unref per watcher: an unref'd
+ * watcher still fires but does not keep gev__loop_run(GEV__RUN_DEFAULT)
+ * running, nor make gev__loop_alive() true.  Works on any watcher type
+ * (pass &w->base), active or not. */
+void gev__watcher_set_ref(gev__loop *loop, gev__watcher *w, bool ref);
+
+/* -- the loop ------------------------------------------------------- */
+
+gev__loop *gev__loop_new(void);                 /* NULL + errno */
+void       gev__loop_free(gev__loop *loop);     /* watchers must be stopped */
+
+enum {
+    GEV__RUN_DEFAULT = 0, /* iterate until gev__loop_break() or nothing
+                             referenced is active */
+    GEV__RUN_ONCE    = 1, /* one iteration; block until something happens
+                             (does not block if nothing referenced is active) */
+    GEV__RUN_NOWAIT  = 2  /* one iteration; never block */
+};
+/* One iteration is:
+ *   1. prepare callbacks, in start order;
+ *   2. poll the backend: timeout 0 for NOWAIT or when nothing referenced is
+ *      active, else until the earliest timer deadline (forever if none);
+ *      IO, signal and async callbacks run during the poll;
+ *   3. the cached `now` is updated; child watchers are reaped;
+ *   4. timers due at `now` fire in (deadline, start order); a timer started
+ *      during this step never fires in it, whatever its delay.
+ * Returns 1 if referenced watchers are still active, 0 if none, -1 + errno on
+ * a backend failure. */
+int  gev__loop_run(gev__loop *loop, int mode);
+void gev__loop_break(gev__loop *loop);          /* run returns after this iteration */
+bool gev__loop_alive(const gev__loop *loop);    /* any referenced watcher active */
+uint64_t gev__loop_iteration(const gev__loop *loop); /* iterations so far */
+
+/* The cached clock: read once per iteration, after the poll.  Timers count
+ * from it; call gev__loop_update_now() first when a long stretch of work may
+ * have made it stale (gevent's sleep does). */
+gev__nsec gev__loop_now(const gev__loop *loop);
+gev__nsec gev__loop_update_now(gev__loop *loop);
+
+/* In the child after fork(): make the loop usable again (new backend state,
+ * new wake-up fd).  Active watchers stay active.  The parent's loop is not
+ * touched. */
+int gev__loop_reinit(gev__loop *loop);
+
+/* -- IO watchers (level-triggered) --------------------------------- */
+
+typedef struct gev__io gev__io;
+typedef void (*gev__io_cb)(gev__loop *loop, gev__io *w, int revents);
+struct gev__io {
+    gev__watcher base;
+    gev__io_cb cb;
+    int fd;
+    int events;                 /* GEV__READ | GEV__WRITE */
+    gev__io *next, *prev;       /* private: the watchers of this fd */
+};
+/* Any number of watchers may watch one fd; each gets the events it asked
+ * for, in the order they were started.  revents may include both bits. */
+void gev__io_init(gev__io *w, gev__io_cb cb, int fd, int events);
+int  gev__io_start(gev__loop *loop, gev__io *w); /* -1 EBADF: fd not open;
+                                                    -1 EINVAL: no event bits */
+void gev__io_stop(gev__loop *loop, gev__io *w);
+/* Change the watched events, active or not (stays active; no backend call if
+ * the fd's combined interest does not change). */
+int  gev__io_set_events(gev__loop *loop, gev__io *w, int events);
+
+/* Call before close(2) on an fd that may be watched: every active watcher
+ * of fd is stopped and then called once with GEV__ERROR (plus nothing else),
+ * and the backend forgets the fd, so the number can be reused at once by a
+ * new socket and watched again.  Returns the number of watchers woken. */
+int gev__loop_closing_fd(gev__loop *loop, int fd);
+
+/* -- timers ---------------------------------------------------------- */
+
+typedef struct gev__timer gev__timer;
+typedef void (*gev__timer_cb)(gev__loop *loop, gev__timer *t);
+struct gev__timer {
+    gev__watcher base;
+    gev__timer_cb cb;
+    gev__nsec deadline;         /* absolute, on the loop's clock */
+    gev__nsec repeat;           /* 0 = one-shot */
+    uint64_t seq;               /* private: start order, breaks ties */
+    size_t heap_index;          /* private */
+};
+void gev__timer_init(gev__timer *t, gev__timer_cb cb);
+/* Fire `after` ns from the cached now, then every `repeat` ns (0: once).
+ * A repeating timer is rescheduled from its previous deadline, so it does
+ * not drift; if it fell more than a period behind it restarts from now.
+ * O(log n).  Restarting an active timer moves it. */
+void gev__timer_start(gev__loop *loop, gev__timer *t, gev__nsec after, gev__nsec repeat);
+void gev__timer_start_at(gev__loop *loop, gev__timer *t, gev__nsec deadline); /* one-shot */
+void gev__timer_stop(gev__loop *loop, gev__timer *t);       /* O(log n) */
+/* libev's ev_timer_again: repeating -> restart `repeat` from now;
+ * one-shot -> stop. */
+void gev__timer_again(gev__loop *loop, gev__timer *t);
+size_t gev__loop_timer_count(const gev__loop *loop);
+
+/* -- prepare hooks: run at the start of every iteration, before the poll
+ * (libev's ev_prepare; emulated identically for libevent).  Starting a 0 s
+ * timer from a prepare callback makes that iteration's poll non-blocking. */
+
+typedef struct gev__prepare gev__prepare;
+typedef void (*gev__prepare_cb)(gev__loop *loop, gev__prepare *p);
+struct gev__prepare {
+    gev__watcher base;
+    gev__prepare_cb cb;
+    gev__prepare *next, *prev;  /* private */
+};
+void gev__prepare_init(gev__prepare *p, gev__prepare_cb cb);
+void gev__prepare_start(gev__loop *loop, gev__prepare *p);
+void gev__prepare_stop(gev__loop *loop, gev__prepare *p);
+
+/* -- async: the thread-safe wake-up ----------------------------------- */
+
+typedef struct gev__async gev__async;
+typedef void (*gev__async_cb)(gev__loop *loop, gev__async *a);
+struct gev__async {
+    gev__watcher base;
+    gev__async_cb cb;
+    atomic_int pending;         /* private */
+    gev__async *next, *prev;    /* private */
+};
+void gev__async_init(gev__async *a, gev__async_cb cb);
+void gev__async_start(gev__loop *loop, gev__async *a);
+void gev__async_stop(gev__loop *loop, gev__async *a);
+/* Thread-safe and async-signal-safe.  Sends that arrive before the loop
+ * thread runs the callback coalesce into one call. */
+void gev__async_send(gev__loop *loop, gev__async *a);
+
+/* -- signals: delivered as callbacks in the loop thread ------------- */
+
+typedef struct gev__signal gev__signal;
+typedef void (*gev__signal_cb)(gev__loop *loop, gev__signal *s);
+struct gev__signal {
+    gev__watcher base;
+    gev__signal_cb cb;
+    int signum;
+    gev__signal *next, *prev;   /* private */
+};
+void gev__signal_init(gev__signal *s, gev__signal_cb cb, int signum);
+/* -1 EINVAL: bad signal number; -1 EBUSY: another thread's loop already
+ * watches that signal (a signal disposition is process-wide). */
+int  gev__signal_start(gev__loop *loop, gev__signal *s);
+void gev__signal_stop(gev__loop *loop, gev__signal *s);
+
+/* -- child processes: reaped with waitpid(pid, WNOHANG) on SIGCHLD ---- */
+
+typedef struct gev__child gev__child;
+typedef void (*gev__child_cb)(gev__loop *loop, gev__child *c);
+struct gev__child {
+    gev__watcher base;
+    gev__child_cb cb;
+    pid_t pid;
+    int status;                 /* waitpid status, valid in the callback */
+    gev__child *next, *prev;    /* private */
+};
+void gev__child_init(gev__child *c, gev__child_cb cb, pid_t pid);
+/* The watcher stops itself before its callback runs (the child was reaped).
+ * A child that exited before start is reaped on the next iteration. */
+int  gev__child_start(gev__loop *loop, gev__child *c);
+void gev__child_stop(gev__loop *loop, gev__child *c);
+
+/* ==================================================================== */
+/* Part 2: the backend contract (backends/<library>.c, one compiled in) */
+/* ==================================================================== */
+
+typedef struct gev__backend gev__backend;
+
+const char *gev__backend_name(void);      /* "libev" or "libevent" */
+const char *gev__backend_version(void);   /* the library's run-time version */
+
+/* One per loop.  NULL + errno on failure. */
+gev__backend *gev__backend_new(gev__loop *loop);
+void gev__backend_free(gev__backend *b);
+
+/* Wait for events for at most `timeout` ns (GEV__FOREVER: no limit, 0: just
+ * look) and report each through gev__loop_fd_event() / gev__loop_signal_event().
+ * May return early; the core loops.  0, or -1 + errno on failure. */
+int gev__backend_poll(gev__backend *b, gev__nsec timeout);
+
+/* Set the interest in fd to `mask` (GEV__READ|GEV__WRITE, 0 = none).
+ * `*slot` is the backend's per-fd state, kept by the core in its fd table:
+ * NULL the first time; the backend allocates it on demand.  Level-triggered.
+ * -1 + errno if the fd cannot be watched (EBADF, EPERM for regular files). */
+int gev__backend_fd_set(gev__backend *b, int fd, void **slot, int mask);
+/* fd is about to be closed (or its record dropped): remove it from the
+ * backend and free *slot.  After this the same number may be a new file. */
+void gev__backend_fd_forget(gev__backend *b, int fd, void **slot);
+
+/* Start or stop delivering signum to this loop. -1 + errno on failure. */
+int gev__backend_signal_set(gev__backend *b, int signum, bool on);
+
+/* In the child after fork(). */
+int gev__backend_reinit(gev__backend *b);
+
+/* Called by the backend during gev__backend_poll (core/loop.c). */
+void gev__loop_fd_event(gev__loop *loop, int fd, int revents);
+void gev__loop_signal_event(gev__loop *loop, int signum);
+
+#endif

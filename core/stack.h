@@ -1,0 +1,70 @@
+/* core/stack.h: greenlet stacks.
+ *
+ * Each stack is an anonymous mmap, committed lazily by the kernel, with a
+ * PROT_NONE guard page below it so an overflow faults instead of corrupting
+ * a neighbour.  Freed stacks go to a bounded per-hub cache, so a spawn that
+ * finds one there costs no syscall.
+ *
+ * Each guarded stack is two kernel mappings, and Linux allows
+ * vm.max_map_count (65530 by default) per process.  Past a share of that
+ * limit (or when mprotect fails with ENOMEM) stacks are made without a guard
+ * page; adjacent unguarded stacks merge into one mapping, so spawning keeps
+ * working for hundreds of thousands of greenlets.  gev__stack_stats() tells
+ * how many of each exist; with GEV_DEBUG set in the environment the first
+ * fallback is reported on stderr.
+ */
+#ifndef GEV_CORE_STACK_H
+#define GEV_CORE_STACK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define GEV__STACK_DEFAULT_SIZE (256u * 1024u)
+
+typedef struct gev__stack {
+    void *lo;                   /* lowest usable byte (just above the guard) */
+    size_t size;                /* usable bytes */
+    void *map;                  /* the whole mapping, guard included */
+    size_t map_size;
+    unsigned valgrind_id;       /* VALGRIND_STACK_REGISTER's id */
+    bool guarded;
+    struct gev__stack *next;    /* cache link */
+} gev__stack;
+
+typedef struct gev__stack_cache {
+    gev__stack *head;
+    size_t count, max;          /* max stacks kept (default 64) */
+} gev__stack_cache;
+
+/* The default usable size: $GEV_STACK_SIZE (bytes, optional k/K/m/M suffix)
+ * if set and sane, else GEV__STACK_DEFAULT_SIZE.  Rounded up to pages. */
+size_t gev__stack_default_size(void);
+
+void gev__stack_cache_init(gev__stack_cache *c);
+void gev__stack_cache_drain(gev__stack_cache *c);   /* unmap every cached stack */
+
+/* A stack of at least `size` usable bytes (0 = default): from the cache if
+ * one of that size is there, else a new mapping.  NULL + errno (ENOMEM). */
+gev__stack *gev__stack_get(gev__stack_cache *c, size_t size);
+/* Back to the cache (or unmapped if the cache is full or sizes differ). */
+void gev__stack_put(gev__stack_cache *c, gev__stack *s);
+
+typedef struct gev__stack_stats {
+    size_t guarded, unguarded;  /* live stacks of each kind, process-wide */
+} gev__stack_stats;
+void gev__stack_stats_get(gev__stack_stats *st);
+
+/* Overflow reporting.  Installs (once per process) a SIGSEGV/SIGBUS handler
+ * that runs on an alternate signal stack (set up once per thread by this
+ * call).  When a fault hits a guard page, `describe` (called from the
+ * handler, must be async-signal-safe) names the greenlet running on this
+ * thread; the handler writes
+ *     gev: stack overflow in greenlet <name> (stack size N)
+ * to stderr and aborts.  Other faults go to the previous handler / default
+ * action, so a real crash still crashes as usual. */
+typedef const char *(*gev__stack_describe_fn)(void *fault_addr, size_t *stack_size);
+int gev__stack_guard_thread_init(gev__stack_describe_fn describe);
+/* Frees this thread's alternate signal stack (at hub shutdown). */
+void gev__stack_guard_thread_exit(void);
+
+#endif

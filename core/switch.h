@@ -1,0 +1,52 @@
+/* core/switch.h: switching between greenlet stacks.
+ *
+ * x86-64 (System V) and aarch64 (AAPCS64) have hand-written switches
+ * (core/switch_<cpu>.S) that save only what the ABI says a callee must keep:
+ * callee-saved registers, the stack pointer and the floating-point control
+ * state (MXCSR and the x87 control word; FPCR).  Other CPUs, or
+ * --with-context=ucontext, use core/switch_ucontext.c.
+ *
+ * AddressSanitizer and Valgrind are told about every switch here, next to
+ * the switch itself, so that both run clean over greenlet code.
+ */
+#ifndef GEV_CORE_SWITCH_H
+#define GEV_CORE_SWITCH_H
+
+#include <stddef.h>
+#include "config.h"
+#ifndef GEV_CONTEXT_ASM
+#include <ucontext.h>
+#endif
+
+typedef struct gev__context {
+#ifdef GEV_CONTEXT_ASM
+    void *sp;                   /* saved stack pointer; the rest is on the stack */
+#else
+    ucontext_t uc;
+#endif
+    /* The stack this context runs on, for the sanitizer annotations.
+     * NULL/0 for a thread's own stack (learned on the first switch away). */
+    void *stack_lo;
+    size_t stack_size;
+    void *asan_fake_stack;      /* ASan's per-fiber state */
+} gev__context;
+
+/* The thread's own stack (the main greenlet, the hub if it runs there). */
+void gev__context_init_thread(gev__context *ctx);
+
+/* Prepare ctx so that the first switch to it calls entry(arg) on the stack
+ * [stack_lo, stack_lo + size).  entry must never return: a finished
+ * greenlet switches away with gev__context_switch_final(). */
+void gev__context_init(gev__context *ctx, void *stack_lo, size_t size,
+                       void (*entry)(void *arg), void *arg);
+
+/* Save the current state in `from`, resume `to`.  Returns when someone
+ * switches back to `from`. */
+void gev__context_switch(gev__context *from, gev__context *to);
+
+/* Like gev__context_switch, for a context that will never be resumed (its
+ * greenlet finished): lets ASan free the fiber's fake stack. */
+void gev__context_switch_final(gev__context *from, gev__context *to)
+    __attribute__((noreturn));
+
+#endif
