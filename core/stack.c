@@ -1,1 +1,425 @@
-/* placeholder: being written */
+/* core/stack.c: greenlet stacks (see stack.h). */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#ifdef HAVE_VALGRIND_VALGRIND_H
+#include <valgrind/valgrind.h>
+#endif
+
+#include "stack.h"
+
+#ifndef MAP_ANONYMOUS
+#define MAP_ANONYMOUS MAP_ANON
+#endif
+#ifndef MAP_NORESERVE
+#define MAP_NORESERVE 0
+#endif
+#ifndef MAP_STACK
+#define MAP_STACK 0
+#endif
+
+#define STACK_MAP_FLAGS (MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK)
+#define STACK_CACHE_MAX 64
+#define STACK_SIZE_MIN  ((size_t)16 * 1024)
+#define STACK_SIZE_MAX  ((size_t)1024 * 1024 * 1024)
+#define ALTSTACK_SIZE   ((size_t)64 * 1024)
+#define MAP_COUNT_DEFAULT 65530L
+#define MAP_COUNT_RESERVE 1000L         /* mappings left for everything else */
+
+/* ------------------------------------------------------------------------
+ * Process-wide state
+ * ------------------------------------------------------------------------ */
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static size_t page_size;
+static size_t default_size;
+static size_t guarded_limit;            /* live guarded stacks allowed */
+static bool debug_enabled;
+
+static atomic_size_t live_guarded, live_unguarded;
+static atomic_bool fallback_reported;
+
+static size_t round_to_pages(size_t n)
+{
+    return (n + page_size - 1) & ~(page_size - 1);
+}
+
+/* "$GEV_STACK_SIZE": digits, then optionally one of k K m M.  0 if absent
+ * or not sane (outside [16 KiB, 1 GiB]). */
+static size_t parse_stack_size(const char *s)
+{
+    size_t n = 0, mul = 1;
+    const char *p = s;
+
+    if (!s || *s < '0' || *s > '9')
+        return 0;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (n > STACK_SIZE_MAX)         /* already too large: stop growing */
+            return 0;
+        n = n * 10 + (size_t)(*p - '0');
+    }
+    if (*p == 'k' || *p == 'K')
+        mul = 1024, p++;
+    else if (*p == 'm' || *p == 'M')
+        mul = 1024 * 1024, p++;
+    if (*p != '\0')
+        return 0;
+    if (n > STACK_SIZE_MAX / mul)
+        return 0;
+    n *= mul;
+    if (n < STACK_SIZE_MIN || n > STACK_SIZE_MAX)
+        return 0;
+    return n;
+}
+
+static long read_max_map_count(void)
+{
+    char buf[32];
+    ssize_t len;
+    long v = 0;
+    int fd = open("/proc/sys/vm/max_map_count", O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0)
+        return MAP_COUNT_DEFAULT;
+    len = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (len <= 0)
+        return MAP_COUNT_DEFAULT;
+    buf[len] = '\0';
+    for (char *p = buf; *p >= '0' && *p <= '9'; p++) {
+        v = v * 10 + (*p - '0');
+        if (v > 1000L * 1000 * 1000)
+            break;
+    }
+    return v > 0 ? v : MAP_COUNT_DEFAULT;
+}
+
+static void stack_init_once(void)
+{
+    long ps = sysconf(_SC_PAGESIZE);
+    long maps = read_max_map_count();
+    const char *dbg = getenv("GEV_DEBUG");
+    size_t env;
+
+    page_size = ps > 0 ? (size_t)ps : 4096;
+    env = parse_stack_size(getenv("GEV_STACK_SIZE"));
+    default_size = round_to_pages(env ? env : GEV__STACK_DEFAULT_SIZE);
+    /* Each guarded stack is two mappings; keep half the limit, minus a
+     * reserve for the rest of the process. */
+    guarded_limit = (size_t)(maps / 2 > 2 * MAP_COUNT_RESERVE
+                             ? maps / 2 - MAP_COUNT_RESERVE : maps / 4);
+    debug_enabled = dbg && *dbg && strcmp(dbg, "0") != 0;
+}
+
+static void stack_init(void)
+{
+    pthread_once(&init_once, stack_init_once);
+}
+
+size_t gev__stack_default_size(void)
+{
+    stack_init();
+    return default_size;
+}
+
+void gev__stack_stats_get(gev__stack_stats *st)
+{
+    st->guarded = atomic_load_explicit(&live_guarded, memory_order_relaxed);
+    st->unguarded = atomic_load_explicit(&live_unguarded, memory_order_relaxed);
+}
+
+/* ------------------------------------------------------------------------
+ * Mapping and unmapping
+ * ------------------------------------------------------------------------ */
+static void report_fallback(const char *why)
+{
+    if (!debug_enabled || atomic_exchange(&fallback_reported, true))
+        return;
+    fprintf(stderr, "gev: making greenlet stacks without guard pages from now on "
+            "(%s; %zu guarded stacks live, limit %zu from vm.max_map_count)\n",
+            why, atomic_load(&live_guarded), guarded_limit);
+}
+
+static gev__stack *stack_map(size_t size)
+{
+    gev__stack *s = malloc(sizeof *s);
+    void *map = MAP_FAILED;
+    bool guarded = false;
+
+    if (!s) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (atomic_load_explicit(&live_guarded, memory_order_relaxed) < guarded_limit) {
+        map = mmap(NULL, size + page_size, PROT_READ | PROT_WRITE, STACK_MAP_FLAGS, -1, 0);
+        if (map != MAP_FAILED) {
+            if (mprotect(map, page_size, PROT_NONE) == 0) {
+                guarded = true;
+            } else {
+                /* Out of mappings (ENOMEM): this one becomes unguarded. */
+                munmap(map, size + page_size);
+                map = MAP_FAILED;
+                report_fallback("mprotect failed");
+            }
+        } else {
+            report_fallback("mmap failed");
+        }
+    } else {
+        report_fallback("too many guarded stacks");
+    }
+
+    if (guarded) {
+        s->map = map;
+        s->map_size = size + page_size;
+        s->lo = (char *)map + page_size;
+        atomic_fetch_add_explicit(&live_guarded, 1, memory_order_relaxed);
+    } else {
+        map = mmap(NULL, size, PROT_READ | PROT_WRITE, STACK_MAP_FLAGS, -1, 0);
+        if (map == MAP_FAILED) {
+            free(s);
+            errno = ENOMEM;
+            return NULL;
+        }
+        s->map = map;
+        s->map_size = size;
+        s->lo = map;
+        atomic_fetch_add_explicit(&live_unguarded, 1, memory_order_relaxed);
+    }
+    s->size = size;
+    s->guarded = guarded;
+    s->next = NULL;
+#ifdef HAVE_VALGRIND_VALGRIND_H
+    s->valgrind_id = VALGRIND_STACK_REGISTER(s->lo, (char *)s->lo + size);
+#else
+    s->valgrind_id = 0;
+#endif
+    return s;
+}
+
+static void stack_unmap(gev__stack *s)
+{
+#ifdef HAVE_VALGRIND_VALGRIND_H
+    VALGRIND_STACK_DEREGISTER(s->valgrind_id);
+#endif
+    if (munmap(s->map, s->map_size) != 0) {
+        /* Splitting a merged mapping of unguarded stacks can itself run
+         * out of mappings: give the memory back, keep the address range. */
+        (void)madvise(s->map, s->map_size, MADV_DONTNEED);
+    }
+    atomic_fetch_sub_explicit(s->guarded ? &live_guarded : &live_unguarded, 1,
+                              memory_order_relaxed);
+    free(s);
+}
+
+/* ------------------------------------------------------------------------
+ * The cache: LIFO (the most recently used stack is the warmest), holding
+ * stacks of one size at a time.
+ * ------------------------------------------------------------------------ */
+void gev__stack_cache_init(gev__stack_cache *c)
+{
+    c->head = NULL;
+    c->count = 0;
+    c->max = STACK_CACHE_MAX;
+}
+
+void gev__stack_cache_drain(gev__stack_cache *c)
+{
+    gev__stack *s = c->head;
+    while (s) {
+        gev__stack *next = s->next;
+        stack_unmap(s);
+        s = next;
+    }
+    c->head = NULL;
+    c->count = 0;
+}
+
+gev__stack *gev__stack_get(gev__stack_cache *c, size_t size)
+{
+    stack_init();
+    if (size == 0) {
+        size = default_size;
+    } else {
+        if (size > STACK_SIZE_MAX * 4) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        size = round_to_pages(size);
+    }
+    if (c && c->head && c->head->size == size) {
+        gev__stack *s = c->head;
+        c->head = s->next;
+        c->count--;
+        s->next = NULL;
+        return s;
+    }
+    return stack_map(size);
+}
+
+void gev__stack_put(gev__stack_cache *c, gev__stack *s)
+{
+    if (!s)
+        return;
+    if (c && c->count < c->max && (!c->head || c->head->size == s->size)) {
+        s->next = c->head;
+        c->head = s;
+        c->count++;
+        return;
+    }
+    stack_unmap(s);
+}
+
+/* ------------------------------------------------------------------------
+ * Overflow reporting
+ * ------------------------------------------------------------------------ */
+static pthread_once_t guard_once = PTHREAD_ONCE_INIT;
+static int guard_install_error;
+static struct sigaction prev_segv, prev_bus;
+static _Atomic(gev__stack_describe_fn) guard_describe;
+
+static __thread void *altstack_map;     /* this thread's, if we made it */
+static __thread size_t altstack_map_size;
+
+static size_t fmt_size(char *out, size_t n)
+{
+    char tmp[24];
+    size_t len = 0, i = 0;
+    do {
+        tmp[len++] = (char)('0' + n % 10);
+        n /= 10;
+    } while (n);
+    while (len)
+        out[i++] = tmp[--len];
+    return i;
+}
+
+static size_t append(char *buf, size_t at, size_t cap, const char *s)
+{
+    while (*s && at < cap)
+        buf[at++] = *s++;
+    return at;
+}
+
+/* Async-signal-safe only: no stdio, no malloc. */
+static void guard_handler(int sig, siginfo_t *info, void *uctx)
+{
+    int saved_errno = errno;
+    gev__stack_describe_fn describe = atomic_load(&guard_describe);
+    const char *name = NULL;
+    size_t size = 0;
+
+    (void)uctx;
+    if (describe && info && info->si_code > 0)
+        name = describe(info->si_addr, &size);
+    if (name) {
+        char buf[512];
+        size_t n = 0, cap = sizeof buf - 32;     /* room for the number */
+        struct sigaction dfl;
+
+        n = append(buf, n, cap, "gev: stack overflow in greenlet ");
+        n = append(buf, n, cap, name);
+        n = append(buf, n, sizeof buf, " (stack size ");
+        n += fmt_size(buf + n, size);
+        n = append(buf, n, sizeof buf, ")\n");
+        for (size_t off = 0; off < n;) {
+            ssize_t w = write(2, buf + off, n - off);
+            if (w > 0)
+                off += (size_t)w;
+            else if (!(w < 0 && errno == EINTR))
+                break;
+        }
+        memset(&dfl, 0, sizeof dfl);
+        dfl.sa_handler = SIG_DFL;
+        sigemptyset(&dfl.sa_mask);
+        sigaction(SIGABRT, &dfl, NULL);
+        abort();
+    }
+
+    /* Not ours: let the previous handler (or the default action) have it. */
+    sigaction(sig, sig == SIGBUS ? &prev_bus : &prev_segv, NULL);
+    if (!info || info->si_code <= 0)
+        raise(sig);     /* sent, not a fault: it would not come back by itself */
+    errno = saved_errno;
+}
+
+static void guard_install(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = guard_handler;
+    sa.sa_flags = SA_ONSTACK | SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGSEGV, &sa, &prev_segv) != 0 || sigaction(SIGBUS, &sa, &prev_bus) != 0)
+        guard_install_error = errno ? errno : EINVAL;
+}
+
+int gev__stack_guard_thread_init(gev__stack_describe_fn describe)
+{
+    stack_t cur, ss;
+    void *map;
+    size_t map_size;
+
+    stack_init();
+    atomic_store(&guard_describe, describe);
+    pthread_once(&guard_once, guard_install);
+    if (guard_install_error) {
+        errno = guard_install_error;
+        return -1;
+    }
+    if (altstack_map)
+        return 0;                       /* this thread is set up already */
+    if (sigaltstack(NULL, &cur) == 0 && !(cur.ss_flags & SS_DISABLE))
+        return 0;                       /* someone else's: use it */
+
+    /* 64 KiB, with its own guard page below. */
+    map_size = ALTSTACK_SIZE + page_size;
+    map = mmap(NULL, map_size, PROT_READ | PROT_WRITE, STACK_MAP_FLAGS, -1, 0);
+    if (map == MAP_FAILED)
+        return -1;
+    (void)mprotect(map, page_size, PROT_NONE);  /* best effort */
+    memset(&ss, 0, sizeof ss);
+    ss.ss_sp = (char *)map + page_size;
+    ss.ss_size = ALTSTACK_SIZE;
+    ss.ss_flags = 0;
+    if (sigaltstack(&ss, NULL) != 0) {
+        int e = errno;
+        munmap(map, map_size);
+        errno = e;
+        return -1;
+    }
+    altstack_map = map;
+    altstack_map_size = map_size;
+    return 0;
+}
+
+void gev__stack_guard_thread_exit(void)
+{
+    stack_t cur, ss;
+
+    if (!altstack_map)
+        return;
+    /* Disable it only if it is still ours (and we are not running on it). */
+    if (sigaltstack(NULL, &cur) == 0 && !(cur.ss_flags & SS_ONSTACK)) {
+        if (!(cur.ss_flags & SS_DISABLE) &&
+            cur.ss_sp == (char *)altstack_map + page_size) {
+            memset(&ss, 0, sizeof ss);
+            ss.ss_flags = SS_DISABLE;
+            if (sigaltstack(&ss, NULL) != 0)
+                return;
+        }
+        munmap(altstack_map, altstack_map_size);
+        altstack_map = NULL;
+        altstack_map_size = 0;
+    }
+}

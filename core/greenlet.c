@@ -1,0 +1,517 @@
+/* core/greenlet.c: spawning, running, finishing, joining, killing and
+ * linking greenlets; their records and runners. */
+#include "config.h"
+#include <stdlib.h>
+#include <string.h>
+#include "hub-internal.h"
+
+/* ---- runners ------------------------------------------------------------- */
+
+gev__runner *gev__runner_new(gev_hub *hub, size_t stack_size,
+                             void (*entry)(void *), void *arg)
+{
+    gev__runner *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->stack = gev__stack_get(&hub->stacks, stack_size ? stack_size : hub->default_stack);
+    if (!r->stack) {
+        int err = errno;
+        free(r);
+        errno = err;
+        return NULL;
+    }
+    gev__context_init(&r->ctx, r->stack->lo, r->stack->size, entry,
+                      arg ? arg : r);
+    return r;
+}
+
+void gev__runner_free(gev_hub *hub, gev__runner *r)
+{
+    gev__stack_put(&hub->stacks, r->stack);
+    free(r);
+}
+
+/* Runners of finished greenlets beyond what the idle list keeps are retired
+ * and unmapped here, from the hub greenlet: never while running on them. */
+void gev__hub_trim_runners(gev_hub *hub)
+{
+    while (hub->retired) {
+        gev__runner *r = hub->retired;
+        hub->retired = r->next;
+        gev__runner_free(hub, r);
+    }
+}
+
+static void runner_park(gev_hub *hub, gev__runner *r)
+{
+    if (r->stack->size == hub->default_stack && hub->idle_count < GEV__IDLE_RUNNERS_MAX) {
+        r->next = hub->idle;
+        hub->idle = r;
+        hub->idle_count++;
+    } else {
+        r->next = hub->retired;
+        hub->retired = r;
+    }
+}
+
+static void runner_main(void *arg);
+
+static gev__runner *runner_get(gev_hub *hub, size_t stack_size)
+{
+    if ((stack_size == 0 || stack_size == hub->default_stack) && hub->idle) {
+        gev__runner *r = hub->idle;
+        hub->idle = r->next;
+        hub->idle_count--;
+        return r;
+    }
+    return gev__runner_new(hub, stack_size, runner_main, NULL);
+}
+
+/* ---- records ------------------------------------------------------------- */
+
+void gev__greenlet_init_record(gev_hub *hub, gev_greenlet *g)
+{
+    memset(g, 0, sizeof *g);
+    g->hub = hub;
+    g->id = ++hub->next_id;
+    gev__timer_init(&g->timer, NULL);
+    g->timer.base.data = g;
+}
+
+static gev_greenlet *record_new(gev_hub *hub)
+{
+    gev_greenlet *g = hub->free_records;
+    if (g) {
+        hub->free_records = g->all_next;
+        hub->free_record_count--;
+    } else if (!(g = malloc(sizeof *g))) {
+        return NULL;
+    }
+    gev__greenlet_init_record(hub, g);
+    g->all_next = hub->all;
+    if (hub->all)
+        hub->all->all_prev = g;
+    hub->all = g;
+    return g;
+}
+
+static void record_free(gev_hub *hub, gev_greenlet *g)
+{
+    if (g->all_prev)
+        g->all_prev->all_next = g->all_next;
+    else
+        hub->all = g->all_next;
+    if (g->all_next)
+        g->all_next->all_prev = g->all_prev;
+    free(g->name);
+    free(g->joiners);
+    for (gev__link *l = g->links; l;) {
+        gev__link *next = l->next;
+        free(l);
+        l = next;
+    }
+    if (hub->free_record_count < GEV__FREE_RECORDS_MAX) {
+        g->all_next = hub->free_records;
+        hub->free_records = g;
+        hub->free_record_count++;
+    } else {
+        free(g);
+    }
+}
+
+void gev__greenlet_maybe_free(gev_greenlet *g)
+{
+    if (g->released && g->state == GEV__DEAD && !g->notify_queued && !g->is_main && !g->is_hub)
+        record_free(g->hub, g);
+}
+
+void gev__greenlet_free_all(gev_hub *hub)
+{
+    while (hub->all) {
+        gev_greenlet *g = hub->all;
+        if (g->runner && g->state != GEV__DEAD) {
+            /* Never finished (shutdown could not end it): its stack goes. */
+            gev__runner_free(hub, g->runner);
+            g->runner = NULL;
+        }
+        if (g->timer.base.active)
+            gev__timer_stop(hub->loop, &g->timer);
+        record_free(hub, g);
+    }
+    while (hub->free_records) {
+        gev_greenlet *g = hub->free_records;
+        hub->free_records = g->all_next;
+        free(g);
+    }
+    while (hub->idle) {
+        gev__runner *r = hub->idle;
+        hub->idle = r->next;
+        gev__runner_free(hub, r);
+    }
+    gev__hub_trim_runners(hub);
+}
+
+/* ---- names ----------------------------------------------------------------- */
+
+/* Async-signal-safe: the stack overflow handler names greenlets too. */
+static const char *default_name(gev_greenlet *g)
+{
+    if (g->name_buf[0])
+        return g->name_buf;
+    char digits[24];
+    int n = 0;
+    uint64_t id = g->id;
+    do {
+        digits[n++] = (char)('0' + id % 10);
+        id /= 10;
+    } while (id);
+    memcpy(g->name_buf, "greenlet-", 9);
+    int i = 9;
+    while (n)
+        g->name_buf[i++] = digits[--n];
+    g->name_buf[i] = '\0';
+    return g->name_buf;
+}
+
+const char *gev_name(const gev_greenlet *g)
+{
+    if (!g)
+        return NULL;
+    return g->name ? g->name : default_name((gev_greenlet *)g);
+}
+
+void gev_set_name(gev_greenlet *g, const char *name)
+{
+    if (!g || !name)
+        return;
+    char *copy = strdup(name);
+    if (!copy)
+        return;
+    free(g->name);
+    g->name = copy;
+}
+
+const char *gev__greenlet_describe_fault(void *addr, size_t *stack_size)
+{
+    gev_hub *hub = gev__hub_tls();
+    if (!hub || !hub->current->runner)
+        return NULL;
+    gev__stack *s = hub->current->runner->stack;
+    /* The guard page, or just below it: a frame larger than a page can jump
+     * over the guard into unmapped space. */
+    char *a = addr, *lo = s->lo;
+    if (a >= lo || a < lo - 64 * 1024)
+        return NULL;
+    *stack_size = s->size;
+    return gev_name(hub->current);
+}
+
+/* ---- running and finishing -------------------------------------------------- */
+
+static void notify_links(void *arg)
+{
+    gev_greenlet *g = arg;
+    gev__link *l;
+    /* Pop before calling: each link fires once, and a callback may unlink a
+     * later one or add new ones. */
+    while ((l = g->links)) {
+        g->links = l->next;
+        if (!g->links)
+            g->links_tail = NULL;
+        l->cb(g, l->arg);
+        free(l);
+    }
+    g->notify_queued = false;
+    gev__greenlet_maybe_free(g);
+}
+
+static void queue_notify(gev_greenlet *g)
+{
+    if (g->notify_queued || !g->links)
+        return;
+    /* The record outlives the notification (maybe_free waits for it). */
+    g->notify_queued = true;
+    g->notify.fn = notify_links;
+    g->notify.arg = g;
+    gev__hub_callback(g->hub, &g->notify);
+}
+
+static void finish(gev_hub *hub, gev_greenlet *g)
+{
+    g->state = GEV__DEAD;
+    hub->live--;
+    if (g->timer.base.active)
+        gev__timer_stop(hub->loop, &g->timer);
+    gev__timeout_owner_finished(g);
+    if (g->joiners)
+        gev__waitq_wake_all(g->joiners, 0);
+    queue_notify(g);
+}
+
+static void runner_main(void *arg)
+{
+    gev__runner *r = arg;
+    for (;;) {
+        gev_greenlet *g = r->g;
+        gev_hub *hub = g->hub;
+        g->value = g->fn(g->arg);
+        finish(hub, g);
+        g->runner = NULL;
+        r->g = NULL;
+        runner_park(hub, r);
+        gev__greenlet_maybe_free(g);
+        gev__hub_switch_away(hub, &r->ctx);
+    }
+}
+
+/* ---- spawning ------------------------------------------------------------------- */
+
+static gev_greenlet *spawn_record(size_t stack_size, gev_fn fn, void *arg)
+{
+    if (!fn) {
+        errno = EINVAL;
+        return NULL;
+    }
+    gev_hub *hub = gev__hub();
+    if (!hub)
+        return NULL;
+    gev_greenlet *g = record_new(hub);
+    if (!g)
+        return NULL;
+    gev__runner *r = runner_get(hub, stack_size);
+    if (!r) {
+        int err = errno;
+        g->released = true;
+        g->state = GEV__DEAD;
+        gev__greenlet_maybe_free(g);
+        errno = err;
+        return NULL;
+    }
+    r->g = g;
+    g->runner = r;
+    g->fn = fn;
+    g->arg = arg;
+    g->state = GEV__NEW;
+    hub->live++;
+    return g;
+}
+
+gev_greenlet *gev_spawn_sized(size_t stack_size, gev_fn fn, void *arg)
+{
+    gev_greenlet *g = spawn_record(stack_size, fn, arg);
+    if (g)
+        gev__rq_push(g->hub, g);
+    return g;
+}
+
+gev_greenlet *gev_spawn(gev_fn fn, void *arg)
+{
+    return gev_spawn_sized(0, fn, arg);
+}
+
+static void spawn_later_cb(gev__loop *loop, gev__timer *t)
+{
+    (void)loop;
+    gev__schedule(t->base.data);
+}
+
+gev_greenlet *gev_spawn_later(double seconds, gev_fn fn, void *arg)
+{
+    gev_greenlet *g = spawn_record(0, fn, arg);
+    if (!g)
+        return NULL;
+    gev__nsec deadline = gev__deadline(seconds < 0 ? 0 : seconds);
+    g->timer.cb = spawn_later_cb;
+    gev__timer_start_at(gev__hub_loop(g->hub), &g->timer, deadline);
+    return g;
+}
+
+/* ---- joining and killing ----------------------------------------------------------- */
+
+static int join_until(gev_greenlet *g, gev__nsec deadline)
+{
+    gev_hub *hub = g->hub;
+    if (g == hub->current)
+        return EDEADLK;
+    if (g->state == GEV__DEAD)
+        return 0;
+    if (!g->joiners) {
+        if (!(g->joiners = malloc(sizeof *g->joiners)))
+            return ENOMEM;
+        gev__waitq_init(g->joiners);
+    }
+    gev__waiter w;
+    return gev__waitq_wait(g->joiners, &w, deadline);
+}
+
+int gev_join(gev_greenlet *g, double timeout)
+{
+    if (!g)
+        return gev__fail(EINVAL);
+    int err = join_until(g, gev__deadline(timeout));
+    return err ? gev__fail(err) : 0;
+}
+
+int gev_joinall(gev_greenlet *const *gs, size_t n, double timeout)
+{
+    if (n && !gs)
+        return gev__fail(EINVAL);
+    gev__nsec deadline = gev__deadline(timeout);
+    for (size_t i = 0; i < n; i++) {
+        if (!gs[i])
+            return gev__fail(EINVAL);
+        int err = join_until(gs[i], deadline);
+        if (err)
+            return gev__fail(err);
+    }
+    return 0;
+}
+
+static void kill_unstarted(gev_hub *hub, gev_greenlet *g)
+{
+    gev__rq_remove(hub, g);
+    g->killed = true;
+    gev__runner *r = g->runner;
+    g->runner = NULL;
+    r->g = NULL;
+    runner_park(hub, r);
+    finish(hub, g);
+}
+
+/* Deliver a kill without waiting.  0 if g is dead afterwards. */
+static int kill_request(gev_greenlet *g)
+{
+    gev_hub *hub = g->hub;
+    if (g->is_main || g->is_hub)
+        return EINVAL;
+    if (g == hub->current)
+        return EDEADLK;
+    if (g->state == GEV__DEAD)
+        return 0;
+    if (g->state == GEV__NEW) {
+        kill_unstarted(hub, g);
+        return 0;
+    }
+    if (!g->killed) {
+        g->killed = true;
+        gev__interrupt(g, ECANCELED);
+    }
+    return ETIMEDOUT;
+}
+
+int gev_kill(gev_greenlet *g, double timeout)
+{
+    if (!g)
+        return gev__fail(EINVAL);
+    int err = kill_request(g);
+    if (err == ETIMEDOUT && timeout != 0)
+        err = join_until(g, gev__deadline(timeout));
+    return err ? gev__fail(err) : 0;
+}
+
+int gev_killall(gev_greenlet *const *gs, size_t n, double timeout)
+{
+    if (n && !gs)
+        return gev__fail(EINVAL);
+    int first_err = 0;
+    for (size_t i = 0; i < n; i++) {
+        int err = gs[i] ? kill_request(gs[i]) : EINVAL;
+        if (err && err != ETIMEDOUT && !first_err)
+            first_err = err;
+    }
+    if (first_err)
+        return gev__fail(first_err);
+    if (timeout == 0) {
+        for (size_t i = 0; i < n; i++)
+            if (gs[i]->state != GEV__DEAD)
+                return gev__fail(ETIMEDOUT);
+        return 0;
+    }
+    return gev_joinall(gs, n, timeout);
+}
+
+/* ---- state and links ------------------------------------------------------------------ */
+
+bool gev_ready(const gev_greenlet *g) { return g && g->state == GEV__DEAD; }
+bool gev_killed(const gev_greenlet *g) { return g && g->killed; }
+void *gev_value(const gev_greenlet *g) { return g ? g->value : NULL; }
+
+gev_greenlet *gev_current(void)
+{
+    gev_hub *hub = gev__hub();
+    return hub ? hub->current : NULL;
+}
+
+int gev_link(gev_greenlet *g, void (*cb)(gev_greenlet *, void *), void *arg)
+{
+    if (!g || !cb)
+        return gev__fail(EINVAL);
+    gev__link *l = malloc(sizeof *l);
+    if (!l)
+        return gev__fail(ENOMEM);
+    l->cb = cb;
+    l->arg = arg;
+    l->next = NULL;
+    if (g->links_tail)
+        g->links_tail->next = l;
+    else
+        g->links = l;
+    g->links_tail = l;
+    if (g->state == GEV__DEAD)
+        queue_notify(g);
+    return 0;
+}
+
+int gev_unlink(gev_greenlet *g, void (*cb)(gev_greenlet *, void *), void *arg)
+{
+    if (!g || !cb)
+        return gev__fail(EINVAL);
+    for (gev__link **pp = &g->links, *prev = NULL; *pp; prev = *pp, pp = &(*pp)->next) {
+        gev__link *l = *pp;
+        if (l->cb == cb && l->arg == arg) {
+            *pp = l->next;
+            if (g->links_tail == l)
+                g->links_tail = prev;
+            free(l);
+            return 0;
+        }
+    }
+    return gev__fail(ENOENT);
+}
+
+void gev_release(gev_greenlet *g)
+{
+    if (!g || g->is_main || g->is_hub)
+        return;
+    g->released = true;
+    gev__greenlet_maybe_free(g);
+}
+
+/* ---- sleeping --------------------------------------------------------------------------- */
+
+static int yield_checked(void)
+{
+    int err = gev__block_check();
+    if (err)
+        return err;
+    gev__yield();
+    /* A kill or a scoped timeout that arrived while we were queued. */
+    return gev__block_check();
+}
+
+int gev_sleep(double seconds)
+{
+    int err;
+    if (seconds <= 0) {
+        err = yield_checked();
+    } else {
+        gev__nsec deadline = gev__deadline(seconds);
+        gev__wait_begin();
+        err = gev__wait(deadline);
+        /* The deadline is the point of a sleep; only a scoped timeout's
+         * ETIMEDOUT is an error. */
+        if (err == ETIMEDOUT && gev__block_check() != ETIMEDOUT)
+            err = 0;
+    }
+    return err ? gev__fail(err) : 0;
+}

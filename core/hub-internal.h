@@ -1,0 +1,85 @@
+/* core/hub-internal.h: the hub's private state, shared by core/hub.c and
+ * core/greenlet.c only.  Everything else goes through hub.h. */
+#ifndef GEV_CORE_HUB_INTERNAL_H
+#define GEV_CORE_HUB_INTERNAL_H
+
+#include "hub.h"
+
+/* A stack with a context parked on it.  A finished greenlet's runner stays
+ * parked in its loop (runner_main) and is handed to the next spawn, so a
+ * spawn that finds an idle runner costs no syscall and no context setup. */
+struct gev__runner {
+    gev__context ctx;
+    gev__stack *stack;
+    gev_greenlet *g;            /* what it runs now; NULL while idle */
+    gev__runner *next;          /* idle / retired list */
+};
+
+struct gev__link {
+    void (*cb)(gev_greenlet *g, void *arg);
+    void *arg;
+    gev__link *next;
+};
+
+/* Poll the loop after this many switches even while greenlets keep being
+ * ready, so a gev_sleep(0) loop never starves timers and IO (gevent checks
+ * every 50 callbacks).  One epoll_wait costs as much as tens of switches. */
+#define GEV__POLL_EVERY 64u
+/* Idle runners and free records kept for reuse. */
+#define GEV__IDLE_RUNNERS_MAX 256u
+#define GEV__FREE_RECORDS_MAX 256u
+
+struct gev_hub {
+    gev__loop *loop;
+    gev_greenlet *current;
+    gev_greenlet main;          /* the thread's own stack */
+    gev__context main_ctx;
+    gev_greenlet *hub_g;        /* the hub greenlet: polls, runs callbacks */
+    gev_greenlet *rq_head, *rq_tail;
+    unsigned since_poll;
+    gev__callback *cb_head, *cb_tail;
+    gev__runner *idle;          /* default-size runners, parked */
+    size_t idle_count;
+    gev__runner *retired;       /* to unmap from the hub greenlet */
+    gev__stack_cache stacks;
+    size_t default_stack;
+    gev_greenlet *all;          /* every spawned record not yet freed */
+    gev_greenlet *free_records;
+    size_t free_record_count;
+    uint64_t next_id;
+    size_t live;                /* spawned and not dead */
+    int busy;                   /* gev__hub_busy() */
+    gev__async keepalive;       /* referenced while busy > 0, never sent */
+    bool main_in_run;           /* main waits in gev_run(): idle is success */
+    bool shutting_down;
+    void *slots[GEV__HUB_SLOT_MAX];
+    const gev__hub_hooks *hooks[GEV__HUB_SLOT_MAX];
+};
+
+static inline gev__context *gev__ctx_of(gev_hub *hub, gev_greenlet *g)
+{
+    return g->runner ? &g->runner->ctx : &hub->main_ctx;
+}
+
+/* hub.c */
+gev_hub *gev__hub_tls(void);
+void gev__rq_push(gev_hub *hub, gev_greenlet *g);
+void gev__rq_remove(gev_hub *hub, gev_greenlet *g);
+/* Switch from the current context `from` to whatever should run next. */
+void gev__hub_switch_away(gev_hub *hub, gev__context *from);
+/* A kill (ECANCELED) or scoped timeout (ETIMEDOUT) reached g. */
+void gev__interrupt(gev_greenlet *g, int err);
+
+/* greenlet.c */
+gev__runner *gev__runner_new(gev_hub *hub, size_t stack_size,
+                             void (*entry)(void *), void *arg);
+void gev__runner_free(gev_hub *hub, gev__runner *r);
+void gev__hub_trim_runners(gev_hub *hub);
+void gev__greenlet_free_all(gev_hub *hub);
+void gev__greenlet_init_record(gev_hub *hub, gev_greenlet *g);
+const char *gev__greenlet_describe_fault(void *addr, size_t *stack_size);
+
+/* timeout.c: a greenlet returned with scoped timeouts still open. */
+void gev__timeout_owner_finished(gev_greenlet *g);
+
+#endif

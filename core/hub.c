@@ -1,0 +1,411 @@
+/* core/hub.c: the per-thread hub: run queue, switching, the hub greenlet's
+ * loop, and the one way to block (gev__wait) and to end a wait (gev__wake).
+ *
+ * Scheduling (DESIGN.md 3): a greenlet that blocks or yields switches
+ * straight to the next ready greenlet; only when nothing is ready, or every
+ * GEV__POLL_EVERY switches, does control go to the hub greenlet, which runs
+ * queued callbacks and polls the loop (without blocking if anything is
+ * ready). */
+#include "config.h"
+#include <stdlib.h>
+#include <string.h>
+#include "hub-internal.h"
+
+/* The only global state: each thread's hub. */
+static _Thread_local gev_hub *tls_hub;
+
+gev_hub *gev__hub_tls(void) { return tls_hub; }
+gev_hub *gev__hub_peek(void) { return tls_hub; }
+gev__loop *gev__hub_loop(gev_hub *hub) { return hub->loop; }
+gev_greenlet *gev__hub_greenlet(gev_hub *hub) { return hub->hub_g; }
+gev_hub *gev_hub_current(void) { return gev__hub(); }
+
+/* ---- run queue (intrusive, doubly linked so a kill can unqueue) ---- */
+
+void gev__rq_push(gev_hub *hub, gev_greenlet *g)
+{
+    g->rq_next = NULL;
+    g->rq_prev = hub->rq_tail;
+    if (hub->rq_tail)
+        hub->rq_tail->rq_next = g;
+    else
+        hub->rq_head = g;
+    hub->rq_tail = g;
+    g->queued = true;
+}
+
+void gev__rq_remove(gev_hub *hub, gev_greenlet *g)
+{
+    if (!g->queued)
+        return;
+    if (g->rq_prev)
+        g->rq_prev->rq_next = g->rq_next;
+    else
+        hub->rq_head = g->rq_next;
+    if (g->rq_next)
+        g->rq_next->rq_prev = g->rq_prev;
+    else
+        hub->rq_tail = g->rq_prev;
+    g->queued = false;
+}
+
+static gev_greenlet *rq_pop(gev_hub *hub)
+{
+    gev_greenlet *g = hub->rq_head;
+    if (g)
+        gev__rq_remove(hub, g);
+    return g;
+}
+
+/* Queue the hub greenlet behind what is ready now (callbacks to run, or a
+ * poll is due). */
+static void hub_wake_self(gev_hub *hub)
+{
+    if (!hub->hub_g->queued && hub->current != hub->hub_g)
+        gev__rq_push(hub, hub->hub_g);
+}
+
+static void switch_to(gev_hub *hub, gev__context *from, gev_greenlet *next)
+{
+    if (next->state != GEV__DEAD)
+        next->state = GEV__RUNNING;
+    hub->current = next;
+    hub->since_poll++;
+    gev__context_switch(from, gev__ctx_of(hub, next));
+}
+
+void gev__hub_switch_away(gev_hub *hub, gev__context *from)
+{
+    if (hub->since_poll >= GEV__POLL_EVERY)
+        hub_wake_self(hub);
+    gev_greenlet *next = rq_pop(hub);
+    if (!next)
+        next = hub->hub_g;
+    if (gev__ctx_of(hub, next) == from) {
+        next->state = GEV__RUNNING;
+        hub->current = next;
+        return;
+    }
+    switch_to(hub, from, next);
+}
+
+/* ---- hub callbacks ---------------------------------------------------- */
+
+void gev__hub_callback(gev_hub *hub, gev__callback *cb)
+{
+    cb->next = NULL;
+    if (hub->cb_tail)
+        hub->cb_tail->next = cb;
+    else
+        hub->cb_head = cb;
+    hub->cb_tail = cb;
+    hub_wake_self(hub);
+}
+
+static void hub_run_callbacks(gev_hub *hub)
+{
+    /* Callbacks queued while these run wait for the next turn, so a
+     * callback that re-queues itself cannot starve the loop. */
+    gev__callback *cb = hub->cb_head;
+    hub->cb_head = hub->cb_tail = NULL;
+    while (cb) {
+        gev__callback *next = cb->next;
+        cb->fn(cb->arg);
+        cb = next;
+    }
+}
+
+/* ---- the hub greenlet --------------------------------------------------- */
+
+/* Nothing is ready and no referenced watcher or pending work can ever make
+ * anything ready: the greenlet waiting in main would wait forever.  gevent
+ * raises LoopExit there; gev_run() treats it as "all done". */
+static bool hub_idle_forever(gev_hub *hub)
+{
+    return !hub->rq_head && !hub->cb_head && hub->busy == 0 &&
+           !gev__loop_alive(hub->loop);
+}
+
+static void hub_poll(gev_hub *hub)
+{
+    hub->since_poll = 0;
+    if (hub->rq_head || hub->cb_head) {
+        gev__loop_run(hub->loop, GEV__RUN_NOWAIT);
+    } else if (hub_idle_forever(hub)) {
+        gev__wake(&hub->main, hub->main.wait_id, hub->main_in_run ? 0 : EDEADLK);
+    } else {
+        gev__loop_run(hub->loop, GEV__RUN_ONCE);
+    }
+}
+
+static void hub_main(void *arg)
+{
+    gev_hub *hub = arg;
+    for (;;) {
+        hub_run_callbacks(hub);
+        gev__hub_trim_runners(hub);
+        hub_poll(hub);
+        hub_run_callbacks(hub);
+        gev_greenlet *next = rq_pop(hub);
+        if (next)
+            switch_to(hub, &hub->hub_g->runner->ctx, next);
+    }
+}
+
+/* ---- creation and destruction ------------------------------------------ */
+
+static void keepalive_cb(gev__loop *loop, gev__async *a) { (void)loop; (void)a; }
+
+static int hub_init(gev_hub *hub)
+{
+    hub->loop = gev__loop_new();
+    if (!hub->loop)
+        return -1;
+    gev__stack_cache_init(&hub->stacks);
+    hub->default_stack = gev__stack_default_size();
+    gev__greenlet_init_record(hub, &hub->main);
+    hub->main.is_main = true;
+    hub->main.state = GEV__RUNNING;
+    hub->main.name = strdup("main");
+    gev__context_init_thread(&hub->main_ctx);
+    hub->current = &hub->main;
+
+    hub->hub_g = calloc(1, sizeof *hub->hub_g);
+    if (!hub->hub_g)
+        return -1;
+    gev__greenlet_init_record(hub, hub->hub_g);
+    hub->hub_g->is_hub = true;
+    hub->hub_g->name = strdup("hub");
+    hub->hub_g->runner = gev__runner_new(hub, 0, hub_main, hub);
+    if (!hub->hub_g->runner)
+        return -1;
+    hub->hub_g->state = GEV__WAITING;
+
+    gev__async_init(&hub->keepalive, keepalive_cb);
+    gev__async_start(hub->loop, &hub->keepalive);
+    gev__watcher_set_ref(hub->loop, &hub->keepalive.base, false);
+    gev__stack_guard_thread_init(gev__greenlet_describe_fault);
+    return 0;
+}
+
+static void hub_free(gev_hub *hub)
+{
+    for (int i = 0; i < GEV__HUB_SLOT_MAX; i++)
+        if (hub->hooks[i] && hub->hooks[i]->on_shutdown)
+            hub->hooks[i]->on_shutdown(hub, hub->slots[i]);
+    gev__greenlet_free_all(hub);
+    if (hub->hub_g) {
+        if (hub->hub_g->runner)
+            gev__runner_free(hub, hub->hub_g->runner);
+        free(hub->hub_g->name);
+        free(hub->hub_g);
+    }
+    free(hub->main.name);
+    gev__stack_cache_drain(&hub->stacks);
+    if (hub->loop) {
+        gev__async_stop(hub->loop, &hub->keepalive);
+        gev__loop_free(hub->loop);
+    }
+    gev__stack_guard_thread_exit();
+    free(hub);
+}
+
+gev_hub *gev__hub(void)
+{
+    if (tls_hub)
+        return tls_hub;
+    gev_hub *hub = calloc(1, sizeof *hub);
+    if (!hub) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (hub_init(hub) < 0) {
+        int err = errno ? errno : ENOMEM;
+        hub_free(hub);
+        errno = err;
+        return NULL;
+    }
+    tls_hub = hub;
+    return hub;
+}
+
+void *gev__hub_slot(gev_hub *hub, int slot) { return hub->slots[slot]; }
+
+void gev__hub_set_slot(gev_hub *hub, int slot, void *state, const gev__hub_hooks *hooks)
+{
+    hub->slots[slot] = state;
+    hub->hooks[slot] = hooks;
+}
+
+void gev__hub_busy(gev_hub *hub, int delta)
+{
+    bool was = hub->busy > 0;
+    hub->busy += delta;
+    if (was != (hub->busy > 0))
+        gev__watcher_set_ref(hub->loop, &hub->keepalive.base, hub->busy > 0);
+}
+
+bool gev__in_hub(void)
+{
+    return tls_hub && tls_hub->current->is_hub;
+}
+
+/* ---- blocking and waking ------------------------------------------------ */
+
+int gev__block_check(void)
+{
+    gev_hub *hub = gev__hub();
+    if (!hub)
+        return ENOMEM;
+    gev_greenlet *g = hub->current;
+    if (g->is_hub)
+        return EDEADLK;
+    if (g->killed)
+        return ECANCELED;
+    if (g->expired_timeouts)
+        return ETIMEDOUT;
+    return 0;
+}
+
+gev__nsec gev__deadline(double timeout)
+{
+    if (timeout < 0)
+        return GEV__FOREVER;
+    gev_hub *hub = gev__hub();
+    gev__nsec now = hub ? gev__loop_update_now(hub->loop) : gev__time_monotonic();
+    return now + gev__nsec_from_seconds(timeout);
+}
+
+uint64_t gev__wait_begin(void)
+{
+    gev_hub *hub = gev__hub();
+    return hub ? ++hub->current->wait_id : 0;
+}
+
+static void wait_timer_cb(gev__loop *loop, gev__timer *t)
+{
+    (void)loop;
+    gev_greenlet *g = t->base.data;
+    gev__wake(g, g->wait_id, ETIMEDOUT);
+}
+
+int gev__wait(gev__nsec deadline)
+{
+    int err = gev__block_check();
+    if (err)
+        return err;
+    gev_hub *hub = tls_hub;
+    gev_greenlet *g = hub->current;
+    if (deadline != GEV__FOREVER) {
+        if (deadline <= gev__loop_now(hub->loop))
+            return ETIMEDOUT;
+        g->timer.cb = wait_timer_cb;
+        gev__timer_start_at(hub->loop, &g->timer, deadline);
+    }
+    g->state = GEV__WAITING;
+    g->wake_err = 0;
+    gev__hub_switch_away(hub, gev__ctx_of(hub, g));
+    if (g->timer.base.active)
+        gev__timer_stop(hub->loop, &g->timer);
+    return g->wake_err;
+}
+
+int gev__wait_uninterruptible(void)
+{
+    gev_hub *hub = gev__hub();
+    if (!hub)
+        return ENOMEM;
+    gev_greenlet *g = hub->current;
+    if (g->is_hub)
+        return EDEADLK;
+    g->nocancel = true;
+    g->state = GEV__WAITING;
+    g->wake_err = 0;
+    gev__hub_switch_away(hub, gev__ctx_of(hub, g));
+    g->nocancel = false;
+    return g->wake_err;
+}
+
+/* A kill or a scoped timeout ends the wait now, unless it is one that must
+ * not be cut short. */
+void gev__interrupt(gev_greenlet *g, int err)
+{
+    if (g->state == GEV__WAITING && !g->nocancel)
+        gev__wake(g, g->wait_id, err);
+}
+
+bool gev__wake(gev_greenlet *g, uint64_t wait_id, int err)
+{
+    if (g->state != GEV__WAITING || g->wait_id != wait_id)
+        return false;
+    g->wake_err = err;
+    g->state = GEV__READY;
+    gev__rq_push(g->hub, g);
+    return true;
+}
+
+void gev__schedule(gev_greenlet *g)
+{
+    if (g->state != GEV__NEW)
+        g->state = GEV__READY;
+    gev__rq_push(g->hub, g);
+}
+
+void gev__yield(void)
+{
+    gev_hub *hub = gev__hub();
+    if (!hub)
+        return;
+    gev_greenlet *g = hub->current;
+    g->state = GEV__READY;
+    gev__rq_push(hub, g);
+    gev__hub_switch_away(hub, gev__ctx_of(hub, g));
+}
+
+/* ---- the library-level calls -------------------------------------------- */
+
+int gev_run(double timeout)
+{
+    gev_hub *hub = gev__hub();
+    if (!hub)
+        return -1;
+    if (hub->current != &hub->main)
+        return gev__fail(hub->current->is_hub ? EDEADLK : EINVAL);
+    gev__nsec deadline = gev__deadline(timeout);
+    gev__wait_begin();
+    hub->main_in_run = true;
+    int err = gev__wait(deadline);
+    hub->main_in_run = false;
+    return err ? gev__fail(err) : 0;
+}
+
+int gev_reinit(void)
+{
+    gev_hub *hub = gev__hub();
+    if (!hub)
+        return -1;
+    if (gev__loop_reinit(hub->loop) < 0)
+        return -1;
+    for (int i = 0; i < GEV__HUB_SLOT_MAX; i++)
+        if (hub->hooks[i] && hub->hooks[i]->on_fork &&
+            hub->hooks[i]->on_fork(hub, hub->slots[i]) < 0)
+            return -1;
+    return 0;
+}
+
+void gev_shutdown(void)
+{
+    gev_hub *hub = tls_hub;
+    if (!hub || hub->current != &hub->main)
+        return;
+    hub->shutting_down = true;
+    /* Kill what is left and let each run its cleanup; gev_run returns once
+     * nothing can happen any more. */
+    for (gev_greenlet *g = hub->all; g; g = g->all_next)
+        if (g->state != GEV__DEAD)
+            gev_kill(g, 0);
+    while (hub->live > 0 && gev_run(GEV_FOREVER) == 0 && hub->live > 0)
+        ;
+    tls_hub = NULL;
+    hub_free(hub);
+}

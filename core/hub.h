@@ -1,0 +1,207 @@
+/* core/hub.h: the per-thread hub, greenlets, and the one way to block.
+ *
+ * Every module in api/ that blocks (fds, sync objects, pools, the thread
+ * pool) does it through this header and nothing else:
+ *
+ *     int err = gev__block_check();          // EDEADLK / ECANCELED / ETIMEDOUT?
+ *     if (err) return gev__fail(err);
+ *     gev__waiter w;
+ *     gev__waiter_init(&w);                   // takes a fresh wait id
+ *     ... publish &w where a waker will find it (a waitq, an fd record) ...
+ *     err = gev__wait(deadline);              // switch away until woken
+ *     ... unpublish &w if it is still published ...
+ *     return err ? gev__fail(err) : 0;
+ *
+ * A wait can be ended by several sources (the awaited event, the deadline,
+ * a kill, a scoped timeout, a close of the fd).  Every source ends it with
+ * gev__wake(g, wait_id, err), which ignores a stale id or a greenlet that is
+ * not waiting any more, so the first source wins and the others are
+ * harmless (libmill #132 is the bug this prevents).  The waiter itself
+ * stops whatever it started once it runs again.
+ *
+ * Hand-off objects (queues, channels, semaphores) give an item or a unit to
+ * a waiter *before* waking it; they must pick waiters with
+ * gev__waitq_pop_live(), which skips waiters that another source already
+ * woke, so a waiter whose timeout fired never consumes anything.
+ */
+#ifndef GEV_CORE_HUB_H
+#define GEV_CORE_HUB_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include "gev.h"
+#include "loop.h"
+#include "stack.h"
+#include "switch.h"
+
+typedef struct gev__waiter gev__waiter;
+typedef struct gev__waitq gev__waitq;
+typedef struct gev__link gev__link;
+typedef struct gev__runner gev__runner;
+
+/* A function the hub runs in hub context; the caller owns the node. */
+typedef struct gev__callback {
+    void (*fn)(void *arg);
+    void *arg;
+    struct gev__callback *next;
+} gev__callback;
+
+enum gev__state {
+    GEV__NEW,       /* spawned, never ran (maybe queued, maybe on a timer) */
+    GEV__READY,     /* in the run queue */
+    GEV__RUNNING,   /* the current greenlet */
+    GEV__WAITING,   /* blocked in gev__wait() */
+    GEV__DEAD       /* returned, or killed before it ran */
+};
+
+struct gev_greenlet {
+    gev_hub *hub;
+    gev__runner *runner;        /* stack + context while alive; NULL for main */
+    gev_fn fn;
+    void *arg, *value;
+    enum gev__state state;
+    bool killed;                /* a kill was delivered */
+    bool released;              /* the handle was given up */
+    bool is_main, is_hub;
+    bool nocancel;              /* in gev__wait_uninterruptible() */
+    bool notify_queued;         /* links are queued for the hub */
+    bool queued;                /* in the run queue */
+    int wake_err;               /* what ended the last wait */
+    unsigned expired_timeouts;  /* scoped timeouts fired and not cancelled */
+    uint64_t wait_id;
+    uint64_t id;
+    gev_greenlet *rq_next, *rq_prev;     /* run queue */
+    gev_greenlet *all_next, *all_prev;   /* every record of the hub */
+    gev__timer timer;           /* the deadline of the current wait; spawn_later */
+    gev__waitq *joiners;        /* lazily allocated */
+    gev__link *links, *links_tail;
+    gev__callback notify;       /* runs the links, in the hub */
+    struct gev_timeout *timeouts;  /* innermost scoped timeout first */
+    char *name;                 /* NULL: "greenlet-<id>" on demand */
+    char name_buf[24];
+};
+
+/* Called on the hub when it shuts down or when its thread forked. */
+typedef struct gev__hub_hooks {
+    void (*on_shutdown)(gev_hub *hub, void *state);
+    int  (*on_fork)(gev_hub *hub, void *state);   /* in the child */
+} gev__hub_hooks;
+
+enum { GEV__HUB_SLOT_IO, GEV__HUB_SLOT_THREADS, GEV__HUB_SLOT_SIGNALS,
+       GEV__HUB_SLOT_MAX };
+
+/* ----------------------------------------------------------------- */
+/* The hub                                                             */
+/* ----------------------------------------------------------------- */
+
+/* This thread's hub, created on first use (NULL + ENOMEM if it cannot). */
+gev_hub *gev__hub(void);
+/* This thread's hub if it exists, else NULL (never creates one). */
+gev_hub *gev__hub_peek(void);
+gev__loop *gev__hub_loop(gev_hub *hub);
+gev_greenlet *gev__hub_greenlet(gev_hub *hub);    /* the hub's own greenlet */
+
+/* Per-hub state of the modules in api/ (fd table, thread pool, signals),
+ * created lazily by the module; hooks run at shutdown and after fork. */
+void *gev__hub_slot(gev_hub *hub, int slot);
+void  gev__hub_set_slot(gev_hub *hub, int slot, void *state, const gev__hub_hooks *hooks);
+
+/* Keep the hub's "can anything still happen?" answer honest about work that
+ * is not a loop watcher (e.g. jobs in flight in the thread pool): while
+ * busy > 0, a wait in main does not fail with EDEADLK and gev_run() does not
+ * return. */
+void gev__hub_busy(gev_hub *hub, int delta);
+
+/* Run fn(arg) in hub context (like gevent's loop.run_callback): after the
+ * currently ready greenlets, before the next poll.  No allocation when the
+ * caller provides the node. */
+void gev__hub_callback(gev_hub *hub, gev__callback *cb);
+
+/* True while the hub greenlet runs (watcher callbacks, links). */
+bool gev__in_hub(void);
+
+/* ----------------------------------------------------------------- */
+/* Blocking and waking                                                 */
+/* ----------------------------------------------------------------- */
+
+/* 0 if the current greenlet may block now, else the errno the call must
+ * fail with: EDEADLK (hub context), ECANCELED (killed), ETIMEDOUT (a scoped
+ * timeout expired). */
+int gev__block_check(void);
+
+/* Deadline for a relative timeout in seconds: GEV__FOREVER for a negative
+ * timeout, else now (clock refreshed) + timeout. */
+gev__nsec gev__deadline(double timeout);
+
+/* Start a new wait for the current greenlet: returns its id.  Publish
+ * (greenlet, id) to the wakers before calling gev__wait(). */
+uint64_t gev__wait_begin(void);
+
+/* Block until gev__wake() for the id of the last gev__wait_begin(), or the
+ * absolute deadline (ETIMEDOUT), a kill (ECANCELED), a scoped timeout
+ * (ETIMEDOUT), or a wait in main that nothing can end (EDEADLK).  Returns 0
+ * or the errno given to gev__wake(). Does not set errno. */
+int gev__wait(gev__nsec deadline);
+
+/* Like gev__wait(GEV__FOREVER), but neither a kill nor a scoped timeout
+ * ends it: they are recorded and fail the next blocking call.  For waits
+ * that must not return before another thread is done with the caller's
+ * memory (the thread pool).  EDEADLK from hub context. */
+int gev__wait_uninterruptible(void);
+
+/* End the wait `wait_id` of g with `err` (0 = success): g becomes ready.
+ * Ignored if g is not waiting or the id is stale.  Returns whether it woke g. */
+bool gev__wake(gev_greenlet *g, uint64_t wait_id, int err);
+
+/* Make g ready (it runs after the greenlets ready now).  g must be NEW or
+ * waiting-to-be-resumed by its owner; used by spawn and yield. */
+void gev__schedule(gev_greenlet *g);
+
+/* Yield: the current greenlet goes to the back of the run queue. */
+void gev__yield(void);
+
+/* errno = err; return -1.  The common tail of every failing call. */
+static inline int gev__fail(int err) { errno = err; return -1; }
+
+/* ----------------------------------------------------------------- */
+/* Wait queues: FIFO lists of waiters, for sync objects                */
+/* ----------------------------------------------------------------- */
+
+struct gev__waiter {
+    gev_greenlet *g;
+    uint64_t wait_id;
+    gev__waitq *q;              /* the queue it is on, NULL once taken off */
+    gev__waiter *next, *prev;
+    void *item;                 /* a hand-off payload */
+    int flags;                  /* free for the object's use */
+};
+struct gev__waitq {
+    gev__waiter *head, *tail;
+    size_t count;
+};
+
+static inline void gev__waitq_init(gev__waitq *q) { q->head = q->tail = NULL; q->count = 0; }
+/* Fill w for the current greenlet and a fresh wait id (gev__wait_begin). */
+void gev__waiter_init(gev__waiter *w);
+void gev__waitq_push(gev__waitq *q, gev__waiter *w);
+void gev__waitq_remove(gev__waitq *q, gev__waiter *w);   /* no-op if not on q */
+/* Take the first waiter that is still waiting for this very wait (stale
+ * ones are dropped on the way).  NULL if none. */
+gev__waiter *gev__waitq_pop_live(gev__waitq *q);
+bool gev__waitq_has_live(gev__waitq *q);
+/* Wake the first live waiter / every live waiter with err. */
+bool gev__waitq_wake_one(gev__waitq *q, int err);
+size_t gev__waitq_wake_all(gev__waitq *q, int err);
+/* The whole dance for the common case: check, enqueue, wait, dequeue.
+ * Returns 0 or an errno; w->item holds what a waker handed over. */
+int gev__waitq_wait(gev__waitq *q, gev__waiter *w, gev__nsec deadline);
+
+/* ----------------------------------------------------------------- */
+/* Greenlets, for pools and servers                                     */
+/* ----------------------------------------------------------------- */
+
+/* Free g's record if it is dead, released and no notification is pending. */
+void gev__greenlet_maybe_free(gev_greenlet *g);
+
+#endif

@@ -1,0 +1,95 @@
+/* core/waitq.c: FIFO wait queues, the building block of every sync object.
+ * Waiters live on their greenlets' stacks; a queue only links them. */
+#include "config.h"
+#include "hub.h"
+
+void gev__waiter_init(gev__waiter *w)
+{
+    gev_hub *hub = gev__hub();
+    w->g = hub ? gev_current() : NULL;
+    w->wait_id = gev__wait_begin();
+    w->q = NULL;
+    w->next = w->prev = NULL;
+    w->item = NULL;
+    w->flags = 0;
+}
+
+void gev__waitq_push(gev__waitq *q, gev__waiter *w)
+{
+    w->q = q;
+    w->next = NULL;
+    w->prev = q->tail;
+    if (q->tail)
+        q->tail->next = w;
+    else
+        q->head = w;
+    q->tail = w;
+    q->count++;
+}
+
+void gev__waitq_remove(gev__waitq *q, gev__waiter *w)
+{
+    if (w->q != q)
+        return;
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        q->head = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    else
+        q->tail = w->prev;
+    q->count--;
+    w->q = NULL;
+}
+
+static bool waiter_live(const gev__waiter *w)
+{
+    return w->g->state == GEV__WAITING && w->g->wait_id == w->wait_id;
+}
+
+gev__waiter *gev__waitq_pop_live(gev__waitq *q)
+{
+    while (q->head) {
+        gev__waiter *w = q->head;
+        gev__waitq_remove(q, w);
+        if (waiter_live(w))
+            return w;
+    }
+    return NULL;
+}
+
+bool gev__waitq_has_live(gev__waitq *q)
+{
+    for (gev__waiter *w = q->head; w; w = w->next)
+        if (waiter_live(w))
+            return true;
+    return false;
+}
+
+bool gev__waitq_wake_one(gev__waitq *q, int err)
+{
+    gev__waiter *w = gev__waitq_pop_live(q);
+    return w && gev__wake(w->g, w->wait_id, err);
+}
+
+size_t gev__waitq_wake_all(gev__waitq *q, int err)
+{
+    size_t n = 0;
+    gev__waiter *w;
+    while ((w = gev__waitq_pop_live(q)))
+        n += gev__wake(w->g, w->wait_id, err);
+    return n;
+}
+
+int gev__waitq_wait(gev__waitq *q, gev__waiter *w, gev__nsec deadline)
+{
+    int err = gev__block_check();
+    if (err)
+        return err;
+    gev__waiter_init(w);
+    gev__waitq_push(q, w);
+    err = gev__wait(deadline);
+    gev__waitq_remove(q, w);
+    return err;
+}

@@ -1,0 +1,2 @@
+/* placeholder until the hub lands */
+int main(void) { return 0; }

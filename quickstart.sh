@@ -1,0 +1,124 @@
+#!/bin/sh
+# gev quick start.
+#   ./quickstart.sh [CONFIGURE-ARGS...]   install missing build dependencies,
+#                                         build (build/<backend>), run the demo
+#   ./quickstart.sh test [CONFIGURE-ARGS...]
+#                                         build both flavours side by side with
+#                                         --enable-werror, run the whole suite
+#                                         in each, then make distcheck once
+# CONFIGURE-ARGS pass through to configure, e.g. --with-backend=libev.
+set -eu
+cd "$(dirname "$0")"
+top=$(pwd)
+jobs=$(nproc 2>/dev/null || echo 2)
+
+say() { printf '==> %s\n' "$*"; }
+
+# --- dependencies -----------------------------------------------------------
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"
+    elif command -v sudo >/dev/null 2>&1; then say "asking sudo for: $*"; sudo "$@"
+    else echo "quickstart: need root for: $*" >&2; exit 1
+    fi
+}
+
+install_deps() {
+    if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+        want="autoconf automake libtool pkg-config make gcc libc6-dev libevent-dev libev-dev libcmocka-dev curl"
+        missing=
+        for p in $want; do
+            dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+                missing="$missing $p"
+        done
+        [ -z "$missing" ] && return 0
+        say "installing build dependencies:$missing"
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        # shellcheck disable=SC2086
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing
+    elif command -v dnf >/dev/null 2>&1; then
+        want="autoconf automake libtool pkgconf-pkg-config make gcc libevent-devel libev-devel libcmocka-devel curl"
+        missing=
+        for p in $want; do rpm -q "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+        [ -z "$missing" ] && return 0
+        say "installing build dependencies:$missing"
+        # shellcheck disable=SC2086
+        as_root dnf install -y $missing
+    else
+        say "no apt-get or dnf here: install autotools, pkg-config, libevent, libev and cmocka yourself"
+    fi
+}
+
+bootstrap() {
+    [ -x configure ] && [ configure -nt configure.ac ] && [ Makefile.in -nt Makefile.am ] && return 0
+    say "./autogen.sh"
+    ./autogen.sh
+}
+
+backend_of() {
+    b=libevent
+    for a in "$@"; do
+        case $a in --with-backend=*) b=${a#--with-backend=} ;; esac
+    done
+    echo "$b"
+}
+
+# configure_in DIR ARGS...: configure DIR unless it is already configured the same way
+configure_in() {
+    dir=$1; shift
+    mkdir -p "$dir"
+    stamp="$dir/.quickstart-args"
+    if [ ! -f "$dir/Makefile" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$*" ]; then
+        say "configure $* (in $dir)"
+        (cd "$dir" && "$top/configure" "$@")
+        echo "$*" > "$stamp"
+    fi
+}
+
+# --- commands -----------------------------------------------------------------
+run_demo() {
+    b=$(backend_of "$@")
+    configure_in "build/$b" "$@"
+    say "make (build/$b)"
+    make -C "build/$b" -j"$jobs" >/dev/null
+    make -C "build/$b" -j"$jobs" examples/gev-hello >/dev/null
+    say "running the demo: build/$b/examples/gev-hello"
+    "build/$b/examples/gev-hello"
+}
+
+run_tests() {
+    passed=0; failed=0; status=0
+    for b in libevent libev; do
+        configure_in "build/$b" --with-backend="$b" --enable-werror --enable-tests "$@"
+        say "make check (build/$b)"
+        if make -C "build/$b" -j"$jobs" check; then :; else status=1; fi
+        log="build/$b/test-suite.log"
+        if [ -f "$log" ]; then
+            p=$(sed -n 's/^# PASS: *//p' "$log" | head -1)
+            f=$(sed -n 's/^# FAIL: *//p' "$log" | head -1)
+            e=$(sed -n 's/^# ERROR: *//p' "$log" | head -1)
+            say "$b: ${p:-0} test programs passed, $(( ${f:-0} + ${e:-0} )) failed"
+            passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0} + ${e:-0}))
+        else
+            failed=$((failed + 1))
+        fi
+    done
+    say "make distcheck (build/libevent)"
+    if make -C build/libevent -j"$jobs" distcheck >build/distcheck.log 2>&1; then
+        say "distcheck: $(grep -E 'archives ready|tar.gz' build/distcheck.log | head -1)"
+        passed=$((passed + 1))
+    else
+        tail -40 build/distcheck.log
+        say "distcheck FAILED (log: build/distcheck.log)"
+        failed=$((failed + 1)); status=1
+    fi
+    echo "tests: $passed passed, $failed failed"
+    return $status
+}
+
+install_deps
+bootstrap
+case ${1:-} in
+    test) shift; run_tests "$@" ;;
+    -h|--help) sed -n '2,10p' "$0" ;;
+    *) run_demo "$@" ;;
+esac
