@@ -1,1 +1,205 @@
-/* placeholder: being written */
+/* backends/libevent.c: the loop backend on libevent 2.1 (Part 2 of loop.h). */
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include <event2/event.h>
+
+#include "loop.h"
+
+struct gev__backend {
+    gev__loop *loop;
+    struct event_base *base;
+    struct event *timeout;
+    struct event *signals[NSIG];
+    int nsignals;
+};
+
+/* One event per direction, so turning one on or off is one epoll_ctl. */
+struct fd_slot {
+    struct event *ev[2];
+    int mask;
+};
+
+static const int dir_mask[2] = { GEV__READ, GEV__WRITE };
+
+/* libevent sends every signal through one process-wide pipe that follows
+ * the last base to add one, so only one base may have signals at a time. */
+static _Atomic(gev__backend *) signal_base;
+
+const char *gev__backend_name(void) { return "libevent"; }
+
+const char *gev__backend_version(void) { return event_get_version(); }
+
+static void on_timeout(evutil_socket_t fd, short what, void *arg)
+{
+}
+
+gev__backend *gev__backend_new(gev__loop *loop)
+{
+    gev__backend *b = calloc(1, sizeof *b);
+    struct event_config *cfg = event_config_new();
+
+    if (!b || !cfg)
+        goto fail;
+    b->loop = loop;
+    /* libevent's default clock is coarse (about 4 ms); locks are useless
+     * since a loop belongs to one thread. */
+    event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER | EVENT_BASE_FLAG_NOLOCK);
+    b->base = event_base_new_with_config(cfg);
+    if (!b->base || !(b->timeout = evtimer_new(b->base, on_timeout, NULL)))
+        goto fail;
+    event_config_free(cfg);
+    return b;
+fail:
+    if (b && b->base)
+        event_base_free(b->base);
+    if (cfg)
+        event_config_free(cfg);
+    free(b);
+    errno = ENOMEM;
+    return NULL;
+}
+
+void gev__backend_free(gev__backend *b)
+{
+    for (int sig = 1; sig < NSIG; sig++)
+        gev__backend_signal_set(b, sig, false);
+    event_free(b->timeout);
+    event_base_free(b->base);
+    free(b);
+}
+
+int gev__backend_poll(gev__backend *b, gev__nsec timeout)
+{
+    if (timeout > 0) {
+        gev__nsec us = (timeout + 999) / 1000;
+        struct timeval tv = { .tv_sec = us / 1000000, .tv_usec = us % 1000000 };
+        if (evtimer_add(b->timeout, &tv) == -1)
+            return -1;
+    }
+    /* NONBLOCK alone would keep looping while callbacks run; ONCE ends the
+     * call after one round.  1 means no events registered: not an error. */
+    int rc = event_base_loop(b->base, EVLOOP_ONCE | (timeout == 0 ? EVLOOP_NONBLOCK : 0));
+    if (timeout > 0)
+        evtimer_del(b->timeout);
+    return rc < 0 ? -1 : 0;
+}
+
+static void on_fd(evutil_socket_t fd, short what, void *arg)
+{
+    gev__backend *b = arg;
+
+    gev__loop_fd_event(b->loop, (int)fd,
+                       (what & EV_READ ? GEV__READ : 0) | (what & EV_WRITE ? GEV__WRITE : 0));
+}
+
+static struct fd_slot *slot_new(gev__backend *b, int fd)
+{
+    struct fd_slot *s = calloc(1, sizeof *s);
+
+    if (!s)
+        return NULL;
+    s->ev[0] = event_new(b->base, fd, EV_READ | EV_PERSIST, on_fd, b);
+    s->ev[1] = event_new(b->base, fd, EV_WRITE | EV_PERSIST, on_fd, b);
+    if (s->ev[0] && s->ev[1])
+        return s;
+    if (s->ev[0])
+        event_free(s->ev[0]);
+    free(s);
+    errno = ENOMEM;
+    return NULL;
+}
+
+static int dir_apply(struct fd_slot *s, int i, int mask)
+{
+    return mask & dir_mask[i] ? event_add(s->ev[i], NULL) : event_del(s->ev[i]);
+}
+
+int gev__backend_fd_set(gev__backend *b, int fd, void **slot, int mask)
+{
+    struct fd_slot *s = *slot;
+
+    if (!s && !mask)
+        return 0;
+    if (!s && !(s = *slot = slot_new(b, fd)))
+        return -1;
+    for (int i = 0; i < 2; i++) {
+        if (!((s->mask ^ mask) & dir_mask[i]) || dir_apply(s, i, mask) == 0)
+            continue;
+        int err = errno ? errno : EINVAL;
+        if (i == 1 && ((s->mask ^ mask) & dir_mask[0]))
+            dir_apply(s, 0, s->mask);       /* all or nothing */
+        errno = err;
+        return -1;
+    }
+    s->mask = mask;
+    return 0;
+}
+
+void gev__backend_fd_forget(gev__backend *b, int fd, void **slot)
+{
+    struct fd_slot *s = *slot;
+
+    if (!s)
+        return;
+    event_free(s->ev[0]);
+    event_free(s->ev[1]);
+    free(s);
+    *slot = NULL;
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    gev__backend *b = arg;
+
+    gev__loop_signal_event(b->loop, (int)sig);
+}
+
+static int signal_on(gev__backend *b, int signum)
+{
+    gev__backend *none = NULL;
+
+    if (b->nsignals == 0 && !atomic_compare_exchange_strong(&signal_base, &none, b)) {
+        errno = EBUSY;
+        return -1;
+    }
+    struct event *ev = evsignal_new(b->base, signum, on_signal, b);
+    if (ev && evsignal_add(ev, NULL) == 0) {
+        b->signals[signum] = ev;
+        b->nsignals++;
+        return 0;
+    }
+    int err = errno ? errno : EINVAL;
+    if (ev)
+        event_free(ev);
+    if (b->nsignals == 0)
+        atomic_store(&signal_base, NULL);
+    errno = err;
+    return -1;
+}
+
+int gev__backend_signal_set(gev__backend *b, int signum, bool on)
+{
+    if (signum <= 0 || signum >= NSIG) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (on == (b->signals[signum] != NULL))
+        return 0;
+    if (on)
+        return signal_on(b, signum);
+    event_free(b->signals[signum]);
+    b->signals[signum] = NULL;
+    if (--b->nsignals == 0)
+        atomic_store(&signal_base, NULL);
+    return 0;
+}
+
+int gev__backend_reinit(gev__backend *b)
+{
+    return event_reinit(b->base);
+}

@@ -70,13 +70,14 @@ static void switch_to(gev_hub *hub, gev__context *from, gev_greenlet *next)
     if (next->state != GEV__DEAD)
         next->state = GEV__RUNNING;
     hub->current = next;
-    hub->since_poll++;
     gev__context_switch(from, gev__ctx_of(hub, next));
 }
 
 void gev__hub_switch_away(gev_hub *hub, gev__context *from)
 {
-    if (hub->since_poll >= GEV__POLL_EVERY)
+    /* Counted per decision, not per real switch: a lone greenlet yielding
+     * to itself must still let the hub poll. */
+    if (++hub->since_poll >= GEV__POLL_EVERY)
         hub_wake_self(hub);
     gev_greenlet *next = rq_pop(hub);
     if (!next)
@@ -404,8 +405,8 @@ void gev_shutdown(void)
     for (gev_greenlet *g = hub->all; g; g = g->all_next)
         if (g->state != GEV__DEAD)
             gev_kill(g, 0);
-    while (hub->live > 0 && gev_run(GEV_FOREVER) == 0 && hub->live > 0)
-        ;
+    if (hub->live > 0)
+        gev_run(GEV_FOREVER);
     tls_hub = NULL;
     hub_free(hub);
 }

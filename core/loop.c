@@ -1,1 +1,926 @@
-/* placeholder: being written */
+/* core/loop.c: the loop every backend shares (Part 1 of loop.h).
+ *
+ * The backend only polls fds and signals; timers, dispatch order, prepare
+ * hooks, async wake-ups and children live here, so both event libraries
+ * behave the same by construction.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef HAVE_SYS_EVENTFD_H
+#include <sys/eventfd.h>
+#endif
+
+#include "loop.h"
+
+/* -- intrusive lists ---------------------------------------------------- */
+
+/* Every watcher list is walked through a cursor: [next, last] is what is
+ * left to visit.  Removing a watcher moves the cursor past it, so a callback
+ * may stop or free any watcher; watchers started during a walk are appended
+ * after `last`, so the walk does not reach them. */
+#define LIST(T) struct { T *head, *tail; }
+#define CURSOR(T) struct { T *next, *last; }
+
+#define list_push(l, w) do {                                        \
+        (w)->next = NULL;                                           \
+        (w)->prev = (l)->tail;                                      \
+        if ((l)->tail) (l)->tail->next = (w); else (l)->head = (w); \
+        (l)->tail = (w);                                            \
+    } while (0)
+
+#define list_unlink(l, w) do {                                           \
+        if ((w)->prev) (w)->prev->next = (w)->next; else (l)->head = (w)->next; \
+        if ((w)->next) (w)->next->prev = (w)->prev; else (l)->tail = (w)->prev; \
+    } while (0)
+
+#define cursor_skip(c, w) do {                                          \
+        if ((c)->next == (w))                                           \
+            (c)->next = (c)->last == (w) ? NULL : (w)->next;            \
+        else if ((c)->next && (c)->last == (w))                         \
+            (c)->last = (w)->prev;                                      \
+    } while (0)
+
+#define list_remove(l, c, w) do { cursor_skip(c, w); list_unlink(l, w); } while (0)
+
+#define cursor_begin(c, l) ((c)->next = (l)->head, (c)->last = (l)->tail)
+/* Loads the next watcher into w and steps past it; false at the end. */
+#define cursor_take(c, w) \
+    (((w) = (c)->next) != NULL && ((c)->next = (w) == (c)->last ? NULL : (w)->next, true))
+
+/* -- the loop ------------------------------------------------------------ */
+
+struct fd_rec {
+    LIST(gev__io) ios;      /* in start order */
+    void *slot;             /* the backend's per-fd state */
+    int mask;               /* interest the backend holds now */
+    unsigned gen;           /* bumped whenever the number is dropped */
+};
+
+/* Watchers stopped by gev__loop_closing_fd that still owe a GEV__ERROR call.
+ * It lives on the caller's stack; a start or stop of one of them takes it
+ * out, so it is never called after it may have been freed. */
+struct closing {
+    LIST(gev__io) ios;
+    struct closing *up;
+};
+
+struct gev__loop {
+    gev__backend *backend;
+    gev__nsec now;
+    uint64_t iteration;
+    size_t refs;                    /* active watchers not unref'd */
+    bool broken;
+
+    struct fd_rec *fds;
+    int nfds;
+    CURSOR(gev__io) io_cur;
+    struct closing *closing;
+
+    gev__timer **heap;
+    size_t nheap, heap_cap;
+    uint64_t timer_seq;
+
+    LIST(gev__prepare) prepares;
+    CURSOR(gev__prepare) prepare_cur;
+
+    LIST(gev__async) asyncs;
+    CURSOR(gev__async) async_cur;
+    atomic_int async_sent;          /* a wake-up is on its way */
+    int wake_rfd, wake_wfd;
+    gev__io wake_io;
+
+    LIST(gev__signal) signals[NSIG];
+    CURSOR(gev__signal) signal_cur;
+
+    LIST(gev__child) children;
+    CURSOR(gev__child) child_cur;
+    gev__signal sigchld;
+    bool child_scan;
+};
+
+/* Signal dispositions are per process, so a signal can belong to only one
+ * loop at a time; this table is the only global state of the core. */
+static _Atomic(gev__loop *) signal_owner[NSIG];
+
+/* -- time ------------------------------------------------------------- */
+
+gev__nsec gev__time_monotonic(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (gev__nsec)ts.tv_sec * GEV__NSEC_PER_SEC + ts.tv_nsec;
+}
+
+gev__nsec gev__nsec_from_seconds(double s)
+{
+    if (!(s >= 0))                  /* negative or NaN */
+        return GEV__FOREVER;
+    if (s >= (double)INT64_MAX / 1e9)
+        return INT64_MAX;
+    return (gev__nsec)(s * 1e9 + 0.5);
+}
+
+static gev__nsec nsec_add(gev__nsec a, gev__nsec b)
+{
+    return b > INT64_MAX - a ? INT64_MAX : a + b;
+}
+
+gev__nsec gev__loop_now(const gev__loop *loop) { return loop->now; }
+
+gev__nsec gev__loop_update_now(gev__loop *loop)
+{
+    return loop->now = gev__time_monotonic();
+}
+
+/* -- reference counting ------------------------------------------------ */
+
+static void watcher_on(gev__loop *loop, gev__watcher *w)
+{
+    w->active = true;
+    loop->refs += !w->unref;
+}
+
+static void watcher_off(gev__loop *loop, gev__watcher *w)
+{
+    w->active = false;
+    loop->refs -= !w->unref;
+}
+
+void gev__watcher_set_ref(gev__loop *loop, gev__watcher *w, bool ref)
+{
+    if (w->unref == !ref)
+        return;
+    if (w->active && ref)
+        loop->refs++;
+    else if (w->active)
+        loop->refs--;
+    w->unref = !ref;
+}
+
+bool gev__loop_alive(const gev__loop *loop) { return loop->refs > 0; }
+
+uint64_t gev__loop_iteration(const gev__loop *loop) { return loop->iteration; }
+
+void gev__loop_break(gev__loop *loop) { loop->broken = true; }
+
+/* -- the fd table -------------------------------------------------------- */
+
+static int fd_reserve(gev__loop *loop, int fd)
+{
+    if (fd < loop->nfds)
+        return 0;
+    int n = loop->nfds ? loop->nfds : 64;
+    while (n <= fd)
+        n = n > INT32_MAX / 2 ? fd + 1 : n * 2;
+    struct fd_rec *fds = realloc(loop->fds, (size_t)n * sizeof *fds);
+    if (!fds)
+        return -1;
+    memset(fds + loop->nfds, 0, (size_t)(n - loop->nfds) * sizeof *fds);
+    loop->fds = fds;
+    loop->nfds = n;
+    return 0;
+}
+
+/* Gives the backend the union of the watchers' events.  `force` re-sends
+ * it even if unchanged, for when the backend reported events nobody wants. */
+static int fd_sync(gev__loop *loop, int fd, bool force)
+{
+    struct fd_rec *r = &loop->fds[fd];
+    int mask = 0;
+
+    for (gev__io *w = r->ios.head; w; w = w->next)
+        mask |= w->events;
+    if (mask == r->mask && !force)
+        return 0;
+    if (gev__backend_fd_set(loop->backend, fd, &r->slot, mask) == -1)
+        return -1;
+    r->mask = mask;
+    return 0;
+}
+
+static void fds_forget_all(gev__loop *loop)
+{
+    for (int fd = 0; fd < loop->nfds; fd++)
+        if (loop->fds[fd].slot)
+            gev__backend_fd_forget(loop->backend, fd, &loop->fds[fd].slot);
+}
+
+/* The number is about to name another file: no state may survive under it. */
+static void fd_drop(gev__loop *loop, int fd)
+{
+    struct fd_rec *r = &loop->fds[fd];
+
+    if (r->slot)
+        gev__backend_fd_forget(loop->backend, fd, &r->slot);
+    *r = (struct fd_rec){ .gen = r->gen + 1 };
+}
+
+/* -- IO watchers --------------------------------------------------------- */
+
+void gev__io_init(gev__io *w, gev__io_cb cb, int fd, int events)
+{
+    /* next/prev are left alone: an inactive watcher may still be queued in
+     * a closing frame, and io_start/io_stop need them to take it out. */
+    w->base.active = false;
+    w->base.unref = false;
+    w->cb = cb;
+    w->fd = fd;
+    w->events = events & (GEV__READ | GEV__WRITE);
+}
+
+static void closing_drop(gev__loop *loop, gev__io *w)
+{
+    for (struct closing *c = loop->closing; c; c = c->up)
+        for (gev__io *x = c->ios.head; x; x = x->next)
+            if (x == w) {
+                list_unlink(&c->ios, w);
+                return;
+            }
+}
+
+static void io_unlink(gev__loop *loop, gev__io *w)
+{
+    list_remove(&loop->fds[w->fd].ios, &loop->io_cur, w);
+    watcher_off(loop, &w->base);
+}
+
+int gev__io_start(gev__loop *loop, gev__io *w)
+{
+    if (loop->closing)
+        closing_drop(loop, w);
+    if (w->base.active)
+        return 0;
+    if (!(w->events & (GEV__READ | GEV__WRITE))) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (w->fd < 0) {
+        errno = EBADF;
+        return -1;
+    }
+    if (fd_reserve(loop, w->fd) == -1)
+        return -1;
+    /* With interest already armed the fd is known to be open; otherwise ask,
+     * since a backend may only notice a bad fd later, during the poll. */
+    if (!loop->fds[w->fd].mask && fcntl(w->fd, F_GETFD) == -1)
+        return -1;
+    list_push(&loop->fds[w->fd].ios, w);
+    watcher_on(loop, &w->base);
+    if (fd_sync(loop, w->fd, false) == 0)
+        return 0;
+    int err = errno;
+    io_unlink(loop, w);
+    errno = err;
+    return -1;
+}
+
+void gev__io_stop(gev__loop *loop, gev__io *w)
+{
+    if (loop->closing)
+        closing_drop(loop, w);
+    if (!w->base.active)
+        return;
+    io_unlink(loop, w);
+    /* Lowering interest fails only if the fd is gone already; an event that
+     * still arrives is lowered again in gev__loop_fd_event. */
+    (void)fd_sync(loop, w->fd, false);
+}
+
+int gev__io_set_events(gev__loop *loop, gev__io *w, int events)
+{
+    int old = w->events;
+
+    events &= GEV__READ | GEV__WRITE;
+    if (!events) {
+        errno = EINVAL;
+        return -1;
+    }
+    w->events = events;
+    if (!w->base.active || fd_sync(loop, w->fd, false) == 0)
+        return 0;
+    w->events = old;
+    return -1;
+}
+
+void gev__loop_fd_event(gev__loop *loop, int fd, int revents)
+{
+    if (fd < 0 || fd >= loop->nfds)
+        return;
+    /* The table may move (realloc) or the number may be closed and reused
+     * by any callback: hold the index and the generation, never a pointer. */
+    unsigned gen = loop->fds[fd].gen;
+    bool wanted = false;
+    gev__io *w;
+
+    for (cursor_begin(&loop->io_cur, &loop->fds[fd].ios); cursor_take(&loop->io_cur, w);) {
+        int ev = revents & w->events;
+        if (!ev)
+            continue;
+        wanted = true;
+        w->cb(loop, w, ev);
+        if (loop->fds[fd].gen != gen) {
+            loop->io_cur.next = NULL;
+            return;
+        }
+    }
+    /* Level-triggered: unwanted readiness would be reported on every poll. */
+    if (!wanted)
+        (void)fd_sync(loop, fd, true);
+}
+
+static void closing_pop(gev__loop *loop, struct closing *c)
+{
+    /* Frames can live on different greenlet stacks, so they need not end
+     * in the order they began. */
+    struct closing **p = &loop->closing;
+
+    while (*p != c)
+        p = &(*p)->up;
+    *p = c->up;
+}
+
+int gev__loop_closing_fd(gev__loop *loop, int fd)
+{
+    struct closing c = { .up = loop->closing };
+    gev__io *w;
+    int woken = 0;
+
+    if (fd < 0 || fd >= loop->nfds)
+        return 0;
+    while ((w = loop->fds[fd].ios.head)) {
+        io_unlink(loop, w);
+        list_push(&c.ios, w);
+    }
+    fd_drop(loop, fd);
+    loop->closing = &c;
+    while ((w = c.ios.head)) {
+        list_unlink(&c.ios, w);
+        woken++;
+        w->cb(loop, w, GEV__ERROR);
+    }
+    closing_pop(loop, &c);
+    return woken;
+}
+
+/* -- timers: a binary min-heap on (deadline, seq) ---------------------- */
+
+static bool timer_before(const gev__timer *a, const gev__timer *b)
+{
+    return a->deadline < b->deadline || (a->deadline == b->deadline && a->seq < b->seq);
+}
+
+static void heap_put(gev__loop *loop, size_t i, gev__timer *t)
+{
+    loop->heap[i] = t;
+    t->heap_index = i;
+}
+
+static void heap_up(gev__loop *loop, size_t i)
+{
+    gev__timer *t = loop->heap[i];
+
+    while (i > 0 && timer_before(t, loop->heap[(i - 1) / 2])) {
+        heap_put(loop, i, loop->heap[(i - 1) / 2]);
+        i = (i - 1) / 2;
+    }
+    heap_put(loop, i, t);
+}
+
+static void heap_down(gev__loop *loop, size_t i)
+{
+    gev__timer *t = loop->heap[i];
+
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= loop->nheap)
+            break;
+        if (c + 1 < loop->nheap && timer_before(loop->heap[c + 1], loop->heap[c]))
+            c++;
+        if (!timer_before(loop->heap[c], t))
+            break;
+        heap_put(loop, i, loop->heap[c]);
+        i = c;
+    }
+    heap_put(loop, i, t);
+}
+
+static void heap_fix(gev__loop *loop, size_t i)
+{
+    if (i > 0 && timer_before(loop->heap[i], loop->heap[(i - 1) / 2]))
+        heap_up(loop, i);
+    else
+        heap_down(loop, i);
+}
+
+static int heap_reserve(gev__loop *loop)
+{
+    if (loop->nheap < loop->heap_cap)
+        return 0;
+    size_t cap = loop->heap_cap ? loop->heap_cap * 2 : 64;
+    gev__timer **heap = realloc(loop->heap, cap * sizeof *heap);
+    if (!heap)
+        return -1;
+    loop->heap = heap;
+    loop->heap_cap = cap;
+    return 0;
+}
+
+/* A fresh seq at every (re)start is what orders equal deadlines by start
+ * and keeps timers started during dispatch out of that dispatch. */
+static void timer_arm(gev__loop *loop, gev__timer *t, gev__nsec deadline)
+{
+    t->deadline = deadline;
+    t->seq = ++loop->timer_seq;
+    if (t->base.active) {
+        heap_fix(loop, t->heap_index);
+        return;
+    }
+    if (heap_reserve(loop) == -1)
+        return;                     /* ENOMEM: the timer stays inactive */
+    heap_put(loop, loop->nheap++, t);
+    heap_up(loop, t->heap_index);
+    watcher_on(loop, &t->base);
+}
+
+void gev__timer_init(gev__timer *t, gev__timer_cb cb)
+{
+    t->base.active = false;
+    t->base.unref = false;
+    t->cb = cb;
+    t->deadline = 0;
+    t->repeat = 0;
+}
+
+void gev__timer_start(gev__loop *loop, gev__timer *t, gev__nsec after, gev__nsec repeat)
+{
+    t->repeat = repeat > 0 ? repeat : 0;
+    timer_arm(loop, t, nsec_add(loop->now, after > 0 ? after : 0));
+}
+
+void gev__timer_start_at(gev__loop *loop, gev__timer *t, gev__nsec deadline)
+{
+    t->repeat = 0;
+    timer_arm(loop, t, deadline);
+}
+
+void gev__timer_stop(gev__loop *loop, gev__timer *t)
+{
+    if (!t->base.active)
+        return;
+    size_t i = t->heap_index;
+    gev__timer *last = loop->heap[--loop->nheap];
+    if (i < loop->nheap) {
+        heap_put(loop, i, last);
+        heap_fix(loop, i);
+    }
+    watcher_off(loop, &t->base);
+}
+
+void gev__timer_again(gev__loop *loop, gev__timer *t)
+{
+    if (t->repeat)
+        timer_arm(loop, t, nsec_add(loop->now, t->repeat));
+    else
+        gev__timer_stop(loop, t);
+}
+
+size_t gev__loop_timer_count(const gev__loop *loop) { return loop->nheap; }
+
+/* From the previous deadline, so periods do not drift; a timer more than a
+ * period behind restarts from now rather than firing a burst (libev). */
+static gev__nsec timer_next(const gev__loop *loop, const gev__timer *t)
+{
+    gev__nsec next = nsec_add(t->deadline, t->repeat);
+
+    return next < loop->now ? loop->now : next;
+}
+
+static void timers_run(gev__loop *loop)
+{
+    uint64_t started_before = loop->timer_seq;
+
+    while (loop->nheap > 0) {
+        gev__timer *t = loop->heap[0];
+        /* Stopping at the first ineligible timer keeps (deadline, seq) order:
+         * everything below it in the heap comes after it. */
+        if (t->deadline > loop->now || t->seq > started_before)
+            return;
+        if (t->repeat)
+            timer_arm(loop, t, timer_next(loop, t));
+        else
+            gev__timer_stop(loop, t);
+        t->cb(loop, t);
+    }
+}
+
+/* -- prepare ------------------------------------------------------------- */
+
+void gev__prepare_init(gev__prepare *p, gev__prepare_cb cb)
+{
+    p->base.active = false;
+    p->base.unref = false;
+    p->cb = cb;
+}
+
+void gev__prepare_start(gev__loop *loop, gev__prepare *p)
+{
+    if (p->base.active)
+        return;
+    list_push(&loop->prepares, p);
+    watcher_on(loop, &p->base);
+}
+
+void gev__prepare_stop(gev__loop *loop, gev__prepare *p)
+{
+    if (!p->base.active)
+        return;
+    list_remove(&loop->prepares, &loop->prepare_cur, p);
+    watcher_off(loop, &p->base);
+}
+
+static void prepares_run(gev__loop *loop)
+{
+    gev__prepare *p;
+
+    for (cursor_begin(&loop->prepare_cur, &loop->prepares); cursor_take(&loop->prepare_cur, p);)
+        p->cb(loop, p);
+}
+
+/* -- async ---------------------------------------------------------------- */
+
+static void wake_write(gev__loop *loop)
+{
+    uint64_t one = 1;
+
+    /* EAGAIN means a wake-up is already queued, which is all we want. */
+    if (write(loop->wake_wfd, &one, sizeof one) < 0) {
+    }
+}
+
+static void wake_drain(gev__loop *loop)
+{
+    char buf[64];
+
+    while (read(loop->wake_rfd, buf, sizeof buf) == (ssize_t)sizeof buf) {
+    }
+}
+
+static void wake_cb(gev__loop *loop, gev__io *w, int revents)
+{
+    gev__async *a;
+
+    /* Drain, then clear the flag, then look: a send that lands after the
+     * flag is cleared writes again, so none is lost. */
+    wake_drain(loop);
+    atomic_store(&loop->async_sent, 0);
+    for (cursor_begin(&loop->async_cur, &loop->asyncs); cursor_take(&loop->async_cur, a);)
+        if (atomic_exchange(&a->pending, 0))
+            a->cb(loop, a);
+}
+
+static int wake_pipe(gev__loop *loop)
+{
+#ifdef HAVE_SYS_EVENTFD_H
+    int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (fd == -1)
+        return -1;
+    loop->wake_rfd = loop->wake_wfd = fd;
+#else
+    int p[2];
+    if (pipe(p) == -1)
+        return -1;
+    for (int i = 0; i < 2; i++) {
+        fcntl(p[i], F_SETFL, O_NONBLOCK);
+        fcntl(p[i], F_SETFD, FD_CLOEXEC);
+    }
+    loop->wake_rfd = p[0];
+    loop->wake_wfd = p[1];
+#endif
+    return 0;
+}
+
+static void wake_close(gev__loop *loop)
+{
+    gev__io_stop(loop, &loop->wake_io);
+    fd_drop(loop, loop->wake_rfd);
+    close(loop->wake_rfd);
+    if (loop->wake_wfd != loop->wake_rfd)
+        close(loop->wake_wfd);
+}
+
+static int wake_open(gev__loop *loop)
+{
+    if (wake_pipe(loop) == -1)
+        return -1;
+    gev__io_init(&loop->wake_io, wake_cb, loop->wake_rfd, GEV__READ);
+    loop->wake_io.base.unref = true;   /* async watchers hold the reference */
+    if (gev__io_start(loop, &loop->wake_io) == -1) {
+        int err = errno;
+        close(loop->wake_rfd);
+        if (loop->wake_wfd != loop->wake_rfd)
+            close(loop->wake_wfd);
+        errno = err;
+        return -1;
+    }
+    /* After fork a send may have been pending on the old, shared fd. */
+    if (atomic_load(&loop->async_sent))
+        wake_write(loop);
+    return 0;
+}
+
+void gev__async_init(gev__async *a, gev__async_cb cb)
+{
+    a->base.active = false;
+    a->base.unref = false;
+    a->cb = cb;
+    atomic_init(&a->pending, 0);
+}
+
+void gev__async_start(gev__loop *loop, gev__async *a)
+{
+    if (a->base.active)
+        return;
+    list_push(&loop->asyncs, a);
+    watcher_on(loop, &a->base);
+    /* A send that came while the watcher was stopped is not lost. */
+    if (atomic_load(&a->pending) && !atomic_exchange(&loop->async_sent, 1))
+        wake_write(loop);
+}
+
+void gev__async_stop(gev__loop *loop, gev__async *a)
+{
+    if (!a->base.active)
+        return;
+    list_remove(&loop->asyncs, &loop->async_cur, a);
+    watcher_off(loop, &a->base);
+}
+
+void gev__async_send(gev__loop *loop, gev__async *a)
+{
+    int err = errno;                /* we may be in a signal handler */
+
+    atomic_store(&a->pending, 1);
+    if (!atomic_exchange(&loop->async_sent, 1))
+        wake_write(loop);
+    errno = err;
+}
+
+/* -- signals ------------------------------------------------------------ */
+
+void gev__signal_init(gev__signal *s, gev__signal_cb cb, int signum)
+{
+    s->base.active = false;
+    s->base.unref = false;
+    s->cb = cb;
+    s->signum = signum;
+}
+
+static bool signum_valid(int sig)
+{
+    struct sigaction sa;
+
+    /* sigaction also refuses the numbers libc keeps for itself. */
+    return sig > 0 && sig < NSIG && sig != SIGKILL && sig != SIGSTOP &&
+           sigaction(sig, NULL, &sa) == 0;
+}
+
+static int signal_claim(gev__loop *loop, int sig)
+{
+    gev__loop *none = NULL;
+
+    if (!atomic_compare_exchange_strong(&signal_owner[sig], &none, loop)) {
+        errno = EBUSY;
+        return -1;
+    }
+    if (gev__backend_signal_set(loop->backend, sig, true) == 0)
+        return 0;
+    int err = errno;
+    atomic_store(&signal_owner[sig], NULL);
+    errno = err;
+    return -1;
+}
+
+int gev__signal_start(gev__loop *loop, gev__signal *s)
+{
+    if (s->base.active)
+        return 0;
+    if (!signum_valid(s->signum)) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (!loop->signals[s->signum].head && signal_claim(loop, s->signum) == -1)
+        return -1;
+    list_push(&loop->signals[s->signum], s);
+    watcher_on(loop, &s->base);
+    return 0;
+}
+
+void gev__signal_stop(gev__loop *loop, gev__signal *s)
+{
+    if (!s->base.active)
+        return;
+    list_remove(&loop->signals[s->signum], &loop->signal_cur, s);
+    watcher_off(loop, &s->base);
+    if (loop->signals[s->signum].head)
+        return;
+    (void)gev__backend_signal_set(loop->backend, s->signum, false);
+    atomic_store(&signal_owner[s->signum], NULL);
+}
+
+void gev__loop_signal_event(gev__loop *loop, int signum)
+{
+    gev__signal *s;
+
+    if (signum <= 0 || signum >= NSIG)
+        return;
+    for (cursor_begin(&loop->signal_cur, &loop->signals[signum]); cursor_take(&loop->signal_cur, s);)
+        s->cb(loop, s);
+}
+
+/* -- children ----------------------------------------------------------- */
+
+void gev__child_init(gev__child *c, gev__child_cb cb, pid_t pid)
+{
+    c->base.active = false;
+    c->base.unref = false;
+    c->cb = cb;
+    c->pid = pid;
+    c->status = 0;
+}
+
+static void sigchld_cb(gev__loop *loop, gev__signal *s)
+{
+    loop->child_scan = true;
+}
+
+int gev__child_start(gev__loop *loop, gev__child *c)
+{
+    if (c->base.active)
+        return 0;
+    /* Only one pid each: waiting for "any child" would reap children that
+     * other code is waiting for. */
+    if (c->pid <= 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (!loop->children.head && gev__signal_start(loop, &loop->sigchld) == -1)
+        return -1;
+    list_push(&loop->children, c);
+    watcher_on(loop, &c->base);
+    loop->child_scan = true;        /* it may have exited already */
+    return 0;
+}
+
+void gev__child_stop(gev__loop *loop, gev__child *c)
+{
+    if (!c->base.active)
+        return;
+    list_remove(&loop->children, &loop->child_cur, c);
+    watcher_off(loop, &c->base);
+    if (!loop->children.head)
+        gev__signal_stop(loop, &loop->sigchld);
+}
+
+static void children_reap(gev__loop *loop)
+{
+    gev__child *c;
+    pid_t reaped = 0;
+    int status = 0;
+
+    loop->child_scan = false;
+    for (cursor_begin(&loop->child_cur, &loop->children); cursor_take(&loop->child_cur, c);) {
+        /* A pid reaped earlier in this pass also ends its other watchers. */
+        if (c->pid != reaped) {
+            if (waitpid(c->pid, &status, WNOHANG) != c->pid)
+                continue;
+            reaped = c->pid;
+        }
+        c->status = status;
+        gev__child_stop(loop, c);
+        c->cb(loop, c);
+    }
+}
+
+/* -- create, run, fork, free ---------------------------------------------- */
+
+gev__loop *gev__loop_new(void)
+{
+    gev__loop *loop = calloc(1, sizeof *loop);
+
+    if (!loop)
+        return NULL;
+    atomic_init(&loop->async_sent, 0);
+    loop->now = gev__time_monotonic();
+    gev__signal_init(&loop->sigchld, sigchld_cb, SIGCHLD);
+    loop->sigchld.base.unref = true;   /* child watchers hold the reference */
+    loop->backend = gev__backend_new(loop);
+    if (loop->backend && wake_open(loop) == 0)
+        return loop;
+    int err = errno;
+    if (loop->backend) {
+        fds_forget_all(loop);
+        gev__backend_free(loop->backend);
+    }
+    free(loop->fds);
+    free(loop);
+    errno = err;
+    return NULL;
+}
+
+void gev__loop_free(gev__loop *loop)
+{
+    if (!loop)
+        return;
+    gev__signal_stop(loop, &loop->sigchld);
+    wake_close(loop);
+    fds_forget_all(loop);
+    gev__backend_free(loop->backend);
+    for (int sig = 1; sig < NSIG; sig++) {
+        gev__loop *mine = loop;
+        atomic_compare_exchange_strong(&signal_owner[sig], &mine, NULL);
+    }
+    free(loop->fds);
+    free(loop->heap);
+    free(loop);
+}
+
+static gev__nsec poll_timeout(const gev__loop *loop, int mode)
+{
+    if (mode == GEV__RUN_NOWAIT || loop->refs == 0 || loop->child_scan || loop->broken)
+        return 0;
+    if (loop->nheap == 0)
+        return GEV__FOREVER;
+    /* A fresh clock: callbacks since the last poll may have taken a while. */
+    gev__nsec left = loop->heap[0]->deadline - gev__time_monotonic();
+    return left > 0 ? left : 0;
+}
+
+static int loop_iterate(gev__loop *loop, int mode)
+{
+    prepares_run(loop);
+    loop->iteration++;
+    if (gev__backend_poll(loop->backend, poll_timeout(loop, mode)) == -1)
+        return -1;
+    loop->now = gev__time_monotonic();
+    if (loop->child_scan)
+        children_reap(loop);
+    timers_run(loop);
+    return 0;
+}
+
+int gev__loop_run(gev__loop *loop, int mode)
+{
+    loop->broken = false;
+    do {
+        if (loop_iterate(loop, mode) == -1)
+            return -1;
+    } while (mode == GEV__RUN_DEFAULT && !loop->broken && loop->refs > 0);
+    return loop->refs > 0;
+}
+
+/* The backend may come back from reinit with an empty kernel set, so every
+ * armed fd is handed to it again from scratch. */
+static int fds_rearm(gev__loop *loop)
+{
+    int rc = 0, err = 0;
+
+    for (int fd = 0; fd < loop->nfds; fd++) {
+        struct fd_rec *r = &loop->fds[fd];
+        if (r->slot)
+            gev__backend_fd_forget(loop->backend, fd, &r->slot);
+        r->slot = NULL;
+        r->mask = 0;
+        if (r->ios.head && fd_sync(loop, fd, false) == -1 && rc == 0) {
+            rc = -1;
+            err = errno;
+        }
+    }
+    errno = err;
+    return rc;
+}
+
+int gev__loop_reinit(gev__loop *loop)
+{
+    if (gev__backend_reinit(loop->backend) == -1)
+        return -1;
+    /* The eventfd is shared with the parent: a send there would wake both.
+     * Signals need no work: both libraries keep their handlers across fork
+     * and reinit, and turning them off and on would open a window with the
+     * default disposition. */
+    wake_close(loop);
+    int rc = fds_rearm(loop);
+    int err = errno;
+    if (wake_open(loop) == -1)
+        return -1;
+    errno = err;
+    return rc;
+}

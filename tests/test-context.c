@@ -109,6 +109,14 @@ static int run_child(child_fn fn, void *arg, char *err, size_t errcap, char *out
     return status;
 }
 
+/* CMocka catches SIGSEGV itself (and would carry on with the suite in the
+ * child): a child starts from the default action. */
+static void default_fault_actions(void)
+{
+    signal(SIGSEGV, SIG_DFL);
+    signal(SIGBUS, SIG_DFL);
+}
+
 static void write_full(int fd, const void *p, size_t n)
 {
     const char *c = p;
@@ -229,7 +237,7 @@ static void run_probes(void)
         size_cases[i].got = r[0];
         size_cases[i].got_stack = r[1];
     }
-    for (size_t i = 0; i < 2; i++) {
+    for (size_t i = 0; i < 2 && !ON_VALGRIND(); i++) {
         size_t r[5] = { 0, 0, 0, 0, 0 };
         struct fallback_probe *p = &fallback_probes[i];
         p->status = run_child(fallback_child, p, p->err, sizeof p->err, out, sizeof out);
@@ -279,6 +287,13 @@ static void test_fallback_report(void **state)
     size_t limit = (size_t)(maps / 2 - 1000);
     (void)state;
 
+    if (ON_VALGRIND()) {
+        /* Valgrind's address-space manager runs out of segments (its
+         * VG_N_SEGMENTS) long before vm.max_map_count. */
+        print_message("skipped under valgrind: too many mappings for it\n");
+        skip();
+        return;
+    }
     for (int i = 0; i < 2; i++) {
         struct fallback_probe *p = &fallback_probes[i];
         assert_true(WIFEXITED(p->status) && WEXITSTATUS(p->status) == 0);
@@ -290,16 +305,13 @@ static void test_fallback_report(void **state)
         assert_int_equal(p->after_guarded, 0);
         assert_int_equal(p->after_unguarded, 0);
     }
-    if (!ON_VALGRIND()) {
+    {
         assert_string_equal(quiet->err, "");
         /* exactly one line, starting with "gev: " */
         assert_true(strncmp(dbg->err, "gev: ", 5) == 0);
         assert_non_null(strchr(dbg->err, '\n'));
         assert_true(strchr(dbg->err, '\n')[1] == '\0');
         assert_non_null(strstr(dbg->err, "guard"));
-    } else {
-        assert_non_null(strstr(dbg->err, "gev: "));
-        assert_null(strstr(quiet->err, "gev: "));
     }
 }
 
@@ -613,7 +625,12 @@ static void fpctl_set(fpctl f)
     __asm__ volatile("ldmxcsr %0" : : "m"(m) : "memory");
     __asm__ volatile("fldcw %0" : : "m"(f.cw) : "memory");
 }
-static bool fpctl_equal(fpctl a, fpctl b) { return a.mxcsr == b.mxcsr && a.cw == b.cw; }
+static bool fpctl_equal(fpctl a, fpctl b)
+{
+    if (ON_VALGRIND())  /* it keeps the rounding bits only */
+        return (a.mxcsr & 0x6000u) == (b.mxcsr & 0x6000u) && (a.cw & 0x0c00u) == (b.cw & 0x0c00u);
+    return a.mxcsr == b.mxcsr && a.cw == b.cw;
+}
 /* rounding: 0 nearest, 1 down, 2 up, 3 toward zero */
 static fpctl fpctl_make(fpctl base, unsigned rounding, bool ftz)
 {
@@ -686,6 +703,7 @@ static void test_fp_control(void **state)
 #ifdef HAVE_FPCTL
     fpctl orig = fpctl_get(), main_mode, start_mode;
     struct fp_effect nearest, up, down, main_seen;
+    bool real_fp;
     gev__stack *s = gev__stack_get(&cache, 0);
     (void)state;
 
@@ -696,10 +714,15 @@ static void test_fp_control(void **state)
     fpctl_set(fpctl_make(orig, 1, false));
     down = fp_observe();
     fpctl_set(orig);
+    /* Valgrind computes with round-to-nearest and no flush-to-zero whatever
+     * the control registers say: there, only the registers are checked. */
+    real_fp = !ON_VALGRIND();
     /* sanity: the modes make a difference, and FTZ is off by default */
-    assert_true(up.third > nearest.third || up.third > down.third);
-    assert_true(down.third < up.third);
-    assert_true(nearest.tiny != 0.0);
+    if (real_fp) {
+        assert_true(up.third > nearest.third || up.third > down.third);
+        assert_true(down.third < up.third);
+        assert_true(nearest.tiny != 0.0);
+    }
 
     /* The child is created while main rounds toward zero: it inherits that.
      * It then rounds up with flush-to-zero; main meanwhile rounds down. */
@@ -719,8 +742,10 @@ static void test_fp_control(void **state)
         assert_true(fpctl_equal(now, main_mode));
         fpctl_set(main_mode);
     }
-    assert_true(main_seen.third == down.third);
-    assert_true(main_seen.tiny != 0.0);
+    if (real_fp) {
+        assert_true(main_seen.third == down.third);
+        assert_true(main_seen.tiny != 0.0);
+    }
     gev__context_switch(&main_ctx, &fpc_ctx);
     {
         fpctl now = fpctl_get();
@@ -730,6 +755,8 @@ static void test_fp_control(void **state)
     assert_true(fpctl_equal(fpc_child_start, start_mode));
     for (int i = 0; i < 2; i++) {
         assert_true(fpctl_equal(fpc_child_seen[i], fpc_child_mode));
+        if (!real_fp)
+            continue;
         assert_true(fpc_child_effect[i].third == up.third);
         assert_true(fpc_child_effect[i].neg_third == up.neg_third);
         assert_true(fpc_child_effect[i].tiny == 0.0);       /* flushed */
@@ -964,6 +991,7 @@ static void overflow_child(int out, void *arg)
 {
     (void)out;
     (void)arg;
+    default_fault_actions();
     if (gev__stack_guard_thread_init(ovf_describe) != 0)
         _exit(3);
     ovf_stack = gev__stack_get(NULL, STACK_256K);
@@ -992,35 +1020,49 @@ static void test_overflow_reported(void **state)
 }
 
 /* A fault that is not a stack overflow still crashes as usual... */
-static void wild_fault_child(int out, void *arg)
+static void wild_fault(void)
 {
     volatile char *p;
-    (void)out;
-    (void)arg;
     if (gev__stack_guard_thread_init(ovf_describe) != 0)
         _exit(3);
     p = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if ((void *)p == MAP_FAILED)
         _exit(4);
+#ifdef VALGRIND_DISABLE_ERROR_REPORTING
+    VALGRIND_DISABLE_ERROR_REPORTING;      /* the fault is on purpose */
+#endif
     p[10] = 1;
     _exit(5);
+}
+
+static void wild_fault_child(int out, void *arg)
+{
+    (void)out;
+    (void)arg;
+    default_fault_actions();
+    wild_fault();
 }
 
 /* ... or reaches the handler that was there before. */
 static void prev_handler(int sig)
 {
     (void)sig;
+#ifdef VALGRIND_ENABLE_ERROR_REPORTING
+    VALGRIND_ENABLE_ERROR_REPORTING;
+#endif
     _exit(42);
 }
 
 static void chained_fault_child(int out, void *arg)
 {
     struct sigaction sa;
+    (void)out;
+    (void)arg;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = prev_handler;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGSEGV, &sa, NULL);
-    wild_fault_child(out, arg);
+    wild_fault();
 }
 
 static void test_other_faults(void **state)
@@ -1042,26 +1084,43 @@ static void test_other_faults(void **state)
 /* The alternate signal stack is per thread and freed at exit. */
 static void test_guard_thread_init_exit(void **state)
 {
-    stack_t ss;
+    stack_t before, ss;
+    struct sigaction prev_segv, sa;
     (void)state;
 
+    sigaction(SIGSEGV, NULL, &prev_segv);
+    assert_int_equal(sigaltstack(NULL, &before), 0);
     assert_int_equal(gev__stack_guard_thread_init(ovf_describe), 0);
     assert_int_equal(sigaltstack(NULL, &ss), 0);
     assert_false(ss.ss_flags & SS_DISABLE);
-    assert_true(ss.ss_size >= 64 * KiB);
+    if (before.ss_flags & SS_DISABLE) {
+        assert_true(ss.ss_size >= 64 * KiB);
+    } else {
+        /* one was there already (ASan makes one): it is kept */
+        assert_ptr_equal(ss.ss_sp, before.ss_sp);
+    }
+    assert_int_equal(sigaction(SIGSEGV, NULL, &sa), 0);
+    assert_true(sa.sa_flags & SA_ONSTACK);
+    assert_true(sa.sa_flags & SA_SIGINFO);
     assert_int_equal(gev__stack_guard_thread_init(ovf_describe), 0);    /* idempotent */
     gev__stack_guard_thread_exit();
     assert_int_equal(sigaltstack(NULL, &ss), 0);
-    assert_true(ss.ss_flags & SS_DISABLE);
+    if (before.ss_flags & SS_DISABLE)
+        assert_true(ss.ss_flags & SS_DISABLE);
+    else
+        assert_ptr_equal(ss.ss_sp, before.ss_sp);
     gev__stack_guard_thread_exit();     /* harmless twice */
+    sigaction(SIGSEGV, &prev_segv, NULL);
 }
 
 /* ------------------------------------------------------------------------
  * 40,000 stacks alive at once (past the guarded share of vm.max_map_count)
  * ------------------------------------------------------------------------ */
-#define MASS 40000
+#define MASS_MAX 40000
 static void test_mass_stacks(void **state)
 {
+    /* Valgrind tracks at most some tens of thousands of mappings itself */
+    const size_t MASS = ON_VALGRIND() ? 10000 : MASS_MAX;
     gev__stack **v = calloc(MASS, sizeof *v);
     gev__stack_stats before, st;
     size_t made = 0, guarded = 0;
@@ -1082,7 +1141,7 @@ static void test_mass_stacks(void **state)
     assert_int_equal(made, MASS);
     assert_int_equal(st.guarded + st.unguarded, before.guarded + before.unguarded + MASS);
     assert_int_equal(st.guarded - before.guarded, guarded);
-    if (maps < 2 * MASS)
+    if (maps < 2 * (long)MASS)
         assert_true(st.unguarded > before.unguarded);  /* the fallback kicked in */
     /* all usable, at both ends */
     for (size_t i = 0; i < MASS; i += 97) {

@@ -1,0 +1,70 @@
+/* api/event.c: gev_event, gevent.event.Event.
+ *
+ * A flag and the greenlets waiting for it.  set() wakes every waiter with
+ * success at once, so a waiter returns 0 even if the flag was cleared again
+ * before it ran (gevent: "set at any point during the wait"); waiters never
+ * re-check the flag.  A wait on a set event returns without switching. */
+#include "config.h"
+#include <stdlib.h>
+#include "sync.h"
+
+struct gev_event {
+    bool flag;
+    gev__waitq waiters;
+};
+
+gev_event *gev_event_new(void)
+{
+    gev_event *e = malloc(sizeof *e);
+    if (!e)
+        return NULL;
+    e->flag = false;
+    gev__waitq_init(&e->waiters);
+    return e;
+}
+
+void gev_event_set(gev_event *e)
+{
+    if (!e) {
+        errno = EINVAL;
+        return;
+    }
+    e->flag = true;
+    gev__sync_give_all(&e->waiters, NULL, 0);
+}
+
+void gev_event_clear(gev_event *e)
+{
+    if (!e) {
+        errno = EINVAL;
+        return;
+    }
+    e->flag = false;
+}
+
+bool gev_event_is_set(const gev_event *e)
+{
+    if (!e) {
+        errno = EINVAL;
+        return false;
+    }
+    return e->flag;
+}
+
+int gev_event_wait(gev_event *e, double timeout)
+{
+    if (!e)
+        return gev__fail(EINVAL);
+    if (e->flag)
+        return 0;
+    gev__waiter w;
+    return gev__sync_result(gev__sync_wait(&e->waiters, &w, NULL, 0, timeout));
+}
+
+void gev_event_free(gev_event *e)
+{
+    if (!e)
+        return;
+    gev__sync_abandon(&e->waiters);
+    free(e);
+}

@@ -1,0 +1,83 @@
+/* api/fd.h: cooperative waits on file descriptors, for api/fd.c, api/socket.c
+ * and the modules built on them (the server, the patch library).
+ *
+ * Each hub keeps a table indexed by fd (DESIGN.md 4).  A record holds one
+ * loop watcher for the fd, armed for the directions somebody waits in, and
+ * at most one waiting greenlet per direction.  The watcher is disarmed
+ * lazily: it stays armed after its waiter resumed, and a direction is
+ * dropped only when an event for it arrives with nobody waiting, so a
+ * greenlet that reads, writes and reads again costs no epoll_ctl.  While
+ * nobody waits, the watcher is unreferenced: it neither keeps gev_run()
+ * going nor hides a deadlock from the hub.
+ *
+ * The lazily armed watcher is why descriptors used with gev must be closed
+ * through gev_close() (or gev__fd_closing() right before close(2)): a plain
+ * close leaves interest under a number the next open may reuse.  Numbers
+ * returned by gev_socket() and gev_accept() are checked for such leftovers.
+ */
+#ifndef GEV_API_FD_H
+#define GEV_API_FD_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+#include <sys/socket.h>
+#include "hub.h"
+
+/* Wait until fd is ready for `events` (GEV__READ and/or GEV__WRITE) or the
+ * absolute deadline passes.  The only place that blocks on an fd.
+ * Returns the ready events (> 0), or -1 with errno: EBADF (bad fd, or
+ * gev_close() of fd during the wait), EINVAL (no or unknown event bits),
+ * EBUSY (another greenlet waits on fd in one of these directions),
+ * ETIMEDOUT, ECANCELED, EDEADLK (see gev__wait), or the loop's error when
+ * the fd cannot be watched.  A regular file (which epoll refuses) is always
+ * ready, as poll(2) says. */
+int gev__fd_wait(int fd, int events, gev__nsec deadline);
+
+/* fd is about to be closed: its waiters wake with EBADF, every watcher of
+ * the number is dropped from the loop, and the record is cleared, so the
+ * number can be reused at once.  Harmless on an fd nobody watched. */
+void gev__fd_closing(int fd);
+
+/* fd was just returned by the kernel (socket, accept): drop any state left
+ * under its number by a descriptor closed without gev_close(). */
+void gev__fd_fresh(int fd);
+
+/* 0 if the current greenlet may start an IO call, else the errno it must
+ * fail with at once (ECANCELED once killed, ETIMEDOUT after a scoped
+ * timeout expired).  Hub context is allowed: only the wait fails there. */
+int gev__io_check(void);
+
+/* One IO operation in the shape every read-like and write-like call shares:
+ * try the syscall, wait for `events` on EAGAIN, retry; EINTR is retried. */
+typedef struct gev__fd_op gev__fd_op;
+struct gev__fd_op {
+    ssize_t (*call)(int fd, gev__fd_op *op);  /* one attempt: >= 0, or -1 + errno */
+    int events;                 /* what EAGAIN waits for */
+    void *rbuf;                 /* read-like calls */
+    const void *wbuf;           /* write-like calls */
+    size_t n;
+    int flags;
+    struct sockaddr *addr;      /* recvfrom, accept */
+    socklen_t *addrlen;
+    const struct sockaddr *dest;  /* sendto */
+    socklen_t destlen;
+    double timeout;             /* relative; turned into `deadline` at the first wait */
+    gev__nsec deadline;
+    bool have_deadline;         /* set: `deadline` holds (sendall keeps one for all) */
+};
+
+/* Runs op on fd: the syscall's result, or -1 with errno (the syscall's, or
+ * the wait's: ETIMEDOUT, ECANCELED, EBADF...).  Does not check the fd or
+ * the buffers: the public calls do. */
+ssize_t gev__fd_do(int fd, gev__fd_op *op);
+
+/* connect(2) with an absolute deadline, for gev_connect and gev_tcp_connect. */
+int gev__connect_until(int fd, const struct sockaddr *addr, socklen_t len,
+                       gev__nsec deadline);
+
+/* Try each address of `list` in order until one connects before the
+ * deadline; returns the connected non-blocking fd, or -1 with the errno of
+ * the last attempt.  gev_tcp_connect after resolution. */
+int gev__tcp_connect_list(const struct addrinfo *list, gev__nsec deadline);
+
+#endif

@@ -1,0 +1,288 @@
+/* Greenlets: spawn order, yielding, join, values, names, stacks. */
+#include "gevtest.h"
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void *log_name(void *arg)
+{
+    gevtest_log("%s", (const char *)arg);
+    return arg;
+}
+
+static void test_spawn_never_switches_and_runs_in_order(void **state)
+{
+    gev_greenlet *g[3];
+    g[0] = gev_spawn(log_name, "g1");
+    g[1] = gev_spawn(log_name, "g2");
+    g[2] = gev_spawn(log_name, "g3");
+    gevtest_log("spawned");
+    assert_int_equal(gev_sleep(0), 0);
+    gevtest_log("main");
+    assert_log("spawned g1 g2 g3 main");
+    for (int i = 0; i < 3; i++) {
+        assert_true(gev_ready(g[i]));
+        assert_false(gev_killed(g[i]));
+        gev_release(g[i]);
+    }
+}
+
+static void *a_yield_b(void *arg)
+{
+    gevtest_log("%sA", (const char *)arg);
+    gev_sleep(0);
+    gevtest_log("%sB", (const char *)arg);
+    return NULL;
+}
+
+static void test_sleep0_interleaves(void **state)
+{
+    gev_greenlet *g[2] = {gev_spawn(a_yield_b, "1"), gev_spawn(a_yield_b, "2")};
+    assert_int_equal(gev_joinall(g, 2, GEV_FOREVER), 0);
+    assert_log("1A 2A 1B 2B");
+    gev_release(g[0]);
+    gev_release(g[1]);
+}
+
+static void *return_arg(void *arg) { return arg; }
+
+static void test_join_and_value(void **state)
+{
+    int x;
+    gev_greenlet *g = gev_spawn(return_arg, &x);
+    assert_non_null(g);
+    assert_false(gev_ready(g));
+    assert_null(gev_value(g));
+    assert_int_equal(gev_join(g, GEV_FOREVER), 0);
+    assert_true(gev_ready(g));
+    assert_ptr_equal(gev_value(g), &x);
+    assert_int_equal(gev_join(g, 0), 0);   /* finished: no wait */
+    gev_release(g);
+}
+
+static void *sleep_arg(void *arg)
+{
+    gev_sleep(*(double *)arg);
+    return NULL;
+}
+
+static void test_join_timeout(void **state)
+{
+    double d = 0.5;
+    gev_greenlet *g = gev_spawn(sleep_arg, &d);
+    double t0 = gevtest_now();
+    assert_fails(gev_join(g, 0.02), ETIMEDOUT);
+    double took = gevtest_now() - t0;
+    assert_true(took >= 0.019 && took < 0.4);
+    assert_fails(gev_join(g, 0), ETIMEDOUT);
+    assert_false(gev_ready(g));
+    assert_int_equal(gev_kill(g, GEV_FOREVER), 0);
+    gev_release(g);
+}
+
+static void *join_self(void *arg)
+{
+    errno = 0;
+    int rc = gev_join(gev_current(), 1.0);
+    *(int *)arg = rc == -1 ? errno : 0;
+    return NULL;
+}
+
+static void test_join_self_is_edeadlk(void **state)
+{
+    int err = -1;
+    gev_greenlet *g = gev_spawn(join_self, &err);
+    gev_join(g, GEV_FOREVER);
+    assert_int_equal(err, EDEADLK);
+    gev_release(g);
+    assert_fails(gev_join(gev_current(), 0.01), EDEADLK);
+}
+
+static void test_joinall_one_deadline(void **state)
+{
+    double d[3] = {0.01, 0.02, 5.0};
+    gev_greenlet *g[3];
+    for (int i = 0; i < 3; i++)
+        g[i] = gev_spawn(sleep_arg, &d[i]);
+    assert_int_equal(gev_joinall(g, 2, 2.0), 0);
+    assert_true(gev_ready(g[0]) && gev_ready(g[1]));
+    double t0 = gevtest_now();
+    assert_fails(gev_joinall(g, 3, 0.05), ETIMEDOUT);
+    assert_true(gevtest_now() - t0 < 1.0);
+    assert_int_equal(gev_killall(g, 3, GEV_FOREVER), 0);
+    for (int i = 0; i < 3; i++) {
+        assert_true(gev_ready(g[i]));
+        gev_release(g[i]);
+    }
+    assert_int_equal(gev_joinall(NULL, 0, 0), 0);
+    assert_fails(gev_joinall(NULL, 1, 0), EINVAL);
+}
+
+static void test_spawn_later_order(void **state)
+{
+    gev_greenlet *late = gev_spawn_later(0.03, log_name, "late");
+    gev_greenlet *early = gev_spawn_later(0.01, log_name, "early");
+    gev_greenlet *now = gev_spawn(log_name, "now");
+    gev_sleep(0);
+    gevtest_log("yielded");
+    assert_false(gev_ready(early));
+    gev_greenlet *all[3] = {late, early, now};
+    assert_int_equal(gev_joinall(all, 3, 2.0), 0);
+    assert_log("now yielded early late");
+    for (int i = 0; i < 3; i++)
+        gev_release(all[i]);
+}
+
+static void *count_up(void *arg)
+{
+    (*(long *)arg)++;
+    return NULL;
+}
+
+static void test_100k_spawned_and_joined(void **state)
+{
+    enum { N = 100000 };
+    gev_greenlet **g = malloc(N * sizeof *g);
+    long counter = 0;
+    for (int i = 0; i < N; i++) {
+        g[i] = gev_spawn(count_up, &counter);
+        assert_non_null(g[i]);
+    }
+    assert_int_equal(counter, 0);
+    assert_int_equal(gev_joinall(g, N, GEV_FOREVER), 0);
+    assert_int_equal(counter, N);
+    for (int i = 0; i < N; i++)
+        gev_release(g[i]);
+    free(g);
+}
+
+static void *park_forever(void *arg)
+{
+    gev_sleep(3600);
+    return arg;
+}
+
+static void test_40k_concurrent_greenlets(void **state)
+{
+    /* Past vm.max_map_count / 2 guarded stacks: spawning must keep working. */
+    enum { N = 40000 };
+    gev_greenlet **g = malloc(N * sizeof *g);
+    for (int i = 0; i < N; i++) {
+        g[i] = gev_spawn_sized(32 * 1024, park_forever, NULL);
+        assert_non_null(g[i]);
+    }
+    gev_sleep(0);   /* all of them run and park */
+    for (int i = 0; i < N; i++)
+        assert_false(gev_ready(g[i]));
+    assert_int_equal(gev_killall(g, N, GEV_FOREVER), 0);
+    for (int i = 0; i < N; i++)
+        gev_release(g[i]);
+    free(g);
+}
+
+static size_t __attribute__((noinline)) recurse(size_t depth, volatile char *prev)
+{
+    volatile char frame[1024];
+    frame[0] = (char)depth;
+    frame[1023] = prev ? prev[0] : 0;
+    if (depth == 0)
+        return frame[0] + frame[1023];
+    return recurse(depth - 1, frame) + frame[0];
+}
+
+static void *deep(void *arg)
+{
+    size_t depth = *(size_t *)arg;
+    recurse(depth, NULL);
+    return arg;
+}
+
+static void test_deep_recursion_within_stack(void **state)
+{
+    /* ~200 KiB of a 256 KiB stack. */
+    size_t depth = 190;
+    gev_greenlet *g = gev_spawn_sized(256 * 1024, deep, &depth);
+    assert_int_equal(gev_join(g, GEV_FOREVER), 0);
+    assert_ptr_equal(gev_value(g), &depth);
+    gev_release(g);
+}
+
+static void test_stack_overflow_is_reported(void **state)
+{
+    int pipefd[2];
+    assert_int_equal(pipe(pipefd), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(pipefd[1], 2);
+        size_t depth = 1000000;
+        gev_greenlet *g = gev_spawn_sized(256 * 1024, deep, &depth);
+        gev_set_name(g, "deep-diver");
+        gev_join(g, GEV_FOREVER);
+        _exit(0);   /* not reached */
+    }
+    close(pipefd[1]);
+    char buf[512] = {0};
+    size_t got = 0;
+    ssize_t n;
+    while (got < sizeof buf - 1 && (n = read(pipefd[0], buf + got, sizeof buf - 1 - got)) > 0)
+        got += (size_t)n;
+    close(pipefd[0]);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGABRT);
+    assert_non_null(strstr(buf, "gev: stack overflow in greenlet deep-diver (stack size 262144)"));
+}
+
+static void test_names(void **state)
+{
+    gev_greenlet *g = gev_spawn(return_arg, NULL);
+    const char *name = gev_name(g);
+    assert_non_null(name);
+    assert_int_equal(strncmp(name, "greenlet-", 9), 0);
+    gev_set_name(g, "worker");
+    assert_string_equal(gev_name(g), "worker");
+    assert_non_null(gev_current());
+    assert_string_equal(gev_name(gev_current()), "main");
+    gev_join(g, GEV_FOREVER);
+    gev_release(g);
+    assert_null(gev_spawn(NULL, NULL));
+    assert_int_equal(errno, EINVAL);
+}
+
+static void *current_is(void *arg)
+{
+    *(gev_greenlet **)arg = gev_current();
+    return NULL;
+}
+
+static void test_current_inside(void **state)
+{
+    gev_greenlet *seen = NULL;
+    gev_greenlet *g = gev_spawn(current_is, &seen);
+    gev_join(g, GEV_FOREVER);
+    assert_ptr_equal(seen, g);
+    gev_release(g);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        gevtest(test_spawn_never_switches_and_runs_in_order),
+        gevtest(test_sleep0_interleaves),
+        gevtest(test_join_and_value),
+        gevtest(test_join_timeout),
+        gevtest(test_join_self_is_edeadlk),
+        gevtest(test_joinall_one_deadline),
+        gevtest(test_spawn_later_order),
+        gevtest(test_100k_spawned_and_joined),
+        gevtest(test_40k_concurrent_greenlets),
+        gevtest(test_deep_recursion_within_stack),
+        gevtest(test_stack_overflow_is_reported),
+        gevtest(test_names),
+        gevtest(test_current_inside),
+    };
+    return cmocka_run_group_tests_name("greenlet", tests, NULL, NULL);
+}
