@@ -14,12 +14,28 @@
 
 #include "loop.h"
 
+typedef struct fd_slot fd_slot;
+
 struct gev__backend {
     gev__loop *loop;
     struct ev_loop *ev;
     ev_timer timeout;
     ev_signal *signals[NSIG];
+    fd_slot *ready, **ready_tail;   /* fds that fired in this poll, in order */
+    int round_events, round_new;
 };
+
+/* Readiness is collected during the poll and handed to the core afterwards,
+ * as in the libevent backend, so both deliver the same way. */
+struct fd_slot {
+    ev_io io;
+    int revents;
+    fd_slot *next, **pprev;         /* ready list; pprev NULL when off it */
+};
+
+/* libev's epoll returns at most 64 events per call at first and grows its
+ * array only after a full call: a round this big may have left some. */
+enum { ROUND_MAYBE_FULL = 64 };
 
 const char *gev__backend_name(void) { return "libev"; }
 
@@ -42,6 +58,7 @@ gev__backend *gev__backend_new(gev__loop *loop)
     if (!b)
         return NULL;
     b->loop = loop;
+    b->ready_tail = &b->ready;
     /* Never the default loop: it belongs to whoever else uses libev here. */
     b->ev = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOENV);
     if (!b->ev) {
@@ -62,6 +79,55 @@ void gev__backend_free(gev__backend *b)
     free(b);
 }
 
+static void ready_unlink(gev__backend *b, fd_slot *s)
+{
+    *s->pprev = s->next;
+    if (s->next)
+        s->next->pprev = s->pprev;
+    else
+        b->ready_tail = s->pprev;
+    s->pprev = NULL;
+    s->revents = 0;
+}
+
+static void on_io(struct ev_loop *ev, ev_io *w, int revents)
+{
+    fd_slot *s = (fd_slot *)w;
+    gev__backend *b = w->data;
+
+    b->round_events++;
+    if (!s->pprev) {
+        s->next = NULL;
+        s->pprev = b->ready_tail;
+        *b->ready_tail = s;
+        b->ready_tail = &s->next;
+        b->round_new++;
+    }
+    /* EV_ERROR: libev found the fd bad and stopped the watcher; the
+     * watchers' next read or write will report the error. */
+    if (revents & EV_ERROR)
+        s->revents |= GEV__READ | GEV__WRITE;
+    s->revents |= (revents & EV_READ ? GEV__READ : 0) | (revents & EV_WRITE ? GEV__WRITE : 0);
+}
+
+static void ready_deliver(gev__backend *b)
+{
+    fd_slot *s;
+
+    /* Unlinked before the call: the callback may free any slot. */
+    while ((s = b->ready)) {
+        int fd = s->io.fd, revents = s->revents;
+        ready_unlink(b, s);
+        gev__loop_fd_event(b->loop, fd, revents);
+    }
+}
+
+static void poll_round(gev__backend *b, int flags)
+{
+    b->round_events = b->round_new = 0;
+    ev_run(b->ev, flags);
+}
+
 int gev__backend_poll(gev__backend *b, gev__nsec timeout)
 {
     if (timeout > 0) {
@@ -69,20 +135,14 @@ int gev__backend_poll(gev__backend *b, gev__nsec timeout)
         ev_timer_set(&b->timeout, (ev_tstamp)timeout / 1e9, 0.);
         ev_timer_start(b->ev, &b->timeout);
     }
-    ev_run(b->ev, timeout == 0 ? EVRUN_NOWAIT : EVRUN_ONCE);
+    poll_round(b, timeout == 0 ? EVRUN_NOWAIT : EVRUN_ONCE);
+    /* Nothing is delivered yet, so a level-triggered fd seen again only
+     * merges: every fd ready now is reported once, however many. */
+    while (b->round_events >= ROUND_MAYBE_FULL && b->round_new > 0)
+        poll_round(b, EVRUN_NOWAIT);
     ev_timer_stop(b->ev, &b->timeout);
+    ready_deliver(b);
     return 0;
-}
-
-static void on_io(struct ev_loop *ev, ev_io *w, int revents)
-{
-    gev__backend *b = w->data;
-    /* EV_ERROR: libev found the fd bad and stopped the watcher; the
-     * watchers' next read or write will report the error. */
-    int all = revents & EV_ERROR ? GEV__READ | GEV__WRITE : 0;
-
-    gev__loop_fd_event(b->loop, w->fd, all | (revents & EV_READ ? GEV__READ : 0) |
-                                       (revents & EV_WRITE ? GEV__WRITE : 0));
 }
 
 static int ev_mask(int mask)
@@ -92,37 +152,39 @@ static int ev_mask(int mask)
 
 int gev__backend_fd_set(gev__backend *b, int fd, void **slot, int mask)
 {
-    ev_io *w = *slot;
+    fd_slot *s = *slot;
 
-    if (!w && !mask)
+    if (!s && !mask)
         return 0;
-    if (!w) {
-        if (!(w = *slot = malloc(sizeof *w)))
+    if (!s) {
+        if (!(s = *slot = calloc(1, sizeof *s)))
             return -1;
         /* ev_io_init marks the fd as changed, so libev adds a reused number
          * to epoll afresh instead of trusting what it knew (gevent #2100). */
-        ev_io_init(w, on_io, fd, ev_mask(mask));
-        w->data = b;
-    } else if (ev_is_active(w)) {
-        ev_io_stop(b->ev, w);
+        ev_io_init(&s->io, on_io, fd, ev_mask(mask));
+        s->io.data = b;
+    } else if (ev_is_active(&s->io)) {
+        ev_io_stop(b->ev, &s->io);
         if (!mask)
             return 0;
-        ev_io_modify(w, ev_mask(mask));
+        ev_io_modify(&s->io, ev_mask(mask));
     } else {
-        ev_io_set(w, fd, ev_mask(mask));
+        ev_io_set(&s->io, fd, ev_mask(mask));
     }
-    ev_io_start(b->ev, w);
+    ev_io_start(b->ev, &s->io);
     return 0;
 }
 
 void gev__backend_fd_forget(gev__backend *b, int fd, void **slot)
 {
-    ev_io *w = *slot;
+    fd_slot *s = *slot;
 
-    if (!w)
+    if (!s)
         return;
-    ev_io_stop(b->ev, w);
-    free(w);
+    if (s->pprev)
+        ready_unlink(b, s);
+    ev_io_stop(b->ev, &s->io);
+    free(s);
     *slot = NULL;
 }
 

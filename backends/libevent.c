@@ -10,21 +10,35 @@
 
 #include "loop.h"
 
+typedef struct fd_slot fd_slot;
+
 struct gev__backend {
     gev__loop *loop;
     struct event_base *base;
     struct event *timeout;
     struct event *signals[NSIG];
     int nsignals;
+    fd_slot *ready, **ready_tail;   /* fds that fired in this poll, in order */
+    int round_events, round_new;
 };
 
-/* One event per direction, so turning one on or off is one epoll_ctl. */
+/* One event per direction, so turning one on or off is one epoll_ctl.
+ * libevent reports the directions in separate callbacks, so readiness is
+ * collected during the poll and handed to the core once per fd. */
 struct fd_slot {
+    gev__backend *b;
     struct event *ev[2];
+    int fd;
     int mask;
+    int revents;
+    fd_slot *next, **pprev;         /* ready list; pprev NULL when off it */
 };
 
 static const int dir_mask[2] = { GEV__READ, GEV__WRITE };
+
+/* libevent's epoll returns at most 32 events per call at first and grows
+ * its array only after a full call: a round this big may have left some. */
+enum { ROUND_MAYBE_FULL = 32 };
 
 /* libevent sends every signal through one process-wide pipe that follows
  * the last base to add one, so only one base may have signals at a time. */
@@ -46,6 +60,7 @@ gev__backend *gev__backend_new(gev__loop *loop)
     if (!b || !cfg)
         goto fail;
     b->loop = loop;
+    b->ready_tail = &b->ready;
     /* libevent's default clock is coarse (about 4 ms); locks are useless
      * since a loop belongs to one thread. */
     event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER | EVENT_BASE_FLAG_NOLOCK);
@@ -73,6 +88,55 @@ void gev__backend_free(gev__backend *b)
     free(b);
 }
 
+/* -- readiness ----------------------------------------------------------- */
+
+static void ready_unlink(gev__backend *b, fd_slot *s)
+{
+    *s->pprev = s->next;
+    if (s->next)
+        s->next->pprev = s->pprev;
+    else
+        b->ready_tail = s->pprev;
+    s->pprev = NULL;
+    s->revents = 0;
+}
+
+static void on_fd(evutil_socket_t fd, short what, void *arg)
+{
+    fd_slot *s = arg;
+    gev__backend *b = s->b;
+
+    b->round_events++;
+    if (!s->pprev) {
+        s->next = NULL;
+        s->pprev = b->ready_tail;
+        *b->ready_tail = s;
+        b->ready_tail = &s->next;
+        b->round_new++;
+    }
+    s->revents |= (what & EV_READ ? GEV__READ : 0) | (what & EV_WRITE ? GEV__WRITE : 0);
+}
+
+static void ready_deliver(gev__backend *b)
+{
+    fd_slot *s;
+
+    /* Unlinked before the call: the callback may free any slot. */
+    while ((s = b->ready)) {
+        int fd = s->fd, revents = s->revents;
+        ready_unlink(b, s);
+        gev__loop_fd_event(b->loop, fd, revents);
+    }
+}
+
+static int poll_round(gev__backend *b, int flags)
+{
+    b->round_events = b->round_new = 0;
+    /* NONBLOCK alone would keep looping while callbacks run; ONCE ends the
+     * call after one round.  1 means no events registered: not an error. */
+    return event_base_loop(b->base, EVLOOP_ONCE | flags) < 0 ? -1 : 0;
+}
+
 int gev__backend_poll(gev__backend *b, gev__nsec timeout)
 {
     if (timeout > 0) {
@@ -81,30 +145,29 @@ int gev__backend_poll(gev__backend *b, gev__nsec timeout)
         if (evtimer_add(b->timeout, &tv) == -1)
             return -1;
     }
-    /* NONBLOCK alone would keep looping while callbacks run; ONCE ends the
-     * call after one round.  1 means no events registered: not an error. */
-    int rc = event_base_loop(b->base, EVLOOP_ONCE | (timeout == 0 ? EVLOOP_NONBLOCK : 0));
+    int rc = poll_round(b, timeout == 0 ? EVLOOP_NONBLOCK : 0);
+    /* Nothing is delivered yet, so a level-triggered fd seen again only
+     * merges: every fd ready now is reported once, however many. */
+    while (rc == 0 && b->round_events >= ROUND_MAYBE_FULL && b->round_new > 0)
+        rc = poll_round(b, EVLOOP_NONBLOCK);
     if (timeout > 0)
         evtimer_del(b->timeout);
-    return rc < 0 ? -1 : 0;
+    ready_deliver(b);
+    return rc;
 }
 
-static void on_fd(evutil_socket_t fd, short what, void *arg)
-{
-    gev__backend *b = arg;
+/* -- per-fd interest --------------------------------------------------- */
 
-    gev__loop_fd_event(b->loop, (int)fd,
-                       (what & EV_READ ? GEV__READ : 0) | (what & EV_WRITE ? GEV__WRITE : 0));
-}
-
-static struct fd_slot *slot_new(gev__backend *b, int fd)
+static fd_slot *slot_new(gev__backend *b, int fd)
 {
-    struct fd_slot *s = calloc(1, sizeof *s);
+    fd_slot *s = calloc(1, sizeof *s);
 
     if (!s)
         return NULL;
-    s->ev[0] = event_new(b->base, fd, EV_READ | EV_PERSIST, on_fd, b);
-    s->ev[1] = event_new(b->base, fd, EV_WRITE | EV_PERSIST, on_fd, b);
+    s->b = b;
+    s->fd = fd;
+    s->ev[0] = event_new(b->base, fd, EV_READ | EV_PERSIST, on_fd, s);
+    s->ev[1] = event_new(b->base, fd, EV_WRITE | EV_PERSIST, on_fd, s);
     if (s->ev[0] && s->ev[1])
         return s;
     if (s->ev[0])
@@ -114,14 +177,14 @@ static struct fd_slot *slot_new(gev__backend *b, int fd)
     return NULL;
 }
 
-static int dir_apply(struct fd_slot *s, int i, int mask)
+static int dir_apply(fd_slot *s, int i, int mask)
 {
     return mask & dir_mask[i] ? event_add(s->ev[i], NULL) : event_del(s->ev[i]);
 }
 
 int gev__backend_fd_set(gev__backend *b, int fd, void **slot, int mask)
 {
-    struct fd_slot *s = *slot;
+    fd_slot *s = *slot;
 
     if (!s && !mask)
         return 0;
@@ -142,15 +205,19 @@ int gev__backend_fd_set(gev__backend *b, int fd, void **slot, int mask)
 
 void gev__backend_fd_forget(gev__backend *b, int fd, void **slot)
 {
-    struct fd_slot *s = *slot;
+    fd_slot *s = *slot;
 
     if (!s)
         return;
+    if (s->pprev)
+        ready_unlink(b, s);
     event_free(s->ev[0]);
     event_free(s->ev[1]);
     free(s);
     *slot = NULL;
 }
+
+/* -- signals, fork --------------------------------------------------------- */
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,15 +179,17 @@ static int fd_reserve(gev__loop *loop, int fd)
 {
     if (fd < loop->nfds)
         return 0;
-    int n = loop->nfds ? loop->nfds : 64;
-    while (n <= fd)
-        n = n > INT32_MAX / 2 ? fd + 1 : n * 2;
-    struct fd_rec *fds = realloc(loop->fds, (size_t)n * sizeof *fds);
+    size_t n = loop->nfds ? (size_t)loop->nfds : 64;
+    while (n <= (size_t)fd)
+        n *= 2;
+    if (n > INT_MAX)
+        n = (size_t)fd + 1;
+    struct fd_rec *fds = realloc(loop->fds, n * sizeof *fds);
     if (!fds)
         return -1;
-    memset(fds + loop->nfds, 0, (size_t)(n - loop->nfds) * sizeof *fds);
+    memset(fds + loop->nfds, 0, (n - (size_t)loop->nfds) * sizeof *fds);
     loop->fds = fds;
-    loop->nfds = n;
+    loop->nfds = (int)n;
     return 0;
 }
 
@@ -267,11 +270,13 @@ int gev__io_start(gev__loop *loop, gev__io *w)
         errno = EBADF;
         return -1;
     }
-    if (fd_reserve(loop, w->fd) == -1)
+    /* With interest already armed the fd is known to be open; otherwise ask
+     * (before growing the table for it), since a backend may only notice a
+     * bad fd later, during the poll. */
+    bool armed = w->fd < loop->nfds && loop->fds[w->fd].mask;
+    if (!armed && fcntl(w->fd, F_GETFD) == -1)
         return -1;
-    /* With interest already armed the fd is known to be open; otherwise ask,
-     * since a backend may only notice a bad fd later, during the poll. */
-    if (!loop->fds[w->fd].mask && fcntl(w->fd, F_GETFD) == -1)
+    if (fd_reserve(loop, w->fd) == -1)
         return -1;
     list_push(&loop->fds[w->fd].ios, w);
     watcher_on(loop, &w->base);

@@ -114,7 +114,11 @@ struct gev__io {
     gev__io *next, *prev;       /* private: the watchers of this fd */
 };
 /* Any number of watchers may watch one fd; each gets the events it asked
- * for, in the order they were started.  revents may include both bits. */
+ * for, in the order they were started.  An fd gets at most one callback
+ * per watcher per iteration, with the combined bits (revents may hold both
+ * GEV__READ and GEV__WRITE): backends collect readiness during the poll and
+ * hand it over after it.  Starting or stopping a watcher that is due for its
+ * GEV__ERROR call (gev__loop_closing_fd) cancels that call. */
 void gev__io_init(gev__io *w, gev__io_cb cb, int fd, int events);
 int  gev__io_start(gev__loop *loop, gev__io *w); /* -1 EBADF: fd not open;
                                                     -1 EINVAL: no event bits */
@@ -143,6 +147,7 @@ struct gev__timer {
 };
 void gev__timer_init(gev__timer *t, gev__timer_cb cb);
 /* Fire `after` ns from the cached now, then every `repeat` ns (0: once).
+ * If the heap cannot grow the timer stays inactive with errno ENOMEM.
  * A repeating timer is rescheduled from its previous deadline, so it does
  * not drift; if it fell more than a period behind it restarts from now.
  * O(log n).  Restarting an active timer moves it. */
@@ -198,7 +203,9 @@ struct gev__signal {
 };
 void gev__signal_init(gev__signal *s, gev__signal_cb cb, int signum);
 /* -1 EINVAL: bad signal number; -1 EBUSY: another thread's loop already
- * watches that signal (a signal disposition is process-wide). */
+ * watches that signal (a signal disposition is process-wide).  Under
+ * libevent, whose signal pipe is process-wide, only one loop at a time may
+ * watch any signals at all: a second loop gets EBUSY for every signal. */
 int  gev__signal_start(gev__loop *loop, gev__signal *s);
 void gev__signal_stop(gev__loop *loop, gev__signal *s);
 
@@ -214,8 +221,10 @@ struct gev__child {
     gev__child *next, *prev;    /* private */
 };
 void gev__child_init(gev__child *c, gev__child_cb cb, pid_t pid);
-/* The watcher stops itself before its callback runs (the child was reaped).
- * A child that exited before start is reaped on the next iteration. */
+/* pid must be > 0 (EINVAL otherwise): the loop never reaps children nobody
+ * watches.  The watcher stops itself before its callback runs (the child
+ * was reaped).  A child that exited before start is reaped on the next
+ * iteration. */
 int  gev__child_start(gev__loop *loop, gev__child *c);
 void gev__child_stop(gev__loop *loop, gev__child *c);
 
