@@ -19,11 +19,18 @@
  * that returns 0, or gev_pool_free(); do not gev_release() it.  Finished
  * members are kept on a list and released there.
  *
- * gev_pool_free() with live members kills them and waits until they are dead
- * (each runs its cleanup first).  Where it cannot wait (hub context, called
- * by a member, or the caller was killed) it delivers the kills and lets the
- * members go: they are no longer members, and each record is freed when its
- * greenlet ends.  Greenlets blocked in the pool's calls fail with EBADF.
+ * gev_pool_free() first fails the greenlets blocked in gev_pool_spawn() or
+ * gev_pool_wait_available() with EBADF (so none gets a slot the kill frees),
+ * then kills the live members and waits until they are dead (each runs its
+ * cleanup first).  Where it cannot wait (hub context, called by a member, or
+ * the caller was killed) it delivers the kills and lets the members go: they
+ * are no longer members, and each record is freed when its greenlet ends.
+ * Greenlets blocked in gev_pool_join()/gev_pool_kill() fail with EBADF.
+ *
+ * gev_pool_kill() kills every member once, in spawn order, with
+ * gev_killall()'s semantics; members spawned while it waits are killed at
+ * once (gevent's Group.kill loops until the group is empty).  A member that
+ * joins or kills its own pool fails with EDEADLK (after delivering the kills).
  *
  * gev_pool_free_count() of an unlimited pool is SIZE_MAX.
  */
@@ -40,7 +47,7 @@ struct pool_member {
 };
 
 typedef struct {
-    pool_member *head;
+    pool_member *head, *tail;   /* oldest first: kills go in spawn order */
 } member_list;
 
 struct gev_pool {
@@ -48,11 +55,12 @@ struct gev_pool {
     size_t count;           /* live members */
     member_list live, finished;
     gev__waitq slot_waiters;    /* spawners and wait_available callers, FIFO */
-    gev__waitq empty_waiters;   /* join and kill, woken when count drops to 0 */
+    gev__waitq join_waiters;    /* woken when count drops to 0 */
+    gev__waitq kill_waiters;    /* likewise; while any waits, new members die */
 };
 
-/* What a slot waiter or an empty waiter is waiting for (gev__waiter.flags). */
-enum { WAIT_SLOT, WAIT_SPAWN, WAIT_JOIN, WAIT_KILL };
+/* What a slot waiter waits for (gev__waiter.flags). */
+enum { WAIT_SLOT, WAIT_SPAWN };
 
 /* What a spawner hands over in its waiter: its function and argument. */
 typedef struct {
@@ -67,7 +75,8 @@ gev_pool *gev_pool_new(size_t size)
         return NULL;
     p->size = size;
     gev__waitq_init(&p->slot_waiters);
-    gev__waitq_init(&p->empty_waiters);
+    gev__waitq_init(&p->join_waiters);
+    gev__waitq_init(&p->kill_waiters);
     return p;
 }
 
@@ -75,11 +84,13 @@ gev_pool *gev_pool_new(size_t size)
 
 static void list_push(member_list *l, pool_member *m)
 {
-    m->prev = NULL;
-    m->next = l->head;
-    if (l->head)
-        l->head->prev = m;
-    l->head = m;
+    m->next = NULL;
+    m->prev = l->tail;
+    if (l->tail)
+        l->tail->next = m;
+    else
+        l->head = m;
+    l->tail = m;
 }
 
 static void list_remove(member_list *l, pool_member *m)
@@ -90,6 +101,8 @@ static void list_remove(member_list *l, pool_member *m)
         l->head = m->next;
     if (m->next)
         m->next->prev = m->prev;
+    else
+        l->tail = m->prev;
 }
 
 /* Give up the handles of finished members: they are freed with their nodes. */
@@ -141,6 +154,10 @@ static gev_greenlet *member_spawn(gev_pool *p, gev_fn fn, void *arg)
     m->pool = p;
     list_push(&p->live, m);
     p->count++;
+    /* A gev_pool_kill() waits: it kills every member, newcomers included
+     * (gevent's Group.kill loops until the group is empty). */
+    if (gev__waitq_has_live(&p->kill_waiters))
+        gev_kill(g, 0);
     return g;
 }
 
@@ -174,15 +191,12 @@ static void member_done(gev_greenlet *g, void *arg)
     serve_slot_waiters(p);
     if (p->count > 0)
         return;
-    bool join = false;
-    gev__waiter *w;
-    while ((w = gev__waitq_pop_live(&p->empty_waiters))) {
-        join |= w->flags == WAIT_JOIN;
-        gev__sync_give(w, NULL, 0);
-    }
+    gev__sync_give_all(&p->kill_waiters, NULL, 0);
+    if (!gev__waitq_has_live(&p->join_waiters))
+        return;
+    gev__sync_give_all(&p->join_waiters, NULL, 0);
     /* Done here, not by the woken joiner: it must not touch the pool. */
-    if (join)
-        release_finished(p);
+    release_finished(p);
 }
 
 gev_greenlet *gev_pool_spawn(gev_pool *p, gev_fn fn, void *arg)
@@ -219,14 +233,14 @@ int gev_pool_wait_available(gev_pool *p, double timeout)
 
 /* Wait until the membership count dropped to 0.  A member waiting for its
  * own pool would wait for itself. */
-static int wait_empty(gev_pool *p, int kind, double timeout)
+static int wait_empty(gev_pool *p, gev__waitq *q, double timeout)
 {
     if (p->count == 0)
         return 0;
     if (is_member(p, gev_current()))
         return EDEADLK;
     gev__waiter w;
-    return gev__sync_wait(&p->empty_waiters, &w, NULL, kind, timeout);
+    return gev__sync_wait(q, &w, NULL, 0, timeout);
 }
 
 int gev_pool_join(gev_pool *p, double timeout)
@@ -234,28 +248,32 @@ int gev_pool_join(gev_pool *p, double timeout)
     if (!p)
         return gev__fail(EINVAL);
     bool was_empty = p->count == 0;
-    int err = wait_empty(p, WAIT_JOIN, timeout);
+    int err = wait_empty(p, &p->join_waiters, timeout);
     if (!err && was_empty)
         release_finished(p);
     return gev__sync_result(err);
 }
 
-/* Deliver a kill to every live member (once: gev_kill twice is harmless). */
-static void kill_members(gev_pool *p)
+/* Deliver a kill to every live member but the caller (a kill reaches a
+ * greenlet once: gev_kill twice is harmless).  True if all are dead now. */
+static bool kill_members(gev_pool *p)
 {
+    bool all_dead = true;
     for (pool_member *m = p->live.head; m; m = m->next)
-        if (m->g != gev_current())
-            gev_kill(m->g, 0);
+        if (m->g == gev_current() || gev_kill(m->g, 0) < 0)
+            all_dead = false;
+    return all_dead;
 }
 
+/* gev_killall's semantics: timeout 0 only requests. */
 int gev_pool_kill(gev_pool *p, double timeout)
 {
     if (!p)
         return gev__fail(EINVAL);
-    kill_members(p);
+    bool all_dead = kill_members(p);
     if (timeout == 0)
-        return p->count ? gev__fail(ETIMEDOUT) : 0;
-    return gev__sync_result(wait_empty(p, WAIT_KILL, timeout));
+        return all_dead ? 0 : gev__fail(ETIMEDOUT);
+    return gev__sync_result(wait_empty(p, &p->kill_waiters, timeout));
 }
 
 size_t gev_pool_free_count(const gev_pool *p)
@@ -295,11 +313,13 @@ void gev_pool_free(gev_pool *p)
 {
     if (!p)
         return;
+    /* Blocked spawners fail first, so none gets a slot freed by the kill. */
+    gev__sync_abandon(&p->slot_waiters);
     if (p->count)
         gev_pool_kill(p, GEV_FOREVER);
     detach_members(p);
     release_finished(p);
-    gev__sync_abandon(&p->slot_waiters);
-    gev__sync_abandon(&p->empty_waiters);
+    gev__sync_abandon(&p->join_waiters);
+    gev__sync_abandon(&p->kill_waiters);
     free(p);
 }

@@ -103,13 +103,7 @@ static void record_free(gev_hub *hub, gev_greenlet *g)
         hub->all = g->all_next;
     if (g->all_next)
         g->all_next->all_prev = g->all_prev;
-    free(g->name);
-    free(g->joiners);
-    for (gev__link *l = g->links; l;) {
-        gev__link *next = l->next;
-        free(l);
-        l = next;
-    }
+    gev__greenlet_free_parts(g);
     if (hub->free_record_count < GEV__FREE_RECORDS_MAX) {
         g->all_next = hub->free_records;
         hub->free_records = g;
@@ -117,6 +111,20 @@ static void record_free(gev_hub *hub, gev_greenlet *g)
     } else {
         free(g);
     }
+}
+
+void gev__greenlet_free_parts(gev_greenlet *g)
+{
+    free(g->name);
+    g->name = NULL;
+    free(g->joiners);
+    g->joiners = NULL;
+    for (gev__link *l = g->links; l;) {
+        gev__link *next = l->next;
+        free(l);
+        l = next;
+    }
+    g->links = g->links_tail = NULL;
 }
 
 void gev__greenlet_maybe_free(gev_greenlet *g)
@@ -221,6 +229,10 @@ static void notify_links(void *arg)
         l->cb(g, l->arg);
         free(l);
     }
+    /* In gevent a join is a link too: joiners resume after the links that
+     * were added before them. */
+    if (g->joiners)
+        gev__waitq_wake_all(g->joiners, 0);
     g->notify_queued = false;
     gev__greenlet_maybe_free(g);
 }
@@ -243,9 +255,10 @@ static void finish(gev_hub *hub, gev_greenlet *g)
     if (g->timer.base.active)
         gev__timer_stop(hub->loop, &g->timer);
     gev__timeout_owner_finished(g);
-    if (g->joiners)
+    if (g->links)
+        queue_notify(g);   /* wakes the joiners after the links */
+    else if (g->joiners)
         gev__waitq_wake_all(g->joiners, 0);
-    queue_notify(g);
 }
 
 static void runner_main(void *arg)

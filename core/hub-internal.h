@@ -77,6 +77,8 @@ void gev__runner_free(gev_hub *hub, gev__runner *r);
 void gev__hub_trim_runners(gev_hub *hub);
 void gev__greenlet_free_all(gev_hub *hub);
 void gev__greenlet_init_record(gev_hub *hub, gev_greenlet *g);
+/* Frees what a record owns (name, joiners, links), not the record. */
+void gev__greenlet_free_parts(gev_greenlet *g);
 const char *gev__greenlet_describe_fault(void *addr, size_t *stack_size);
 
 /* timeout.c: a greenlet returned with scoped timeouts still open. */

@@ -198,10 +198,10 @@ static void hub_free(gev_hub *hub)
     if (hub->hub_g) {
         if (hub->hub_g->runner)
             gev__runner_free(hub, hub->hub_g->runner);
-        free(hub->hub_g->name);
+        gev__greenlet_free_parts(hub->hub_g);
         free(hub->hub_g);
     }
-    free(hub->main.name);
+    gev__greenlet_free_parts(&hub->main);
     gev__stack_cache_drain(&hub->stacks);
     if (hub->loop) {
         gev__async_stop(hub->loop, &hub->keepalive);

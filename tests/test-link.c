@@ -134,6 +134,17 @@ static void test_links_run_after_ready_greenlets(void **state)
     gev_release(j);
 }
 
+static void test_join_returns_after_earlier_links(void **state)
+{
+    /* gevent: join is a link, so links added before it run first. */
+    gev_greenlet *g = gev_spawn(noop, NULL);
+    gev_link(g, log_link, "link");
+    gev_join(g, GEV_FOREVER);
+    gevtest_log("joined");
+    assert_log("link joined");
+    gev_release(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -144,6 +155,7 @@ int main(void)
         gevtest(test_blocking_in_link_is_edeadlk),
         gevtest(test_release_inside_link),
         gevtest(test_links_run_after_ready_greenlets),
+        gevtest(test_join_returns_after_earlier_links),
     };
     return cmocka_run_group_tests_name("link", tests, NULL, NULL);
 }

@@ -1,0 +1,176 @@
+/* gev_channel: gevent.queue.Channel, a rendezvous (test__queue.py::
+ * TestChannel's exact event orders).  Greenlets only log; the assertions run
+ * in main. */
+#include "config.h"
+#include "gevtest.h"
+#include <stdlib.h>
+
+static const char *outcome(int rc) { return rc == 0 ? "0" : strerrorname_np(errno); }
+
+static gev_channel *ch;
+
+static void *get_two(void *arg)
+{
+    for (int i = 0; i < 2; i++) {
+        void *v = NULL;
+        if (gev_channel_get(ch, &v, GEV_FOREVER) == 0)
+            gevtest_log("%s", (char *)v);
+    }
+    return arg;
+}
+
+static void test_send(void **state)
+{
+    ch = gev_channel_new();
+    gev_greenlet *g = gev_spawn(get_two, NULL);
+    gevtest_log("sending");
+    assert_int_equal(gev_channel_put(ch, "hello", GEV_FOREVER), 0);
+    gevtest_log("sent hello");
+    assert_int_equal(gev_channel_put(ch, "world", GEV_FOREVER), 0);
+    gevtest_log("sent world");
+    assert_log("sending hello sent hello world sent world");
+    assert_int_equal(gev_join(g, GEV_FOREVER), 0);
+    gev_release(g);
+    gev_channel_free(ch);
+}
+
+static void *put_two(void *arg)
+{
+    gevtest_log("sending hello");
+    gev_channel_put(ch, "hello", GEV_FOREVER);
+    gevtest_log("sending world");
+    gev_channel_put(ch, "world", GEV_FOREVER);
+    gevtest_log("sent world");
+    return arg;
+}
+
+static void test_wait(void **state)
+{
+    ch = gev_channel_new();
+    gev_greenlet *g = gev_spawn(put_two, NULL);
+    gevtest_log("waiting");
+    for (int i = 0; i < 2; i++) {
+        void *v = NULL;
+        assert_int_equal(gev_channel_get(ch, &v, GEV_FOREVER), 0);
+        gevtest_log("%s", (char *)v);
+    }
+    assert_log("waiting sending hello hello sending world world");
+    gev_sleep(0);
+    assert_log("waiting sending hello hello sending world world sent world");
+    assert_true(gev_ready(g));
+    gev_release(g);
+    gev_channel_free(ch);
+}
+
+/* test_zero_max_size: the sender waits until a receiver came. */
+static void *send_hi(void *arg)
+{
+    int rc = gev_channel_put(ch, "hi", GEV_FOREVER);
+    gevtest_log("sent:%s", outcome(rc));
+    return arg;
+}
+
+static void *receive_and_log(void *arg)
+{
+    void *v = NULL;
+    int rc = gev_channel_get(ch, &v, GEV_FOREVER);
+    gevtest_log("%s:%s:%s", (const char *)arg, outcome(rc), v ? (char *)v : "-");
+    return arg;
+}
+
+static void test_sender_waits_for_receiver(void **state)
+{
+    ch = gev_channel_new();
+    gev_greenlet *p = gev_spawn(send_hi, NULL);
+    gev_sleep(0.001);
+    assert_log("");
+    gev_greenlet *r = gev_spawn(receive_and_log, "r");
+    gev_greenlet *both[2] = {p, r};
+    assert_int_equal(gev_joinall(both, 2, GEV_FOREVER), 0);
+    assert_log("r:0:hi sent:0");
+    gev_release(p);
+    gev_release(r);
+    gev_channel_free(ch);
+}
+
+static void test_timeouts(void **state)
+{
+    ch = gev_channel_new();
+    void *v;
+    assert_fails(gev_channel_put(ch, "x", 0), ETIMEDOUT);
+    assert_fails(gev_channel_get(ch, &v, 0), ETIMEDOUT);
+    assert_fails(gev_channel_put(ch, "x", 0.01), ETIMEDOUT);
+    /* The putter that gave up left nothing behind. */
+    assert_fails(gev_channel_get(ch, &v, 0.01), ETIMEDOUT);
+    gev_timeout *t = gev_timeout_start(0.01);
+    assert_fails(gev_channel_get(ch, &v, GEV_FOREVER), ETIMEDOUT);
+    gev_timeout_cancel(t);
+    gev_channel_free(ch);
+}
+
+static void test_killed_putter_is_not_consumed(void **state)
+{
+    ch = gev_channel_new();
+    gev_greenlet *p = gev_spawn(send_hi, NULL);
+    gev_sleep(0);
+    assert_int_equal(gev_kill(p, 0), -1);     /* woken with ECANCELED, not run yet */
+    void *v;
+    assert_fails(gev_channel_get(ch, &v, 0), ETIMEDOUT);
+    assert_int_equal(gev_join(p, GEV_FOREVER), 0);
+    assert_log("sent:ECANCELED");
+    gev_release(p);
+    gev_channel_free(ch);
+}
+
+static void test_receivers_served_fifo(void **state)
+{
+    ch = gev_channel_new();
+    gev_greenlet *g[2] = {gev_spawn(receive_and_log, "r1"), gev_spawn(receive_and_log, "r2")};
+    gev_sleep(0);
+    assert_int_equal(gev_channel_put(ch, "a", 0), 0);
+    assert_int_equal(gev_channel_put(ch, "b", 0), 0);
+    assert_int_equal(gev_joinall(g, 2, GEV_FOREVER), 0);
+    assert_log("r1:0:a r2:0:b");
+    gev_release(g[0]);
+    gev_release(g[1]);
+    gev_channel_free(ch);
+}
+
+static void test_free_wakes_waiters(void **state)
+{
+    ch = gev_channel_new();
+    gev_greenlet *g[2] = {gev_spawn(send_hi, NULL), gev_spawn(receive_and_log, "r")};
+    gev_sleep(0);       /* the sender waits; the receiver takes "hi" */
+    gev_greenlet *r = gev_spawn(receive_and_log, "late");
+    gev_sleep(0);
+    gev_channel_free(ch);
+    assert_int_equal(gev_joinall(g, 2, GEV_FOREVER), 0);
+    assert_int_equal(gev_join(r, GEV_FOREVER), 0);
+    assert_log("r:0:hi sent:0 late:EBADF:-");
+    gev_release(g[0]);
+    gev_release(g[1]);
+    gev_release(r);
+}
+
+static void test_null_handles(void **state)
+{
+    void *v;
+    assert_fails(gev_channel_put(NULL, NULL, 0), EINVAL);
+    assert_fails(gev_channel_get(NULL, &v, 0), EINVAL);
+    gev_channel_free(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        gevtest(test_send),
+        gevtest(test_wait),
+        gevtest(test_sender_waits_for_receiver),
+        gevtest(test_timeouts),
+        gevtest(test_killed_putter_is_not_consumed),
+        gevtest(test_receivers_served_fifo),
+        gevtest(test_free_wakes_waiters),
+        gevtest(test_null_handles),
+    };
+    return cmocka_run_group_tests_name("channel", tests, NULL, NULL);
+}
