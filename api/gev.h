@@ -142,13 +142,22 @@ GEV_API int     gev_getaddrinfo(const char *node, const char *service,
 /* Thread pool, signals, child processes, threads                      */
 /* ------------------------------------------------------------------ */
 
+/* Runs fn(arg) in a worker thread; only the calling greenlet waits.  Returns
+ * only after fn returned, even if the greenlet is killed or a scoped timeout
+ * fires meanwhile (then -1 ECANCELED / ETIMEDOUT, *result still set),
+ * because arg often points into the caller's stack.  In a forked child, a
+ * job whose worker vanished with the fork fails with ECANCELED. */
 GEV_API int  gev_threadpool_run(void *(*fn)(void *), void *arg, void **result);
 GEV_API int  gev_threadpool_set_max(size_t n);
 GEV_API int  gev_signal_wait(int signum, double timeout);
+/* One child (pid > 0, else EINVAL; ECHILD if not our child); returns pid.
+ * Only watched children are reaped. */
 GEV_API int  gev_waitpid(pid_t pid, int *status, double timeout);
 typedef struct gev_hub gev_hub;
 GEV_API gev_hub *gev_hub_current(void);
-/* Thread-safe: fn runs in hub's thread, which wakes up. */
+/* Thread-safe: fn runs in hub's thread (hub context), which wakes up.
+ * Undefined on a hub that was shut down; calls still queued at
+ * gev_shutdown run during it. */
 GEV_API int  gev_call_threadsafe(gev_hub *hub, void (*fn)(void *arg), void *arg);
 
 /* ------------------------------------------------------------------ */

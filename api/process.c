@@ -1,1 +1,131 @@
-/* placeholder: being written */
+/* api/process.c: waiting for signals (gev_signal_wait) and for child
+ * processes (gev_waitpid) without blocking the other greenlets.
+ *
+ * Both start a loop watcher for the length of one wait and let the loop
+ * multiplex: any number of greenlets may wait for one signal (each is woken
+ * by a delivery), or one greenlet per signal (gevent's signal_handler).  The
+ * loop reaps only the pids that are watched (waitpid(pid, WNOHANG) on
+ * SIGCHLD), so a user's own SIGCHLD handling and waitpid of other children
+ * keep working beside it.
+ *
+ * Between two waits no watcher is active: the signal then has whatever
+ * disposition the event library restores (usually the default), exactly
+ * like gevent with no handler installed.
+ */
+#include "config.h"
+#include <signal.h>
+#include <sys/wait.h>
+#include "hub.h"
+
+/* The greenlet a watcher wakes, and whether the awaited thing happened. */
+typedef struct proc_waiter {
+    gev_greenlet *g;
+    uint64_t wait_id;
+    gev__nsec deadline;
+    bool fired;
+} proc_waiter;
+
+/* The common start of a wait: may we block, until when, and a fresh wait
+ * id.  The hub's loop, or NULL + errno. */
+static gev__loop *waiter_begin(proc_waiter *w, double timeout)
+{
+    int err = gev__block_check();
+    if (err) {
+        errno = err;
+        return NULL;
+    }
+    w->deadline = gev__deadline(timeout);
+    w->g = gev_current();
+    w->wait_id = gev__wait_begin();
+    w->fired = false;
+    return gev__hub_loop(gev__hub());
+}
+
+/* Watcher callbacks (hub context). */
+static void waiter_fire(proc_waiter *w)
+{
+    w->fired = true;
+    gev__wake(w->g, w->wait_id, 0);
+}
+
+/* ---- signals ----------------------------------------------------------- */
+
+static void signal_cb(gev__loop *loop, gev__signal *s)
+{
+    waiter_fire(s->base.data);
+}
+
+int gev_signal_wait(int signum, double timeout)
+{
+    if (signum <= 0 || signum >= NSIG)
+        return gev__fail(EINVAL);
+    proc_waiter w;
+    gev__loop *loop = waiter_begin(&w, timeout);
+    if (!loop)
+        return -1;
+    gev__signal s;
+    gev__signal_init(&s, signal_cb, signum);
+    s.base.data = &w;
+    if (gev__signal_start(loop, &s) == -1)
+        return -1;              /* EINVAL (SIGKILL...), EBUSY (another hub's) */
+    int err = gev__wait(w.deadline);
+    gev__signal_stop(loop, &s);
+    return err ? gev__fail(err) : 0;
+}
+
+/* ---- child processes --------------------------------------------------- */
+
+static void child_cb(gev__loop *loop, gev__child *c)
+{
+    waiter_fire(c->base.data);
+}
+
+/* waitpid(pid, WNOHANG) without EINTR: pid, 0 while it runs, -1 + errno. */
+static pid_t reap_now(pid_t pid, int *status)
+{
+    pid_t r;
+    do
+        r = waitpid(pid, status, WNOHANG);
+    while (r == -1 && errno == EINTR);
+    return r;
+}
+
+static int reaped(pid_t pid, int *status, int st)
+{
+    if (status)
+        *status = st;
+    return (int)pid;
+}
+
+static int child_wait(pid_t pid, int *status, double timeout)
+{
+    proc_waiter w;
+    gev__loop *loop = waiter_begin(&w, timeout);
+    if (!loop)
+        return -1;
+    gev__child c;
+    gev__child_init(&c, child_cb, pid);
+    c.base.data = &w;
+    if (gev__child_start(loop, &c) == -1)
+        return -1;              /* EBUSY: another thread's hub has SIGCHLD */
+    int err = gev__wait(w.deadline);
+    gev__child_stop(loop, &c);
+    /* Reaped is final: if the loop reaped it while a kill or the deadline
+     * was ending the wait, its status exists nowhere else, so report it. */
+    if (w.fired)
+        return reaped(pid, status, c.status);
+    return gev__fail(err ? err : ECHILD);
+}
+
+int gev_waitpid(pid_t pid, int *status, double timeout)
+{
+    if (pid <= 0)
+        return gev__fail(EINVAL);  /* only specific pids: see gev.h */
+    int st = 0;
+    pid_t r = reap_now(pid, &st);
+    if (r == -1)
+        return -1;              /* ECHILD: not our child */
+    if (r == pid)
+        return reaped(pid, status, st);
+    return child_wait(pid, status, timeout);
+}

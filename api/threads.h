@@ -45,6 +45,7 @@ struct gev__ts_call {
 
 typedef struct gev__threads {
     gev_hub *hub;
+    gev__loop *loop;            /* the hub's; constant, read by other threads */
     gev__async async;           /* finished jobs, queued calls, exited workers */
     pthread_mutex_t mu;
     pthread_cond_t work_cv;     /* workers: a job, a new max, or stop */

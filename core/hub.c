@@ -18,7 +18,6 @@ gev_hub *gev__hub_tls(void) { return tls_hub; }
 gev_hub *gev__hub_peek(void) { return tls_hub; }
 gev__loop *gev__hub_loop(gev_hub *hub) { return hub->loop; }
 gev_greenlet *gev__hub_greenlet(gev_hub *hub) { return hub->hub_g; }
-gev_hub *gev_hub_current(void) { return gev__hub(); }
 
 /* ---- run queue (intrusive, doubly linked so a kill can unqueue) ---- */
 
