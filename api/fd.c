@@ -1,1 +1,392 @@
-/* placeholder: being written */
+/* api/fd.c: the per-hub fd table, the one wait on an fd, and the IO calls
+ * on plain descriptors (read, write, close).  See fd.h for the model. */
+#include "config.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fd.h"
+
+_Static_assert(GEV_READ == GEV__READ && GEV_WRITE == GEV__WRITE,
+               "public and loop event bits are passed through unchanged");
+
+/* Records live in fixed chunks so a watcher never moves once the loop has
+ * linked it; only the array of chunk pointers grows. */
+#define FD_CHUNK 256
+
+typedef struct fd_record {
+    gev__io io;                 /* armed for io.events while active */
+    gev__waiter *reader;        /* on the waiting greenlet's stack; */
+    gev__waiter *writer;        /* it unpublishes itself when it resumes */
+} fd_record;
+
+typedef struct fd_table {
+    fd_record **chunks;
+    size_t nchunks;
+} fd_table;
+
+/* ---- the table ---------------------------------------------------------- */
+
+static void fd_table_free(gev_hub *hub, void *state)
+{
+    fd_table *t = state;
+    gev__loop *loop = gev__hub_loop(hub);
+
+    /* Every greenlet is gone by now; lazily armed watchers are still
+     * linked into the loop, which must not outlive them. */
+    for (size_t c = 0; c < t->nchunks; c++) {
+        for (size_t i = 0; t->chunks[c] && i < FD_CHUNK; i++)
+            if (t->chunks[c][i].io.base.active)
+                gev__io_stop(loop, &t->chunks[c][i].io);
+        free(t->chunks[c]);
+    }
+    free(t->chunks);
+    free(t);
+}
+
+/* After fork the loop re-registers active watchers itself: no on_fork. */
+static const gev__hub_hooks fd_table_hooks = { fd_table_free, NULL };
+
+static fd_table *fd_table_get(gev_hub *hub)
+{
+    fd_table *t = gev__hub_slot(hub, GEV__HUB_SLOT_IO);
+
+    if (!t && (t = calloc(1, sizeof *t)))
+        gev__hub_set_slot(hub, GEV__HUB_SLOT_IO, t, &fd_table_hooks);
+    return t;
+}
+
+/* The record of fd if it was ever created, else NULL. */
+static fd_record *fd_record_find(const fd_table *t, int fd)
+{
+    size_t c = (size_t)fd / FD_CHUNK;
+
+    if (!t || c >= t->nchunks || !t->chunks[c])
+        return NULL;
+    return &t->chunks[c][(size_t)fd % FD_CHUNK];
+}
+
+static fd_record *fd_record_get(fd_table *t, int fd)
+{
+    size_t c = (size_t)fd / FD_CHUNK;
+
+    if (c >= t->nchunks) {
+        size_t n = t->nchunks ? t->nchunks : 4;
+        while (n <= c)
+            n *= 2;
+        fd_record **chunks = realloc(t->chunks, n * sizeof *chunks);
+        if (!chunks)
+            return NULL;
+        memset(chunks + t->nchunks, 0, (n - t->nchunks) * sizeof *chunks);
+        t->chunks = chunks;
+        t->nchunks = n;
+    }
+    if (!t->chunks[c] && !(t->chunks[c] = calloc(FD_CHUNK, sizeof(fd_record))))
+        return NULL;
+    return &t->chunks[c][(size_t)fd % FD_CHUNK];
+}
+
+static fd_record *fd_record_of(gev_hub *hub, int fd)
+{
+    return fd_record_find(gev__hub_slot(hub, GEV__HUB_SLOT_IO), fd);
+}
+
+/* ---- the watcher -------------------------------------------------------- */
+
+/* Hands `ev` to the waiter of one direction; returns the events nobody
+ * wanted.  A waiter already woken by another source ignores the wake. */
+static int fd_deliver(gev__waiter *w, int ev)
+{
+    if (!ev)
+        return 0;
+    if (!w)
+        return ev;
+    w->flags |= ev;
+    gev__wake(w->g, w->wait_id, 0);
+    return 0;
+}
+
+static void fd_record_wake_all(fd_record *r, int err)
+{
+    if (r->reader)
+        gev__wake(r->reader->g, r->reader->wait_id, err);
+    if (r->writer)
+        gev__wake(r->writer->g, r->writer->wait_id, err);
+    /* Cleared now, not when they resume: the number may be reused and
+     * waited on before they run, and that must not look busy. */
+    r->reader = r->writer = NULL;
+}
+
+static void fd_io_cb(gev__loop *loop, gev__io *io, int revents)
+{
+    fd_record *r = io->base.data;
+
+    if (revents & GEV__ERROR) {         /* gev__loop_closing_fd: already stopped */
+        fd_record_wake_all(r, EBADF);
+        return;
+    }
+    int idle = fd_deliver(r->reader, revents & GEV__READ) |
+               fd_deliver(r->writer, revents & GEV__WRITE);
+    if (!idle)
+        return;
+    /* Lazy disarm: the first event nobody waits for drops its direction. */
+    int keep = io->events & ~idle;
+    if (keep)
+        (void)gev__io_set_events(loop, io, keep);
+    else
+        gev__io_stop(loop, io);
+}
+
+/* Make sure the watcher covers `events`: usually it already does. */
+static int fd_record_arm(gev__loop *loop, fd_record *r, int fd, int events)
+{
+    if (r->io.base.active) {
+        if ((r->io.events & events) == events)
+            return 0;
+        return gev__io_set_events(loop, &r->io, r->io.events | events);
+    }
+    gev__io_init(&r->io, fd_io_cb, fd, events);
+    r->io.base.data = r;
+    return gev__io_start(loop, &r->io);
+}
+
+/* Referenced exactly while somebody waits, so an idle armed watcher never
+ * keeps gev_run() alive nor hides a deadlock in main. */
+static void fd_record_publish(gev__loop *loop, fd_record *r, gev__waiter *w, int events)
+{
+    if (events & GEV__READ)
+        r->reader = w;
+    if (events & GEV__WRITE)
+        r->writer = w;
+    gev__watcher_set_ref(loop, &r->io.base, true);
+}
+
+static void fd_record_unpublish(gev__loop *loop, fd_record *r, gev__waiter *w)
+{
+    if (r->reader == w)
+        r->reader = NULL;
+    if (r->writer == w)
+        r->writer = NULL;
+    if (!r->reader && !r->writer)
+        gev__watcher_set_ref(loop, &r->io.base, false);
+}
+
+/* ---- waiting ------------------------------------------------------------- */
+
+int gev__fd_check(void)
+{
+    int err = gev__block_check();
+    return err == EDEADLK ? 0 : err;
+}
+
+/* A wait whose deadline has passed: ready now, or ETIMEDOUT.  poll(2)
+ * instead of the loop, so timeout 0 never switches and works in the hub. */
+static int fd_poll_now(int fd, int events)
+{
+    struct pollfd p = { .fd = fd, .events = (short)((events & GEV__READ ? POLLIN : 0) |
+                                                    (events & GEV__WRITE ? POLLOUT : 0)) };
+    int err = gev__fd_check();
+    if (err)
+        return gev__fail(err);
+    int n;
+    while ((n = poll(&p, 1, 0)) < 0 && errno == EINTR)
+        ;
+    if (n < 0)
+        return -1;
+    if (p.revents & POLLNVAL)
+        return gev__fail(EBADF);
+    int ready = 0;
+    if (p.revents & (POLLIN | POLLHUP | POLLERR))
+        ready |= events & GEV__READ;
+    if (p.revents & (POLLOUT | POLLHUP | POLLERR))
+        ready |= events & GEV__WRITE;
+    return ready ? ready : gev__fail(ETIMEDOUT);
+}
+
+static int fd_wait_in_loop(gev_hub *hub, int fd, int events, gev__nsec deadline)
+{
+    gev__loop *loop = gev__hub_loop(hub);
+    fd_table *t = fd_table_get(hub);
+    fd_record *r = t ? fd_record_get(t, fd) : NULL;
+
+    if (!r)
+        return gev__fail(ENOMEM);
+    if (((events & GEV__READ) && r->reader) || ((events & GEV__WRITE) && r->writer))
+        return gev__fail(EBUSY);
+    if (fd_record_arm(loop, r, fd, events) < 0)
+        return errno == EPERM ? events : -1;   /* a regular file: always ready */
+    gev__waiter w;
+    gev__waiter_init(&w);                       /* w.flags collects the ready events */
+    fd_record_publish(loop, r, &w, events);
+    int err = gev__wait(deadline);
+    fd_record_unpublish(loop, r, &w);
+    return err ? gev__fail(err) : w.flags;
+}
+
+int gev__fd_wait(int fd, int events, gev__nsec deadline)
+{
+    if (fd < 0)
+        return gev__fail(EBADF);
+    if (!events || (events & ~(GEV__READ | GEV__WRITE)))
+        return gev__fail(EINVAL);
+    gev_hub *hub = gev__hub();
+    if (!hub)
+        return -1;
+    if (deadline != GEV__FOREVER && deadline <= gev__loop_now(gev__hub_loop(hub)))
+        return fd_poll_now(fd, events);
+    int err = gev__block_check();
+    if (err)
+        return gev__fail(err);
+    return fd_wait_in_loop(hub, fd, events, deadline);
+}
+
+ssize_t gev__fd_do(int fd, gev__fd_op *op)
+{
+    if (fd < 0)
+        return gev__fail(EBADF);
+    if (op->n && !op->rbuf && !op->wbuf)
+        return gev__fail(EFAULT);
+    int err = gev__fd_check();
+    if (err)
+        return gev__fail(err);
+    for (;;) {
+        ssize_t r = op->call(fd, op);     /* the fast path: usually done here */
+        if (r >= 0)
+            return r;
+        if (errno == EINTR)
+            continue;
+        if ((errno != EAGAIN && errno != EWOULDBLOCK) || (op->flags & MSG_DONTWAIT))
+            return -1;
+        if (!op->have_deadline) {
+            op->deadline = gev__deadline(op->timeout);
+            op->have_deadline = true;
+        }
+        if (gev__fd_wait(fd, op->events, op->deadline) < 0)
+            return -1;
+    }
+}
+
+/* ---- closing ------------------------------------------------------------- */
+
+void gev__fd_closing(int fd)
+{
+    gev_hub *hub = gev__hub_peek();
+
+    if (!hub || fd < 0)
+        return;
+    fd_record *r = fd_record_of(hub, fd);
+    if (r)
+        fd_record_wake_all(r, EBADF);
+    /* Stops our watcher and everybody else's on this number, and makes the
+     * backend forget the fd (gevent #2100, #1504). */
+    gev__loop_closing_fd(gev__hub_loop(hub), fd);
+}
+
+void gev__fd_fresh(int fd)
+{
+    gev_hub *hub = gev__hub_peek();
+    fd_record *r = hub ? fd_record_of(hub, fd) : NULL;
+
+    /* Still armed under a number the kernel just handed out: the old file
+     * was closed behind our back, and its interest must not stick. */
+    if (r && r->io.base.active)
+        gev__fd_closing(fd);
+}
+
+int gev_close(int fd)
+{
+    if (fd < 0)
+        return gev__fail(EBADF);
+    gev__fd_closing(fd);
+    /* On Linux the fd is released even when close reports EINTR, so a
+     * retry could close a number another thread just got. */
+    if (close(fd) == 0 || errno == EINTR)
+        return 0;
+    return -1;
+}
+
+/* ---- the calls on plain descriptors ------------------------------------- */
+
+int gev_nonblock(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+
+    if (fl < 0)
+        return -1;
+    if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+        return -1;
+    return 0;
+}
+
+int gev_wait_fd(int fd, int events, double timeout)
+{
+    return gev__fd_wait(fd, events, gev__deadline(timeout));
+}
+
+int gev_wait_read(int fd, double timeout) { return gev_wait_fd(fd, GEV_READ, timeout); }
+int gev_wait_write(int fd, double timeout) { return gev_wait_fd(fd, GEV_WRITE, timeout); }
+
+static ssize_t op_read(int fd, gev__fd_op *op)
+{
+    return read(fd, op->rbuf, op->n);
+}
+
+/* write(2) to a pipe whose reader is gone raises SIGPIPE.  Block it in this
+ * thread only (the disposition is the application's), and take back the
+ * signal we caused, unless one was pending already. */
+static ssize_t write_without_sigpipe(int fd, const void *buf, size_t n)
+{
+    sigset_t pipe_set, old, pending;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+    bool was_pending = sigismember(&old, SIGPIPE) && sigpending(&pending) == 0 &&
+                       sigismember(&pending, SIGPIPE);
+    ssize_t r = write(fd, buf, n);
+    int err = errno;
+    if (r < 0 && err == EPIPE && !was_pending) {
+        const struct timespec zero = { 0, 0 };
+        while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
+            ;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = err;
+    return r;
+}
+
+static ssize_t op_write_file(int fd, gev__fd_op *op)
+{
+    return write_without_sigpipe(fd, op->wbuf, op->n);
+}
+
+/* Sockets take MSG_NOSIGNAL, which costs nothing; only other files pay for
+ * the signal mask, and only from their first attempt on. */
+static ssize_t op_write(int fd, gev__fd_op *op)
+{
+    ssize_t r = send(fd, op->wbuf, op->n, MSG_NOSIGNAL);
+
+    if (r < 0 && errno == ENOTSOCK) {
+        op->call = op_write_file;
+        return op_write_file(fd, op);
+    }
+    return r;
+}
+
+ssize_t gev_read(int fd, void *buf, size_t n, double timeout)
+{
+    gev__fd_op op = { .call = op_read, .events = GEV__READ, .rbuf = buf, .n = n,
+                      .timeout = timeout };
+    return gev__fd_do(fd, &op);
+}
+
+ssize_t gev_write(int fd, const void *buf, size_t n, double timeout)
+{
+    gev__fd_op op = { .call = op_write, .events = GEV__WRITE, .wbuf = buf, .n = n,
+                      .timeout = timeout };
+    return gev__fd_do(fd, &op);
+}

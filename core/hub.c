@@ -301,12 +301,18 @@ int gev__wait(gev__nsec deadline)
             return ETIMEDOUT;
         g->timer.cb = wait_timer_cb;
         gev__timer_start_at(hub->loop, &g->timer, deadline);
+        /* gev_run's own deadline must not count as something left to do,
+         * or gev_run(t) could never return before t. */
+        if (g == &hub->main && hub->main_in_run)
+            gev__watcher_set_ref(hub->loop, &g->timer.base, false);
     }
     g->state = GEV__WAITING;
     g->wake_err = 0;
     gev__hub_switch_away(hub, gev__ctx_of(hub, g));
     if (g->timer.base.active)
         gev__timer_stop(hub->loop, &g->timer);
+    if (g->timer.base.unref)
+        gev__watcher_set_ref(hub->loop, &g->timer.base, true);
     return g->wake_err;
 }
 
@@ -404,8 +410,8 @@ void gev_shutdown(void)
     for (gev_greenlet *g = hub->all; g; g = g->all_next)
         if (g->state != GEV__DEAD)
             gev_kill(g, 0);
-    if (hub->live > 0)
-        gev_run(GEV_FOREVER);
+    if (hub->live > 0 || hub->cb_head)
+        gev_run(GEV_FOREVER);   /* also runs links still queued */
     tls_hub = NULL;
     hub_free(hub);
 }

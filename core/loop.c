@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -256,6 +257,23 @@ static void io_unlink(gev__loop *loop, gev__io *w)
     watcher_off(loop, &w->base);
 }
 
+/* With interest already armed the fd is known to be fine; otherwise ask
+ * (before growing the table for it), since a backend may only notice a bad
+ * fd later, during the poll.  Regular files and directories are refused
+ * here for both backends alike: epoll rejects them (libevent would also log
+ * a warning), while libev would fake them as always ready. */
+static int fd_check_watchable(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) == -1)
+        return -1;
+    if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) {
+        errno = EPERM;
+        return -1;
+    }
+    return 0;
+}
+
 int gev__io_start(gev__loop *loop, gev__io *w)
 {
     if (loop->closing)
@@ -270,11 +288,8 @@ int gev__io_start(gev__loop *loop, gev__io *w)
         errno = EBADF;
         return -1;
     }
-    /* With interest already armed the fd is known to be open; otherwise ask
-     * (before growing the table for it), since a backend may only notice a
-     * bad fd later, during the poll. */
     bool armed = w->fd < loop->nfds && loop->fds[w->fd].mask;
-    if (!armed && fcntl(w->fd, F_GETFD) == -1)
+    if (!armed && fd_check_watchable(w->fd) == -1)
         return -1;
     if (fd_reserve(loop, w->fd) == -1)
         return -1;

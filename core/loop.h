@@ -121,7 +121,10 @@ struct gev__io {
  * GEV__ERROR call (gev__loop_closing_fd) cancels that call. */
 void gev__io_init(gev__io *w, gev__io_cb cb, int fd, int events);
 int  gev__io_start(gev__loop *loop, gev__io *w); /* -1 EBADF: fd not open;
-                                                    -1 EINVAL: no event bits */
+                                                    -1 EINVAL: no event bits;
+                                                    -1 EPERM: a regular file
+                                                    or directory (epoll's rule,
+                                                    for both backends) */
 void gev__io_stop(gev__loop *loop, gev__io *w);
 /* Change the watched events, active or not (stays active; no backend call if
  * the fd's combined interest does not change). */

@@ -282,8 +282,7 @@ void gev__stack_put(gev__stack_cache *c, gev__stack *s)
 /* ------------------------------------------------------------------------
  * Overflow reporting
  * ------------------------------------------------------------------------ */
-static pthread_once_t guard_once = PTHREAD_ONCE_INIT;
-static int guard_install_error;
+static pthread_mutex_t guard_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct sigaction prev_segv, prev_bus;
 static _Atomic(gev__stack_describe_fn) guard_describe;
 
@@ -352,16 +351,32 @@ static void guard_handler(int sig, siginfo_t *info, void *uctx)
     errno = saved_errno;
 }
 
-static void guard_install(void)
+static int guard_install_one(int sig, struct sigaction *prev)
 {
-    struct sigaction sa;
+    struct sigaction sa, cur;
 
+    if (sigaction(sig, NULL, &cur) != 0)
+        return -1;
+    if ((cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == guard_handler)
+        return 0;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = guard_handler;
     sa.sa_flags = SA_ONSTACK | SA_SIGINFO;
     sigemptyset(&sa.sa_mask);
-    if (sigaction(SIGSEGV, &sa, &prev_segv) != 0 || sigaction(SIGBUS, &sa, &prev_bus) != 0)
-        guard_install_error = errno ? errno : EINVAL;
+    return sigaction(sig, &sa, prev);
+}
+
+/* Checked at every hub creation rather than once per process: a program
+ * (or a test harness such as CMocka) may have replaced our handler since,
+ * and the report must still come out. */
+static int guard_install(void)
+{
+    pthread_mutex_lock(&guard_lock);
+    int rc = guard_install_one(SIGSEGV, &prev_segv);
+    if (rc == 0)
+        rc = guard_install_one(SIGBUS, &prev_bus);
+    pthread_mutex_unlock(&guard_lock);
+    return rc;
 }
 
 int gev__stack_guard_thread_init(gev__stack_describe_fn describe)
@@ -372,11 +387,8 @@ int gev__stack_guard_thread_init(gev__stack_describe_fn describe)
 
     stack_init();
     atomic_store(&guard_describe, describe);
-    pthread_once(&guard_once, guard_install);
-    if (guard_install_error) {
-        errno = guard_install_error;
+    if (guard_install() != 0)
         return -1;
-    }
     if (altstack_map)
         return 0;                       /* this thread is set up already */
     if (sigaltstack(NULL, &cur) == 0 && !(cur.ss_flags & SS_DISABLE))

@@ -10,7 +10,7 @@
  * limit (or when mprotect fails with ENOMEM) stacks are made without a guard
  * page; adjacent unguarded stacks merge into one mapping, so spawning keeps
  * working for hundreds of thousands of greenlets.  gev__stack_stats() tells
- * how many of each exist; with GEV_DEBUG set in the environment the first
+ * how many of each exist; with GEV_DEBUG set (and not "0") the first
  * fallback is reported on stderr.
  */
 #ifndef GEV_CORE_STACK_H
@@ -46,7 +46,8 @@ void gev__stack_cache_drain(gev__stack_cache *c);   /* unmap every cached stack 
 /* A stack of at least `size` usable bytes (0 = default): from the cache if
  * one of that size is there, else a new mapping.  NULL + errno (ENOMEM). */
 gev__stack *gev__stack_get(gev__stack_cache *c, size_t size);
-/* Back to the cache (or unmapped if the cache is full or sizes differ). */
+/* Back to the cache, or unmapped if the cache is full.  The cache holds one
+ * stack size at a time: a stack of another size is unmapped here. */
 void gev__stack_put(gev__stack_cache *c, gev__stack *s);
 
 typedef struct gev__stack_stats {

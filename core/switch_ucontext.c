@@ -74,7 +74,8 @@ static inline void stack_fresh(void *lo, size_t size)
 
 /* Where every fresh context starts (called by the trampoline of the kind in
  * use); not static: the assembly trampolines call it. */
-void gev__context_boot(void (*entry)(void *), void *arg) __attribute__((noreturn));
+void gev__context_boot(void (*entry)(void *), void *arg)
+    __attribute__((noreturn, visibility("hidden")));
 
 void gev__context_boot(void (*entry)(void *), void *arg)
 {

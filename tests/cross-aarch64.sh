@@ -136,5 +136,8 @@ if command -v file >/dev/null 2>&1; then
         echo "$0: the test program is not an aarch64 executable" >&2; exit 1; }
 fi
 echo "== running under qemu-aarch64 -L $sysroot"
-qemu-aarch64 -L "$sysroot" -E LD_LIBRARY_PATH="$multiarch" "$tmp/test-context"
+# libc from the cross sysroot first: the multiarch libc6:arm64 that
+# libcmocka0:arm64 pulls in is listed in the host's /etc/ld.so.cache, and
+# mixing it with the sysroot's ld.so (another build) breaks, e.g. fork().
+qemu-aarch64 -L "$sysroot" -E LD_LIBRARY_PATH="$sysroot/lib:$multiarch" "$tmp/test-context"
 echo "== aarch64 assembly switch: test-context passed under qemu"

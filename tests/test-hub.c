@@ -42,6 +42,36 @@ static void *join_arg(void *arg)
     return NULL;
 }
 
+static void test_run_with_timeout_returns_when_idle(void **state)
+{
+    double d = 0.01;
+    gev_greenlet *g = gev_spawn(sleep_then_log, &d);
+    double t0 = gevtest_now();
+    assert_int_equal(gev_run(5.0), 0);   /* done after ~10 ms, not 5 s */
+    assert_true(gevtest_now() - t0 < 2.0);
+    assert_log("slept");
+    gev_release(g);
+}
+
+static void log_in_link(gev_greenlet *g, void *arg)
+{
+    gevtest_log("link");
+}
+
+static void *noop(void *arg) { return arg; }
+
+static void test_shutdown_runs_queued_links(void **state)
+{
+    gev_greenlet *g = gev_spawn(noop, NULL);
+    gev_link(g, log_in_link, NULL);
+    gev_sleep(0);              /* g finishes; its link waits for the hub */
+    assert_true(gev_ready(g));
+    assert_log("");
+    gev_release(g);
+    gev_shutdown();
+    assert_log("link");
+}
+
 static void test_wait_nothing_can_end_is_edeadlk(void **state)
 {
     /* g waits for main to finish, main waits for g: gevent's LoopExit. */
@@ -175,6 +205,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         gevtest(test_run_returns_when_all_done),
         gevtest(test_run_times_out),
+        gevtest(test_run_with_timeout_returns_when_idle),
+        gevtest(test_shutdown_runs_queued_links),
         gevtest(test_wait_nothing_can_end_is_edeadlk),
         gevtest(test_kill_interrupts_join_of_main),
         gevtest(test_yield_loop_does_not_starve_timers),
