@@ -100,6 +100,9 @@ struct gev__loop {
     gev__io wake_io;
 
     LIST(gev__signal) signals[NSIG];
+    bool signal_pending[NSIG];      /* reported during this poll */
+    struct sigaction signal_saved[NSIG];   /* disposition before we took it */
+    bool any_signal_pending;
     CURSOR(gev__signal) signal_cur;
 
     LIST(gev__child) children;
@@ -721,6 +724,9 @@ static int signal_claim(gev__loop *loop, int sig)
         errno = EBUSY;
         return -1;
     }
+    /* Kept so the last stop gives the program its own handler back, under
+     * both backends (libev alone would leave SIG_DFL). */
+    sigaction(sig, NULL, &loop->signal_saved[sig]);
     if (gev__backend_signal_set(loop->backend, sig, true) == 0)
         return 0;
     int err = errno;
@@ -753,17 +759,33 @@ void gev__signal_stop(gev__loop *loop, gev__signal *s)
     if (loop->signals[s->signum].head)
         return;
     (void)gev__backend_signal_set(loop->backend, s->signum, false);
+    sigaction(s->signum, &loop->signal_saved[s->signum], NULL);
     atomic_store(&signal_owner[s->signum], NULL);
 }
 
+/* Signals are only noted during the poll and delivered after it, once per
+ * signal per iteration in signal-number order: libevent would call once per
+ * raise and libev once per iteration, and POSIX coalesces them anyway. */
 void gev__loop_signal_event(gev__loop *loop, int signum)
+{
+    if (signum <= 0 || signum >= NSIG)
+        return;
+    loop->signal_pending[signum] = true;
+    loop->any_signal_pending = true;
+}
+
+static void signals_run(gev__loop *loop)
 {
     gev__signal *s;
 
-    if (signum <= 0 || signum >= NSIG)
-        return;
-    for (cursor_begin(&loop->signal_cur, &loop->signals[signum]); cursor_take(&loop->signal_cur, s);)
-        s->cb(loop, s);
+    loop->any_signal_pending = false;
+    for (int signum = 1; signum < NSIG; signum++) {
+        if (!loop->signal_pending[signum])
+            continue;
+        loop->signal_pending[signum] = false;
+        for (cursor_begin(&loop->signal_cur, &loop->signals[signum]); cursor_take(&loop->signal_cur, s);)
+            s->cb(loop, s);
+    }
 }
 
 /* -- children ----------------------------------------------------------- */
@@ -891,6 +913,8 @@ static int loop_iterate(gev__loop *loop, int mode)
     if (gev__backend_poll(loop->backend, poll_timeout(loop, mode)) == -1)
         return -1;
     loop->now = gev__time_monotonic();
+    if (loop->any_signal_pending)
+        signals_run(loop);
     if (loop->child_scan)
         children_reap(loop);
     timers_run(loop);

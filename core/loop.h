@@ -80,8 +80,9 @@ enum {
  *   1. prepare callbacks, in start order;
  *   2. poll the backend: timeout 0 for NOWAIT or when nothing referenced is
  *      active, else until the earliest timer deadline (forever if none);
- *      IO, signal and async callbacks run during the poll;
- *   3. the cached `now` is updated; child watchers are reaped;
+ *      IO and async callbacks run right after it;
+ *   3. the cached `now` is updated; signal callbacks run; child watchers
+ *      are reaped;
  *   4. timers due at `now` fire in (deadline, start order); a timer started
  *      during this step never fires in it, whatever its delay.
  * Returns 1 if referenced watchers are still active, 0 if none, -1 + errno on
@@ -89,7 +90,9 @@ enum {
 int  gev__loop_run(gev__loop *loop, int mode);
 void gev__loop_break(gev__loop *loop);          /* run returns after this iteration */
 bool gev__loop_alive(const gev__loop *loop);    /* any referenced watcher active */
-uint64_t gev__loop_iteration(const gev__loop *loop); /* iterations so far */
+/* Iterations so far, counted after the prepare step (as libev does):
+ * prepare callbacks see N, that iteration's IO and timer callbacks N+1. */
+uint64_t gev__loop_iteration(const gev__loop *loop);
 
 /* The cached clock: read once per iteration, after the poll.  Timers count
  * from it; call gev__loop_update_now() first when a long stretch of work may
@@ -132,6 +135,7 @@ int  gev__io_set_events(gev__loop *loop, gev__io *w, int events);
 
 /* Call before close(2) on an fd that may be watched: every active watcher
  * of fd is stopped and then called once with GEV__ERROR (plus nothing else),
+ * synchronously inside this call, in start order,
  * and the backend forgets the fd, so the number can be reused at once by a
  * new socket and watched again.  Returns the number of watchers woken. */
 int gev__loop_closing_fd(gev__loop *loop, int fd);
@@ -152,7 +156,9 @@ void gev__timer_init(gev__timer *t, gev__timer_cb cb);
 /* Fire `after` ns from the cached now, then every `repeat` ns (0: once).
  * If the heap cannot grow the timer stays inactive with errno ENOMEM.
  * A repeating timer is rescheduled from its previous deadline, so it does
- * not drift; if it fell more than a period behind it restarts from now.
+ * not drift; if that is already past it fires on the next iteration and
+ * counts on from there.  Each reschedule takes a new start order.
+ * An unref'd timer stays unref'd across stop and start.
  * O(log n).  Restarting an active timer moves it. */
 void gev__timer_start(gev__loop *loop, gev__timer *t, gev__nsec after, gev__nsec repeat);
 void gev__timer_start_at(gev__loop *loop, gev__timer *t, gev__nsec deadline); /* one-shot */
@@ -195,6 +201,11 @@ void gev__async_stop(gev__loop *loop, gev__async *a);
 void gev__async_send(gev__loop *loop, gev__async *a);
 
 /* -- signals: delivered as callbacks in the loop thread ------------- */
+/* A signal raised any number of times during one poll is delivered once
+ * in that iteration (POSIX coalesces standard signals; both backends are
+ * made to agree), signals in increasing number order, after the IO
+ * callbacks and before the timers.  After the last watcher of a signal
+ * stops, the signal's disposition is what it was before the first start. */
 
 typedef struct gev__signal gev__signal;
 typedef void (*gev__signal_cb)(gev__loop *loop, gev__signal *s);

@@ -58,11 +58,6 @@ static void cw_free(gev__loop *loop, cw *c)
     tu_log_free(&c->revs);
 }
 
-static void nowait(gev__loop *loop)
-{
-    assert_true(gev__loop_run(loop, GEV__RUN_NOWAIT) >= 0);
-}
-
 /* The watcher got exactly one callback, with exactly GEV__ERROR, while
  * already stopped. */
 static void assert_error_once(const cw *c)
@@ -93,8 +88,8 @@ static void test_closing_fd_wakes_read_and_write_watchers(void **state)
     bool sync = rd.revs.n == 1 && wr.revs.n == 1;
     close(sv[0]);
     sv[0] = -1;
-    nowait(loop);
-    nowait(loop);
+    tu_nowait(loop);
+    tu_nowait(loop);
     assert_error_once(&rd);
     assert_error_once(&wr);
     TU_ASSERT_LOG_IS(&other.revs, GEV__WRITE, GEV__WRITE);   /* unaffected */
@@ -129,7 +124,7 @@ static void test_closing_fd_return_value(void **state)
     assert_int_equal(gev__loop_closing_fd(loop, 1 << 20), 0); /* never seen */
     assert_int_equal(gev__loop_closing_fd(loop, sv[0]), 3);
     assert_int_equal(gev__loop_closing_fd(loop, sv[0]), 0);   /* nothing left */
-    nowait(loop);
+    tu_nowait(loop);
     assert_error_once(&a);
     assert_error_once(&b);
     assert_error_once(&c);
@@ -163,11 +158,11 @@ static void close_reuse_cycle(gev__loop *loop, int base[2], int *keep_prev)
     cw_init(&wr, sv[0], GEV__WRITE);
     cw_start(loop, &rd);
     cw_start(loop, &wr);
-    nowait(loop);                               /* a fresh socket: writable only */
+    tu_nowait(loop);                               /* a fresh socket: writable only */
     assert_int_equal(rd.revs.n, 0);
     TU_ASSERT_LOG_IS(&wr.revs, GEV__WRITE);
     assert_true(tu_write_byte(sv[1]));
-    nowait(loop);
+    tu_nowait(loop);
     TU_ASSERT_LOG_IS(&rd.revs, GEV__READ);
     TU_ASSERT_LOG_IS(&wr.revs, GEV__WRITE, GEV__WRITE);
 
@@ -177,7 +172,7 @@ static void close_reuse_cycle(gev__loop *loop, int base[2], int *keep_prev)
     assert_int_equal(gev__loop_closing_fd(loop, sv[0]), 2);
     close(sv[0]);
     close(sv[1]);
-    nowait(loop);
+    tu_nowait(loop);
     assert_error_once(&rd);
     assert_error_once(&wr);
     cw_free(loop, &rd);
@@ -199,14 +194,14 @@ static void test_fd_reuse_events_only_for_new_watcher(void **state)
     cw_init(&old_wr, sv[0], GEV__WRITE);
     cw_start(loop, &old_rd);
     cw_start(loop, &old_wr);
-    nowait(loop);
+    tu_nowait(loop);
     TU_ASSERT_LOG_IS(&old_wr.revs, GEV__WRITE);
     old_wr.revs.n = 0;
 
     assert_int_equal(gev__loop_closing_fd(loop, sv[0]), 2);
     int num = sv[0];
     close(sv[0]);
-    nowait(loop);
+    tu_nowait(loop);
     assert_error_once(&old_rd);
     assert_error_once(&old_wr);
 
@@ -220,19 +215,19 @@ static void test_fd_reuse_events_only_for_new_watcher(void **state)
     cw_init(&nwr, n[0], GEV__WRITE);
     cw_start(loop, &nrd);
     cw_start(loop, &nwr);
-    nowait(loop);
-    nowait(loop);
+    tu_nowait(loop);
+    tu_nowait(loop);
     assert_int_equal(nrd.revs.n, 0);            /* nothing from the old file */
     assert_int_equal(nwr.revs.n, 0);
 
     assert_true(tu_write_byte(n[1]));           /* now the new one is readable */
-    nowait(loop);
-    nowait(loop);
+    tu_nowait(loop);
+    tu_nowait(loop);
     TU_ASSERT_LOG_IS(&nrd.revs, GEV__READ, GEV__READ);
     assert_int_equal(nwr.revs.n, 0);
     tu_drain(n[1]);                             /* and writable again */
     nrd.revs.n = 0;
-    nowait(loop);
+    tu_nowait(loop);
     TU_ASSERT_LOG_IS(&nrd.revs, GEV__READ);
     TU_ASSERT_LOG_IS(&nwr.revs, GEV__WRITE);
     TU_ASSERT_LOG_IS(&old_rd.revs, GEV__ERROR); /* the old ones: nothing more */
@@ -288,14 +283,14 @@ static void test_closing_fd_inside_own_callback(void **state)
     cw_start(loop, &x);
     assert_true(tu_write_byte(sv[1]));
     assert_true(tu_write_byte(q[1]));
-    nowait(loop);
+    tu_nowait(loop);
     assert_int_equal(a.closing_ret, 3);         /* a itself was still active */
     TU_ASSERT_LOG_IS(&a.revs, GEV__READ, GEV__ERROR);
     assert_int_equal(a.active_in_error_cb, 0);
     assert_error_once(&b);                      /* no READ after the close */
     assert_error_once(&c);
     TU_ASSERT_LOG_IS(&x.revs, GEV__READ);       /* the other fd is untouched */
-    nowait(loop);
+    tu_nowait(loop);
     TU_ASSERT_LOG_IS(&a.revs, GEV__READ, GEV__ERROR);
     assert_error_once(&b);
     assert_error_once(&c);
@@ -326,14 +321,14 @@ static void test_closing_other_fd_ready_in_same_poll(void **state)
     cw_start(loop, &y);
     assert_true(tu_write_byte(p1[1]));
     assert_true(tu_write_byte(p2[1]));
-    nowait(loop);
+    tu_nowait(loop);
     cw *first = x.revs.n > 0 && x.revs.v[0] == GEV__READ ? &x : &y;
     cw *second = first == &x ? &y : &x;
     TU_ASSERT_LOG_IS(&first->revs, GEV__READ);
     assert_int_equal(first->closing_ret, 1);
     assert_error_once(second);                  /* never its READ */
     assert_int_equal(second->closing_ret, 0);
-    nowait(loop);
+    tu_nowait(loop);
     TU_ASSERT_LOG_IS(&first->revs, GEV__READ, GEV__READ);
     assert_error_once(second);
     if (first == &x)
@@ -346,6 +341,85 @@ static void test_closing_other_fd_ready_in_same_poll(void **state)
     tu_close_pair(p2);
 }
 
+/* Whichever watcher gets the first GEV__ERROR call stops (and frees) one
+ * watcher still due for its call and restarts another on a new fd: both of
+ * those calls are cancelled (the order of the calls is not promised). */
+typedef struct {
+    cw *w[4];               /* heap-allocated */
+    int self, stopped, restarted;
+    int new_fd;
+    int restart_rc;
+} cancel_plan;
+
+static cancel_plan *g_plan;
+
+static void cancel_others(gev__loop *loop, cw *self, int revents)
+{
+    cancel_plan *p = g_plan;
+    if (!(revents & GEV__ERROR) || p == NULL)
+        return;
+    g_plan = NULL;
+    int others[3], n = 0;
+    for (int i = 0; i < 4; i++)
+        if (p->w[i] == self)
+            p->self = i;
+        else
+            others[n++] = i;
+    p->stopped = others[0];
+    p->restarted = others[1];
+    cw *v = p->w[p->stopped];
+    gev__io_stop(loop, &v->w);
+    tu_log_free(&v->revs);
+    free(v);
+    p->w[p->stopped] = NULL;
+    cw *r = p->w[p->restarted];
+    gev__io_init(&r->w, cw_cb, p->new_fd, GEV__WRITE);
+    p->restart_rc = gev__io_start(loop, &r->w);
+}
+
+static void test_closing_fd_error_call_cancelled_by_stop_or_start(void **state)
+{
+    gev__loop *loop = *state;
+    int sv[2], q[2];
+    tu_socketpair(sv);
+    tu_socketpair(q);
+    static const int ev[4] = { GEV__READ, GEV__READ, GEV__WRITE, GEV__READ | GEV__WRITE };
+    cancel_plan plan = { .self = -1, .stopped = -1, .restarted = -1, .new_fd = q[0],
+                         .restart_rc = -1 };
+    for (int i = 0; i < 4; i++) {
+        plan.w[i] = malloc(sizeof *plan.w[i]);
+        assert_non_null(plan.w[i]);
+        cw_init(plan.w[i], sv[0], ev[i]);
+        plan.w[i]->action = cancel_others;
+        cw_start(loop, plan.w[i]);
+    }
+    g_plan = &plan;
+    int woken = gev__loop_closing_fd(loop, sv[0]);
+    close(sv[0]);
+    tu_nowait(loop);
+    assert_null(g_plan);
+    assert_int_equal(woken, 2);                 /* 4 due, 2 cancelled */
+    assert_int_equal(plan.restart_rc, 0);
+    for (int i = 0; i < 4; i++) {
+        if (i == plan.stopped)
+            continue;
+        cw *c = plan.w[i];
+        if (i == plan.restarted) {              /* no ERROR; works on q[0] */
+            assert_true(c->w.base.active);
+            TU_ASSERT_LOG_IS(&c->revs, GEV__WRITE);
+        } else {
+            assert_error_once(c);
+        }
+    }
+    for (int i = 0; i < 4; i++)
+        if (plan.w[i] != NULL) {
+            cw_free(loop, plan.w[i]);
+            free(plan.w[i]);
+        }
+    close(sv[1]);
+    tu_close_pair(q);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -355,6 +429,7 @@ int main(void)
         TU_CASE(test_close_reuse_cycle_200_times),
         TU_CASE(test_closing_fd_inside_own_callback),
         TU_CASE(test_closing_other_fd_ready_in_same_poll),
+        TU_CASE(test_closing_fd_error_call_cancelled_by_stop_or_start),
     };
     return cmocka_run_group_tests_name("loop-close", tests, NULL, NULL);
 }

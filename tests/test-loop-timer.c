@@ -563,8 +563,11 @@ static void heap_run_action(gev__loop *loop, rt *self)
 
 static bool heap_run_done(void *arg)
 {
-    gev__loop *loop = arg;
-    return gev__loop_timer_count(loop) == 0;
+    const heap_run *h = arg;
+    int stopped = 0;
+    for (int i = 0; i < h->n; i++)
+        stopped += h->stopped[i];
+    return h->fired_total + stopped == h->n;
 }
 
 static void test_heap_random_deadlines_over_iterations(void **state)
@@ -585,7 +588,8 @@ static void test_heap_random_deadlines_over_iterations(void **state)
         h.ts[i].action = heap_run_action;
         gev__timer_start(loop, &h.ts[i].t, TU_US(250) * (rng_next(&h.seed) % 80), 0);
     }
-    assert_true(tu_run_until_pred(loop, heap_run_done, loop, 5000));
+    assert_true(tu_run_until_pred(loop, heap_run_done, &h, 5000));
+    assert_int_equal(gev__loop_timer_count(loop), 0);
     int nstopped = 0;
     for (int i = 0; i < N; i++) {
         if (h.stopped[i])

@@ -70,7 +70,9 @@ static void test_twenty_sleeps_concurrently(void **state)
         gev_release(gs[i]);
     }
     assert_true(dt > 0.19);     /* at most 10 at a time: two rounds */
-    assert_true(dt < 1.0);
+    /* One after another would take 2 s: anything below proves concurrency,
+     * with room for a loaded machine or valgrind's serialised threads. */
+    assert_true(dt < 1.9);
     /* Never more than the default 10 (fewer under valgrind's slow start). */
     assert_in_range(atomic_load(&max_in_flight), 2, 10);
 }

@@ -59,8 +59,15 @@ static inline void tu_spin_ns(gev__nsec ns)
 
 /* -- the loop fixture ---------------------------------------------------- */
 
+/* A case that hangs (a loop that blocks when it should not) is killed by
+ * SIGALRM instead of stalling the program until the harness's limit. */
+#ifndef TU_CASE_TIMEOUT_S
+#define TU_CASE_TIMEOUT_S 60
+#endif
+
 static inline int tu_loop_setup(void **state)
 {
+    alarm(TU_CASE_TIMEOUT_S);
     gev__loop *loop = gev__loop_new();
     if (loop == NULL)
         return -1;
@@ -72,6 +79,7 @@ static inline int tu_loop_teardown(void **state)
 {
     gev__loop_free(*state);
     *state = NULL;
+    alarm(0);
     return 0;
 }
 
@@ -127,6 +135,12 @@ static inline void tu_log_free(tu_log *l)
     } while (0)
 
 /* -- running the loop with a limit ----------------------------------------- */
+
+/* One iteration that must not fail. */
+static inline void tu_nowait(gev__loop *loop)
+{
+    assert_true(gev__loop_run(loop, GEV__RUN_NOWAIT) >= 0);
+}
 
 typedef bool (*tu_pred)(void *arg);
 

@@ -1,0 +1,61 @@
+#!/bin/sh
+# The checks CI runs besides ./quickstart.sh test:
+#   asan      both flavours built with AddressSanitizer + UBSan, full suite
+#   valgrind  both flavours' suite under valgrind memcheck (leaks are errors)
+#   aarch64   the context-switch test cross-built for aarch64, run under qemu
+#   ucontext  the suite with the portable ucontext switch
+# ./tests/ci-extra.sh [STAGE...]   (default: all of them)
+set -eu
+cd "$(dirname "$0")/.."
+top=$(pwd)
+jobs=$(nproc 2>/dev/null || echo 2)
+say() { printf '==> %s\n' "$*"; }
+status=0
+
+# build_and_check DIR CONFIGURE-ARGS...: a fresh out-of-tree build + make check
+build_and_check() {
+    dir=$1; shift
+    rm -rf "$dir"; mkdir -p "$dir"
+    (cd "$dir" && "$top/configure" -q --enable-tests "$@" >/dev/null)
+    if make -C "$dir" -j"$jobs" check >"$dir/check.log" 2>&1; then
+        say "$dir: $(grep -E '^# (PASS|FAIL)' "$dir/test-suite.log" | tr '\n' ' ')"
+    else
+        tail -60 "$dir/check.log"
+        [ -f "$dir/test-suite.log" ] && grep -B2 -A30 -E '^(FAIL|ERROR):' "$dir/test-suite.log" | head -120
+        say "$dir: FAILED"
+        status=1
+    fi
+}
+
+stage_asan() {
+    san="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
+    for b in libevent libev; do
+        say "ASan+UBSan, $b"
+        ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+            build_and_check "build/asan-$b" --with-backend="$b" CFLAGS="$san" LDFLAGS="-fsanitize=address,undefined"
+    done
+}
+
+stage_valgrind() {
+    command -v valgrind >/dev/null || { say "valgrind missing: apt-get install valgrind"; status=1; return; }
+    for b in libevent libev; do
+        say "valgrind, $b"
+        GEV_TEST_TIMEOUT=900 \
+        GEV_TEST_WRAPPER="valgrind -q --error-exitcode=97 --leak-check=full --errors-for-leak-kinds=definite,indirect" \
+            build_and_check "build/valgrind-$b" --with-backend="$b"
+    done
+}
+
+stage_ucontext() {
+    say "ucontext switch, libevent"
+    build_and_check build/ucontext --with-backend=libevent --with-context=ucontext
+}
+
+stage_aarch64() {
+    say "aarch64 context switch under qemu"
+    if ./tests/cross-aarch64.sh; then :; else status=1; fi
+}
+
+stages=${*:-asan valgrind ucontext aarch64}
+for s in $stages; do "stage_$s"; done
+exit $status
