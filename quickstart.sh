@@ -80,9 +80,12 @@ run_demo() {
     configure_in "build/$b" "$@"
     say "make (build/$b)"
     make -C "build/$b" -j"$jobs" >/dev/null
-    make -C "build/$b" -j"$jobs" examples/gev-hello >/dev/null
-    say "running the demo: build/$b/examples/gev-hello"
+    make -C "build/$b" -j"$jobs" examples/gev-hello examples/gev-download >/dev/null
+    say "a first look: build/$b/examples/gev-hello"
     "build/$b/examples/gev-hello"
+    say "the demo: 200 downloads from a local server that answers each after 50 ms,"
+    say "one after another, then one greenlet each (build/$b/examples/gev-download --demo 200)"
+    "build/$b/examples/gev-download" --demo 200
 }
 
 run_tests() {

@@ -112,6 +112,15 @@ GEV_API void gev_timeout_cancel(gev_timeout *t);   /* ends the scope, frees t */
 /* File descriptors and sockets                                        */
 /* ------------------------------------------------------------------ */
 
+/* Each call behaves like its libc twin (same return values, same errno for
+ * real errors, never SIGPIPE) but waits cooperatively; the syscall is tried
+ * first and the loop is used only on EAGAIN.  EINTR is retried.  A second
+ * greenlet waiting on one fd in the same direction gets EBUSY.  Close fds
+ * that gev waited on with gev_close(), which wakes their waiters with EBADF
+ * before the number can be reused.  Regular files count as always ready.
+ * MSG_DONTWAIT in flags returns EAGAIN instead of waiting, like libc.
+ * gev_tcp_connect: a name that does not resolve gives EADDRNOTAVAIL, a
+ * temporary resolver failure EAGAIN, the deadline ETIMEDOUT. */
 #define GEV_READ  1
 #define GEV_WRITE 2
 
@@ -222,12 +231,29 @@ GEV_API size_t gev_pool_free_count(const gev_pool *p);
 GEV_API size_t gev_pool_count(const gev_pool *p);
 GEV_API void   gev_pool_free(gev_pool *p);
 
+/* gevent.server.StreamServer.  Each connection's handler runs in its own
+ * greenlet (owned by the server); the server closes the client fd when the
+ * handler returns. */
 typedef struct gev_server gev_server;
 typedef void (*gev_handler)(int fd, const struct sockaddr *peer, socklen_t peerlen, void *arg);
+/* The server owns listen_fd from now on (closed by stop or free); a bound
+ * socket that is not listening yet is put into listen() by start.
+ * ENOTSOCK if it is not a socket, EINVAL for a NULL handler. */
 GEV_API gev_server *gev_server_new(int listen_fd, gev_handler handler, void *arg);
+/* 0 = unlimited; with n handlers running the server stops accepting
+ * (connections wait in the backlog) until one ends. */
 GEV_API int  gev_server_set_max_clients(gev_server *s, size_t n);
+/* Accepts in its own greenlet (up to 100 per wake-up); returns at once.
+ * EALREADY if started, EINVAL after a stop.  Accept errors such as EMFILE
+ * pause accepting (10 ms doubling to 1 s); EBADF/EINVAL/ENOTSOCK on the
+ * listener stop the server. */
 GEV_API int  gev_server_start(gev_server *s);
+/* Start, then wait until stopped: 0, or the listener's error. */
 GEV_API int  gev_server_serve_forever(gev_server *s);
+/* Stop accepting and close the listener at once (later connects are
+ * refused), wait for handlers up to timeout, then kill them and give them
+ * 1 s more; -1 ETIMEDOUT if one is still running where a kill cannot
+ * reach it (inside gev_threadpool_run). */
 GEV_API int  gev_server_stop(gev_server *s, double timeout);
 GEV_API void gev_server_free(gev_server *s);
 
