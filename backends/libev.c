@@ -14,23 +14,12 @@
 
 #include "loop.h"
 
-typedef struct fd_slot fd_slot;
-
 struct gev__backend {
     gev__loop *loop;
     struct ev_loop *ev;
     ev_timer timeout;
     ev_signal *signals[NSIG];
-    fd_slot *ready, **ready_tail;   /* fds that fired in this poll, in order */
-    int round_events, round_new;
-};
-
-/* Readiness is collected during the poll and handed to the core afterwards,
- * as in the libevent backend, so both deliver the same way. */
-struct fd_slot {
-    ev_io io;
-    int revents;
-    fd_slot *next, **pprev;         /* ready list; pprev NULL when off it */
+    int round_events, round_new;    /* of the current poll round */
 };
 
 /* libev's epoll returns at most 64 events per call at first and grows its
@@ -58,7 +47,6 @@ gev__backend *gev__backend_new(gev__loop *loop)
     if (!b)
         return NULL;
     b->loop = loop;
-    b->ready_tail = &b->ready;
     /* Never the default loop: it belongs to whoever else uses libev here. */
     b->ev = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOENV);
     if (!b->ev) {
@@ -79,47 +67,17 @@ void gev__backend_free(gev__backend *b)
     free(b);
 }
 
-static void ready_unlink(gev__backend *b, fd_slot *s)
-{
-    *s->pprev = s->next;
-    if (s->next)
-        s->next->pprev = s->pprev;
-    else
-        b->ready_tail = s->pprev;
-    s->pprev = NULL;
-    s->revents = 0;
-}
-
 static void on_io(struct ev_loop *ev, ev_io *w, int revents)
 {
-    fd_slot *s = (fd_slot *)w;
     gev__backend *b = w->data;
 
     b->round_events++;
-    if (!s->pprev) {
-        s->next = NULL;
-        s->pprev = b->ready_tail;
-        *b->ready_tail = s;
-        b->ready_tail = &s->next;
-        b->round_new++;
-    }
     /* EV_ERROR: libev found the fd bad and stopped the watcher; the
      * watchers' next read or write will report the error. */
     if (revents & EV_ERROR)
-        s->revents |= GEV__READ | GEV__WRITE;
-    s->revents |= (revents & EV_READ ? GEV__READ : 0) | (revents & EV_WRITE ? GEV__WRITE : 0);
-}
-
-static void ready_deliver(gev__backend *b)
-{
-    fd_slot *s;
-
-    /* Unlinked before the call: the callback may free any slot. */
-    while ((s = b->ready)) {
-        int fd = s->io.fd, revents = s->revents;
-        ready_unlink(b, s);
-        gev__loop_fd_event(b->loop, fd, revents);
-    }
+        revents |= EV_READ | EV_WRITE;
+    b->round_new += gev__loop_fd_event(b->loop, w->fd,
+        (revents & EV_READ ? GEV__READ : 0) | (revents & EV_WRITE ? GEV__WRITE : 0));
 }
 
 static void poll_round(gev__backend *b, int flags)
@@ -141,7 +99,6 @@ int gev__backend_poll(gev__backend *b, gev__nsec timeout)
     while (b->round_events >= ROUND_MAYBE_FULL && b->round_new > 0)
         poll_round(b, EVRUN_NOWAIT);
     ev_timer_stop(b->ev, &b->timeout);
-    ready_deliver(b);
     return 0;
 }
 
@@ -152,39 +109,37 @@ static int ev_mask(int mask)
 
 int gev__backend_fd_set(gev__backend *b, int fd, void **slot, int mask)
 {
-    fd_slot *s = *slot;
+    ev_io *w = *slot;
 
-    if (!s && !mask)
+    if (!w && !mask)
         return 0;
-    if (!s) {
-        if (!(s = *slot = calloc(1, sizeof *s)))
+    if (!w) {
+        if (!(w = *slot = malloc(sizeof *w)))
             return -1;
         /* ev_io_init marks the fd as changed, so libev adds a reused number
          * to epoll afresh instead of trusting what it knew (gevent #2100). */
-        ev_io_init(&s->io, on_io, fd, ev_mask(mask));
-        s->io.data = b;
-    } else if (ev_is_active(&s->io)) {
-        ev_io_stop(b->ev, &s->io);
+        ev_io_init(w, on_io, fd, ev_mask(mask));
+        w->data = b;
+    } else if (ev_is_active(w)) {
+        ev_io_stop(b->ev, w);
         if (!mask)
             return 0;
-        ev_io_modify(&s->io, ev_mask(mask));
+        ev_io_modify(w, ev_mask(mask));
     } else {
-        ev_io_set(&s->io, fd, ev_mask(mask));
+        ev_io_set(w, fd, ev_mask(mask));
     }
-    ev_io_start(b->ev, &s->io);
+    ev_io_start(b->ev, w);
     return 0;
 }
 
 void gev__backend_fd_forget(gev__backend *b, int fd, void **slot)
 {
-    fd_slot *s = *slot;
+    ev_io *w = *slot;
 
-    if (!s)
+    if (!w)
         return;
-    if (s->pprev)
-        ready_unlink(b, s);
-    ev_io_stop(b->ev, &s->io);
-    free(s);
+    ev_io_stop(b->ev, w);
+    free(w);
     *slot = NULL;
 }
 

@@ -18,20 +18,17 @@ struct gev__backend {
     struct event *timeout;
     struct event *signals[NSIG];
     int nsignals;
-    fd_slot *ready, **ready_tail;   /* fds that fired in this poll, in order */
-    int round_events, round_new;
+    int round_events, round_new;    /* of the current poll round */
 };
 
 /* One event per direction, so turning one on or off is one epoll_ctl.
- * libevent reports the directions in separate callbacks, so readiness is
- * collected during the poll and handed to the core once per fd. */
+ * (libevent reports the directions in separate callbacks; the core merges
+ * them into one delivery per fd.) */
 struct fd_slot {
     gev__backend *b;
     struct event *ev[2];
     int fd;
     int mask;
-    int revents;
-    fd_slot *next, **pprev;         /* ready list; pprev NULL when off it */
 };
 
 static const int dir_mask[2] = { GEV__READ, GEV__WRITE };
@@ -60,7 +57,6 @@ gev__backend *gev__backend_new(gev__loop *loop)
     if (!b || !cfg)
         goto fail;
     b->loop = loop;
-    b->ready_tail = &b->ready;
     /* libevent's default clock is coarse (about 4 ms); locks are useless
      * since a loop belongs to one thread. */
     event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER | EVENT_BASE_FLAG_NOLOCK);
@@ -90,43 +86,14 @@ void gev__backend_free(gev__backend *b)
 
 /* -- readiness ----------------------------------------------------------- */
 
-static void ready_unlink(gev__backend *b, fd_slot *s)
-{
-    *s->pprev = s->next;
-    if (s->next)
-        s->next->pprev = s->pprev;
-    else
-        b->ready_tail = s->pprev;
-    s->pprev = NULL;
-    s->revents = 0;
-}
-
 static void on_fd(evutil_socket_t fd, short what, void *arg)
 {
     fd_slot *s = arg;
     gev__backend *b = s->b;
 
     b->round_events++;
-    if (!s->pprev) {
-        s->next = NULL;
-        s->pprev = b->ready_tail;
-        *b->ready_tail = s;
-        b->ready_tail = &s->next;
-        b->round_new++;
-    }
-    s->revents |= (what & EV_READ ? GEV__READ : 0) | (what & EV_WRITE ? GEV__WRITE : 0);
-}
-
-static void ready_deliver(gev__backend *b)
-{
-    fd_slot *s;
-
-    /* Unlinked before the call: the callback may free any slot. */
-    while ((s = b->ready)) {
-        int fd = s->fd, revents = s->revents;
-        ready_unlink(b, s);
-        gev__loop_fd_event(b->loop, fd, revents);
-    }
+    b->round_new += gev__loop_fd_event(b->loop, s->fd,
+        (what & EV_READ ? GEV__READ : 0) | (what & EV_WRITE ? GEV__WRITE : 0));
 }
 
 static int poll_round(gev__backend *b, int flags)
@@ -152,7 +119,6 @@ int gev__backend_poll(gev__backend *b, gev__nsec timeout)
         rc = poll_round(b, EVLOOP_NONBLOCK);
     if (timeout > 0)
         evtimer_del(b->timeout);
-    ready_deliver(b);
     return rc;
 }
 
@@ -209,8 +175,6 @@ void gev__backend_fd_forget(gev__backend *b, int fd, void **slot)
 
     if (!s)
         return;
-    if (s->pprev)
-        ready_unlink(b, s);
     event_free(s->ev[0]);
     event_free(s->ev[1]);
     free(s);

@@ -63,6 +63,7 @@ struct fd_rec {
     LIST(gev__io) ios;      /* in start order */
     void *slot;             /* the backend's per-fd state */
     int mask;               /* interest the backend holds now */
+    int pending;            /* reported during this poll; on `ready` if set */
     unsigned gen;           /* bumped whenever the number is dropped */
 };
 
@@ -82,7 +83,8 @@ struct gev__loop {
     bool broken;
 
     struct fd_rec *fds;
-    int nfds;
+    int *ready;                     /* fds reported during this poll, in order */
+    int nfds, nready;
     CURSOR(gev__io) io_cur;
     struct closing *closing;
 
@@ -191,8 +193,14 @@ static int fd_reserve(gev__loop *loop, int fd)
     struct fd_rec *fds = realloc(loop->fds, n * sizeof *fds);
     if (!fds)
         return -1;
-    memset(fds + loop->nfds, 0, (n - (size_t)loop->nfds) * sizeof *fds);
     loop->fds = fds;
+    memset(fds + loop->nfds, 0, (n - (size_t)loop->nfds) * sizeof *fds);
+    /* One slot per fd: an fd is on the ready list at most once, so
+     * reporting readiness can never fail for lack of room. */
+    int *ready = realloc(loop->ready, n * sizeof *ready);
+    if (!ready)
+        return -1;
+    loop->ready = ready;
     loop->nfds = (int)n;
     return 0;
 }
@@ -334,10 +342,23 @@ int gev__io_set_events(gev__loop *loop, gev__io *w, int events)
     return -1;
 }
 
-void gev__loop_fd_event(gev__loop *loop, int fd, int revents)
+/* Readiness is only noted during the poll and delivered after it, once per
+ * fd with the combined bits: libevent reports each direction separately,
+ * libev both at once, and a backend may poll in several rounds. */
+bool gev__loop_fd_event(gev__loop *loop, int fd, int revents)
 {
-    if (fd < 0 || fd >= loop->nfds)
-        return;
+    if (fd < 0 || fd >= loop->nfds || !revents)
+        return false;
+    struct fd_rec *r = &loop->fds[fd];
+    bool first = !r->pending;
+    if (first)
+        loop->ready[loop->nready++] = fd;
+    r->pending |= revents;
+    return first;
+}
+
+static void fd_dispatch(gev__loop *loop, int fd, int revents)
+{
     /* The table may move (realloc) or the number may be closed and reused
      * by any callback: hold the index and the generation, never a pointer. */
     unsigned gen = loop->fds[fd].gen;
@@ -358,6 +379,19 @@ void gev__loop_fd_event(gev__loop *loop, int fd, int revents)
     /* Level-triggered: unwanted readiness would be reported on every poll. */
     if (!wanted)
         (void)fd_sync(loop, fd, true);
+}
+
+static void fds_dispatch(gev__loop *loop)
+{
+    /* A dropped fd (closed by an earlier callback) has no pending bits. */
+    for (int i = 0; i < loop->nready; i++) {
+        int fd = loop->ready[i];
+        int revents = loop->fds[fd].pending;
+        loop->fds[fd].pending = 0;
+        if (revents)
+            fd_dispatch(loop, fd, revents);
+    }
+    loop->nready = 0;
 }
 
 static void closing_pop(gev__loop *loop, struct closing *c)
@@ -873,6 +907,7 @@ gev__loop *gev__loop_new(void)
         gev__backend_free(loop->backend);
     }
     free(loop->fds);
+    free(loop->ready);
     free(loop);
     errno = err;
     return NULL;
@@ -891,6 +926,7 @@ void gev__loop_free(gev__loop *loop)
         atomic_compare_exchange_strong(&signal_owner[sig], &mine, NULL);
     }
     free(loop->fds);
+    free(loop->ready);
     free(loop->heap);
     free(loop);
 }
@@ -912,6 +948,7 @@ static int loop_iterate(gev__loop *loop, int mode)
     loop->iteration++;
     if (gev__backend_poll(loop->backend, poll_timeout(loop, mode)) == -1)
         return -1;
+    fds_dispatch(loop);
     loop->now = gev__time_monotonic();
     if (loop->any_signal_pending)
         signals_run(loop);

@@ -275,8 +275,12 @@ int gev__backend_signal_set(gev__backend *b, int signum, bool on);
 /* In the child after fork(). */
 int gev__backend_reinit(gev__backend *b);
 
-/* Called by the backend during gev__backend_poll (core/loop.c). */
-void gev__loop_fd_event(gev__loop *loop, int fd, int revents);
+/* Called by the backend during gev__backend_poll (core/loop.c).  Both only
+ * note what happened; the core delivers after the poll, once per fd (bits
+ * combined) and once per signal.  gev__loop_fd_event returns true if fd was
+ * not reported yet in this poll (a backend polling in several rounds uses
+ * it to tell whether a round found anything new). */
+bool gev__loop_fd_event(gev__loop *loop, int fd, int revents);
 void gev__loop_signal_event(gev__loop *loop, int signum);
 
 #endif

@@ -1,0 +1,236 @@
+/* bench/bench-sched.c: the workloads that need only greenlets and the hub
+ * (W1 switch, W2 spawn, W3 memory, W4 timers).  Timing brackets the same
+ * span as the peers: from just before the first spawn to just after the
+ * last join. */
+#include <stdint.h>
+#include <stdlib.h>
+#include "bench.h"
+
+/* ---- W1: yield through the hub ------------------------------------------ */
+
+static void *yield_loop(void *arg)
+{
+    long n = (long)(intptr_t)arg;
+    for (long i = 0; i < n; i++)
+        gev_sleep(0);
+    return NULL;
+}
+
+int bench_switch_yield(int argc, char **argv)
+{
+    (void)argc;
+    long half = atol(argv[1]) / 2;
+    if (half < 1)
+        bench_die("switch_yield: N must be at least 2");
+    int64_t t0 = bench_now_ns();
+    gev_greenlet *a = bench_spawn(yield_loop, (void *)(intptr_t)half);
+    gev_greenlet *b = bench_spawn(yield_loop, (void *)(intptr_t)half);
+    bench_join(a);
+    bench_join(b);
+    int64_t t1 = bench_now_ns();
+    long ops = 2 * half;
+    bench_result("switch_yield", "value=%.2f unit=ns/op ops=%ld", (double)(t1 - t0) / ops, ops);
+    return 0;
+}
+
+/* ---- W1: direct hand-off ---------------------------------------------------
+ * ST's figure is a turn passed with st_cond_signal + st_cond_wait: the
+ * signal makes the other thread runnable without switching, the wait
+ * switches to it.  The same shape here: releasing the other greenlet's
+ * semaphore hands the unit to it and makes it ready (no switch), acquiring
+ * our own blocks and switches straight to it. */
+
+static gev_sem *turn_sem[2];
+static long turn_rounds;
+
+static void *turn_loop(void *arg)
+{
+    int me = (int)(intptr_t)arg;
+    for (long i = 0; i < turn_rounds; i++) {
+        if (gev_sem_acquire(turn_sem[me], GEV_FOREVER) < 0)
+            bench_die("gev_sem_acquire");
+        gev_sem_release(turn_sem[!me]);
+    }
+    return NULL;
+}
+
+int bench_switch_direct(int argc, char **argv)
+{
+    (void)argc;
+    turn_rounds = atol(argv[1]) / 2;
+    if (turn_rounds < 1)
+        bench_die("switch_direct: N must be at least 2");
+    turn_sem[0] = gev_sem_new(1);
+    turn_sem[1] = gev_sem_new(0);
+    if (!turn_sem[0] || !turn_sem[1])
+        bench_die("gev_sem_new");
+    int64_t t0 = bench_now_ns();
+    gev_greenlet *a = bench_spawn(turn_loop, (void *)(intptr_t)0);
+    gev_greenlet *b = bench_spawn(turn_loop, (void *)(intptr_t)1);
+    bench_join(a);
+    bench_join(b);
+    int64_t t1 = bench_now_ns();
+    long ops = 2 * turn_rounds;
+    bench_result("switch_direct", "value=%.2f unit=ns/op ops=%ld via=semaphore",
+                 (double)(t1 - t0) / ops, ops);
+    gev_sem_free(turn_sem[0]);
+    gev_sem_free(turn_sem[1]);
+    return 0;
+}
+
+/* ---- W2: spawn + run + join ------------------------------------------------ */
+
+static void *empty(void *arg)
+{
+    return arg;
+}
+
+int bench_spawn_mode(int argc, char **argv)
+{
+    (void)argc;
+    long n = atol(argv[1]);
+    if (n < 1)
+        bench_die("spawn: N must be positive");
+    gev_greenlet **gs = malloc((size_t)n * sizeof *gs);
+    if (!gs)
+        bench_die("malloc");
+
+    /* As every peer does it: N alive at once, so N stacks. */
+    int64_t t0 = bench_now_ns();
+    for (long i = 0; i < n; i++)
+        gs[i] = bench_spawn(empty, NULL);
+    for (long i = 0; i < n; i++)
+        bench_join(gs[i]);
+    /* Finished greenlets' stacks beyond the hub's caches are unmapped by the
+     * hub greenlet on its next turn: give it that turn inside the timing,
+     * as the peers free their tasks inside theirs. */
+    gev_sleep(0);
+    int64_t t1 = bench_now_ns();
+    bench_result("spawn", "value=%.1f unit=ns/task n=%ld", (double)(t1 - t0) / n, n);
+
+    /* One at a time (libdill's measure): the stack and record are reused. */
+    t0 = bench_now_ns();
+    for (long i = 0; i < n; i++)
+        bench_join(bench_spawn(empty, NULL));
+    t1 = bench_now_ns();
+    bench_result("spawn_seq", "value=%.1f unit=ns/task n=%ld", (double)(t1 - t0) / n, n);
+    free(gs);
+    return 0;
+}
+
+/* ---- W3: memory of parked greenlets ---------------------------------------- */
+
+static double park_seconds;
+
+static void *park(void *arg)
+{
+    gev_sleep(park_seconds);
+    return arg;
+}
+
+int bench_mem(int argc, char **argv)
+{
+    (void)argc;
+    long n = atol(argv[1]);
+    park_seconds = atof(argv[2]);
+    if (n < 1)
+        bench_die("mem: N must be positive");
+    gev_greenlet **gs = malloc((size_t)n * sizeof *gs);
+    if (!gs)
+        bench_die("malloc");
+    long base = bench_status_kib("VmRSS");     /* the hub exists already */
+    for (long i = 0; i < n; i++)
+        gs[i] = bench_spawn(park, NULL);
+    for (long i = 0; i < n; i++)
+        bench_join(gs[i]);
+    long peak = bench_status_kib("VmHWM");
+    bench_result("mem", "value=%.3f unit=KiB/task peak_kib=%ld base_kib=%ld n=%ld",
+                 (double)peak / n, peak, base, n);
+    bench_result("mem_delta", "value=%.3f unit=KiB/task", (double)(peak - base) / n);
+    free(gs);
+    return 0;
+}
+
+/* ---- W4: many timers ------------------------------------------------------------
+ * Each greenlet notes its deadline (its own clock read just before
+ * sleeping, plus its duration), sleeps, notes when it ran again and its
+ * place in the wake order. */
+
+static struct {
+    uint32_t *dur_us;
+    int64_t *deadline, *woke;
+    long *order;
+    long nwoken;
+} tm;
+
+static void *sleeper(void *arg)
+{
+    long i = (long)(intptr_t)arg;
+    tm.deadline[i] = bench_now_ns() + (int64_t)tm.dur_us[i] * 1000;
+    gev_sleep(tm.dur_us[i] / 1e6);
+    tm.woke[i] = bench_now_ns();
+    tm.order[tm.nwoken++] = i;
+    return NULL;
+}
+
+int bench_timers(int argc, char **argv)
+{
+    (void)argc;
+    long n = atol(argv[1]);
+    if (n < 2)
+        bench_die("timers: N must be at least 2");
+    tm.dur_us = calloc((size_t)n, sizeof *tm.dur_us);
+    tm.deadline = calloc((size_t)n, sizeof *tm.deadline);
+    tm.woke = calloc((size_t)n, sizeof *tm.woke);
+    tm.order = calloc((size_t)n, sizeof *tm.order);
+    gev_greenlet **gs = calloc((size_t)n, sizeof *gs);
+    if (!tm.dur_us || !tm.deadline || !tm.woke || !tm.order || !gs)
+        bench_die("calloc");
+    uint32_t seed = BENCH_TIMER_SEED, longest = 0;
+    for (long i = 0; i < n; i++) {
+        tm.dur_us[i] = bench_xorshift32(&seed) % (BENCH_TIMER_MAX_US + 1);
+        if (tm.dur_us[i] > longest)
+            longest = tm.dur_us[i];
+    }
+
+    int64_t t0 = bench_now_ns();
+    for (long i = 0; i < n; i++)
+        gs[i] = bench_spawn(sleeper, (void *)(intptr_t)i);
+    for (long i = 0; i < n; i++)
+        bench_join(gs[i]);
+    int64_t t1 = bench_now_ns();
+    if (tm.nwoken != n)
+        bench_die("timers: not every greenlet woke");
+
+    /* Adjacent pairs in wake order whose deadlines are the other way round. */
+    long inv = 0, inv_1ms = 0;
+    int64_t worst = 0;                  /* the largest inversion, ns */
+    for (long k = 1; k < n; k++) {
+        int64_t before = tm.deadline[tm.order[k - 1]], after = tm.deadline[tm.order[k]];
+        inv += before > after;
+        inv_1ms += before > after + 1000000;
+        if (before - after > worst)
+            worst = before - after;
+    }
+    double sum_us = 0, max_us = -1e300, min_us = 1e300;
+    for (long i = 0; i < n; i++) {
+        double late = (double)(tm.woke[i] - tm.deadline[i]) / 1e3;
+        sum_us += late;
+        max_us = late > max_us ? late : max_us;
+        min_us = late < min_us ? late : min_us;
+    }
+    double wall_ms = (double)(t1 - t0) / 1e6, longest_ms = longest / 1e3;
+    bench_result("timers", "value=%.1f unit=ms wall_ms=%.1f longest_ms=%.1f",
+                 wall_ms - longest_ms, wall_ms, longest_ms);
+    bench_result("timers_inv", "value=%ld unit=pairs ordered=%s max_inv_us=%.1f", inv,
+                 inv ? "no" : "yes", worst / 1e3);
+    bench_result("timers_inv1ms", "value=%ld unit=pairs", inv_1ms);
+    bench_result("timers_late", "value=%.1f unit=us max_late_us=%.1f min_late_us=%.1f",
+                 sum_us / n, max_us, min_us);
+    free(gs);
+    free(tm.dur_us);
+    free(tm.deadline);
+    free(tm.woke);
+    free(tm.order);
+    return 0;
+}
