@@ -42,9 +42,20 @@ void gev__hub_trim_runners(gev_hub *hub)
     }
 }
 
+bool gev__hub_trim_idle(gev_hub *hub)
+{
+    for (unsigned n = 0; n < GEV__TRIM_BATCH && hub->idle_count > GEV__IDLE_RUNNERS_KEEP; n++) {
+        gev__runner *r = hub->idle;
+        hub->idle = r->next;
+        hub->idle_count--;
+        gev__runner_free(hub, r);
+    }
+    return hub->idle_count > GEV__IDLE_RUNNERS_KEEP;
+}
+
 static void runner_park(gev_hub *hub, gev__runner *r)
 {
-    if (r->stack->size == hub->default_stack && hub->idle_count < GEV__IDLE_RUNNERS_MAX) {
+    if (r->stack->size == hub->default_stack) {
         r->next = hub->idle;
         hub->idle = r;
         hub->idle_count++;
@@ -117,8 +128,6 @@ void gev__greenlet_free_parts(gev_greenlet *g)
 {
     free(g->name);
     g->name = NULL;
-    free(g->joiners);
-    g->joiners = NULL;
     for (gev__link *l = g->links; l;) {
         gev__link *next = l->next;
         free(l);
@@ -201,7 +210,7 @@ void gev_set_name(gev_greenlet *g, const char *name)
 
 const char *gev__greenlet_describe_fault(void *addr, size_t *stack_size)
 {
-    gev_hub *hub = gev__hub_tls();
+    gev_hub *hub = gev__hub_peek();
     if (!hub || !hub->current->runner)
         return NULL;
     gev__stack *s = hub->current->runner->stack;
@@ -231,8 +240,7 @@ static void notify_links(void *arg)
     }
     /* In gevent a join is a link too: joiners resume after the links that
      * were added before them. */
-    if (g->joiners)
-        gev__waitq_wake_all(g->joiners, 0);
+    gev__waitq_wake_all(&g->joiners, 0);
     g->notify_queued = false;
     gev__greenlet_maybe_free(g);
 }
@@ -257,8 +265,8 @@ static void finish(gev_hub *hub, gev_greenlet *g)
     gev__timeout_owner_finished(g);
     if (g->links)
         queue_notify(g);   /* wakes the joiners after the links */
-    else if (g->joiners)
-        gev__waitq_wake_all(g->joiners, 0);
+    else
+        gev__waitq_wake_all(&g->joiners, 0);
 }
 
 static void runner_main(void *arg)
@@ -348,13 +356,8 @@ static int join_until(gev_greenlet *g, gev__nsec deadline)
         return EDEADLK;
     if (g->state == GEV__DEAD)
         return 0;
-    if (!g->joiners) {
-        if (!(g->joiners = malloc(sizeof *g->joiners)))
-            return ENOMEM;
-        gev__waitq_init(g->joiners);
-    }
     gev__waiter w;
-    return gev__waitq_wait(g->joiners, &w, deadline);
+    return gev__waitq_wait(&g->joiners, &w, deadline);
 }
 
 int gev_join(gev_greenlet *g, double timeout)

@@ -25,8 +25,12 @@ struct gev__link {
  * ready, so a gev_sleep(0) loop never starves timers and IO (gevent checks
  * every 50 callbacks).  One epoll_wait costs as much as tens of switches. */
 #define GEV__POLL_EVERY 64u
-/* Idle runners and free records kept for reuse. */
-#define GEV__IDLE_RUNNERS_MAX 256u
+/* Finished greenlets' runners are all kept parked while the hub is busy
+ * (an munmap per greenlet would land on the hot path: 100,000 timers waking
+ * would each pay one); when the hub would otherwise block, the surplus above
+ * GEV__IDLE_RUNNERS_KEEP is unmapped, a batch at a time between polls. */
+#define GEV__IDLE_RUNNERS_KEEP 256u
+#define GEV__TRIM_BATCH 64u
 #define GEV__FREE_RECORDS_MAX 256u
 
 struct gev_hub {
@@ -62,7 +66,6 @@ static inline gev__context *gev__ctx_of(gev_hub *hub, gev_greenlet *g)
 }
 
 /* hub.c */
-gev_hub *gev__hub_tls(void);
 void gev__rq_push(gev_hub *hub, gev_greenlet *g);
 void gev__rq_remove(gev_hub *hub, gev_greenlet *g);
 /* Switch from the current context `from` to whatever should run next. */
@@ -75,9 +78,12 @@ gev__runner *gev__runner_new(gev_hub *hub, size_t stack_size,
                              void (*entry)(void *), void *arg);
 void gev__runner_free(gev_hub *hub, gev__runner *r);
 void gev__hub_trim_runners(gev_hub *hub);
+/* Unmap up to GEV__TRIM_BATCH idle runners above the kept number; true if
+ * more remain. */
+bool gev__hub_trim_idle(gev_hub *hub);
 void gev__greenlet_free_all(gev_hub *hub);
 void gev__greenlet_init_record(gev_hub *hub, gev_greenlet *g);
-/* Frees what a record owns (name, joiners, links), not the record. */
+/* Frees what a record owns (name, links), not the record. */
 void gev__greenlet_free_parts(gev_greenlet *g);
 const char *gev__greenlet_describe_fault(void *addr, size_t *stack_size);
 

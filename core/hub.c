@@ -11,11 +11,7 @@
 #include <string.h>
 #include "hub-internal.h"
 
-/* The only global state: each thread's hub. */
-static _Thread_local gev_hub *tls_hub;
-
-gev_hub *gev__hub_tls(void) { return tls_hub; }
-gev_hub *gev__hub_peek(void) { return tls_hub; }
+_Thread_local gev_hub *gev__tls_hub;
 gev__loop *gev__hub_loop(gev_hub *hub) { return hub->loop; }
 gev_greenlet *gev__hub_greenlet(gev_hub *hub) { return hub->hub_g; }
 
@@ -134,7 +130,10 @@ static void hub_poll(gev_hub *hub)
     } else if (hub_idle_forever(hub)) {
         gev__wake(&hub->main, hub->main.wait_id, hub->main_in_run ? 0 : EDEADLK);
     } else {
-        gev__loop_run(hub->loop, GEV__RUN_ONCE);
+        /* Idle: the moment to give back surplus stacks, without blocking
+         * until they are all gone. */
+        bool more = gev__hub_trim_idle(hub);
+        gev__loop_run(hub->loop, more ? GEV__RUN_NOWAIT : GEV__RUN_ONCE);
     }
 }
 
@@ -210,10 +209,10 @@ static void hub_free(gev_hub *hub)
     free(hub);
 }
 
-gev_hub *gev__hub(void)
+gev_hub *gev__hub_create(void)
 {
-    if (tls_hub)
-        return tls_hub;
+    if (gev__tls_hub)
+        return gev__tls_hub;
     gev_hub *hub = calloc(1, sizeof *hub);
     if (!hub) {
         errno = ENOMEM;
@@ -225,7 +224,7 @@ gev_hub *gev__hub(void)
         errno = err;
         return NULL;
     }
-    tls_hub = hub;
+    gev__tls_hub = hub;
     return hub;
 }
 
@@ -247,7 +246,7 @@ void gev__hub_busy(gev_hub *hub, int delta)
 
 bool gev__in_hub(void)
 {
-    return tls_hub && tls_hub->current->is_hub;
+    return gev__tls_hub && gev__tls_hub->current->is_hub;
 }
 
 /* ---- blocking and waking ------------------------------------------------ */
@@ -294,7 +293,7 @@ int gev__wait(gev__nsec deadline)
     int err = gev__block_check();
     if (err)
         return err;
-    gev_hub *hub = tls_hub;
+    gev_hub *hub = gev__tls_hub;
     gev_greenlet *g = hub->current;
     if (deadline != GEV__FOREVER) {
         if (deadline <= gev__loop_now(hub->loop))
@@ -401,7 +400,7 @@ int gev_reinit(void)
 
 void gev_shutdown(void)
 {
-    gev_hub *hub = tls_hub;
+    gev_hub *hub = gev__tls_hub;
     if (!hub || hub->current != &hub->main)
         return;
     hub->shutting_down = true;
@@ -412,6 +411,6 @@ void gev_shutdown(void)
             gev_kill(g, 0);
     if (hub->live > 0 || hub->cb_head)
         gev_run(GEV_FOREVER);   /* also runs links still queued */
-    tls_hub = NULL;
+    gev__tls_hub = NULL;
     hub_free(hub);
 }

@@ -40,6 +40,20 @@ typedef struct gev__waitq gev__waitq;
 typedef struct gev__link gev__link;
 typedef struct gev__runner gev__runner;
 
+/* A waiter lives on its greenlet's stack; a queue only links waiters. */
+struct gev__waiter {
+    gev_greenlet *g;
+    uint64_t wait_id;
+    gev__waitq *q;              /* the queue it is on, NULL once taken off */
+    gev__waiter *next, *prev;
+    void *item;                 /* a hand-off payload */
+    int flags;                  /* free for the object's use */
+};
+struct gev__waitq {
+    gev__waiter *head, *tail;
+    size_t count;
+};
+
 /* A function the hub runs in hub context; the caller owns the node. */
 typedef struct gev__callback {
     void (*fn)(void *arg);
@@ -74,7 +88,7 @@ struct gev_greenlet {
     gev_greenlet *rq_next, *rq_prev;     /* run queue */
     gev_greenlet *all_next, *all_prev;   /* every record of the hub */
     gev__timer timer;           /* the deadline of the current wait; spawn_later */
-    gev__waitq *joiners;        /* lazily allocated */
+    gev__waitq joiners;         /* greenlets in gev_join() on this one */
     gev__link *links, *links_tail;
     gev__callback notify;       /* runs the links, in the hub */
     struct gev_timeout *timeouts;  /* innermost scoped timeout first */
@@ -95,10 +109,20 @@ enum { GEV__HUB_SLOT_IO, GEV__HUB_SLOT_THREADS, GEV__HUB_SLOT_SIGNALS,
 /* The hub                                                             */
 /* ----------------------------------------------------------------- */
 
+/* Each thread's hub: the only global state.  initial-exec, so that the
+ * shared library reads it with one instruction instead of a
+ * __tls_get_addr call on every blocking call. */
+extern _Thread_local gev_hub *gev__tls_hub __attribute__((tls_model("initial-exec")));
+gev_hub *gev__hub_create(void);
+
 /* This thread's hub, created on first use (NULL + ENOMEM if it cannot). */
-gev_hub *gev__hub(void);
+static inline gev_hub *gev__hub(void)
+{
+    gev_hub *hub = gev__tls_hub;
+    return hub ? hub : gev__hub_create();
+}
 /* This thread's hub if it exists, else NULL (never creates one). */
-gev_hub *gev__hub_peek(void);
+static inline gev_hub *gev__hub_peek(void) { return gev__tls_hub; }
 gev__loop *gev__hub_loop(gev_hub *hub);
 gev_greenlet *gev__hub_greenlet(gev_hub *hub);    /* the hub's own greenlet */
 
@@ -168,18 +192,6 @@ static inline int gev__fail(int err) { errno = err; return -1; }
 /* Wait queues: FIFO lists of waiters, for sync objects                */
 /* ----------------------------------------------------------------- */
 
-struct gev__waiter {
-    gev_greenlet *g;
-    uint64_t wait_id;
-    gev__waitq *q;              /* the queue it is on, NULL once taken off */
-    gev__waiter *next, *prev;
-    void *item;                 /* a hand-off payload */
-    int flags;                  /* free for the object's use */
-};
-struct gev__waitq {
-    gev__waiter *head, *tail;
-    size_t count;
-};
 
 static inline void gev__waitq_init(gev__waitq *q) { q->head = q->tail = NULL; q->count = 0; }
 /* Fill w for the current greenlet and a fresh wait id (gev__wait_begin). */
