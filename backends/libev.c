@@ -172,6 +172,8 @@ int gev__backend_signal_set(gev__backend *b, int signum, bool on)
     return 0;
 }
 
+void *gev__backend_native(gev__backend *b) { return b->ev; }
+
 int gev__backend_reinit(gev__backend *b)
 {
     /* libev re-creates its epoll fd and re-adds every fd on the next run. */

@@ -230,6 +230,8 @@ int gev__backend_signal_set(gev__backend *b, int signum, bool on)
     return 0;
 }
 
+void *gev__backend_native(gev__backend *b) { return b->base; }
+
 int gev__backend_reinit(gev__backend *b)
 {
     return event_reinit(b->base);

@@ -3,7 +3,9 @@
 # (libevent, libev) and the peer programs of ../shared/peers/ (gevent, Go,
 # State Threads, raw libev, raw libevent; nginx for W6), runs W1-W6 plus the
 # gev-only workloads REPS times, and prints Markdown tables: medians, gev's
-# ratio to each peer, and the targets of the issues.
+# ratio to each peer, and the targets of the issues.  W6 also runs
+# examples/gev-httpd (built per backend) under the same wrk load: the
+# "gev-httpd" rows of the gev columns, compared with nginx and the raw servers.
 #
 #     bench/run-compare.sh                     # from the project root; ~8 min
 #     REPS=1 ONLY="W1 W2" bench/run-compare.sh # quick look
@@ -112,6 +114,15 @@ build_gev() { # BACKEND
         libs=$(sed -n 's/^BACKEND_LIBS = //p' "$dir/Makefile")
         gcc -O2 -Wall -Wextra -I"$TOP/api" -o "$BUILD/gev-bench-$b" "$HERE"/*.c \
             "$dir/.libs/libgev-internal.a" $libs -lpthread
+    fi
+    # the example HTTP server, for the W6 "gev-httpd" rows (issue 6)
+    if want W6; then
+        rm -f "$BUILD/gev-httpd-$b"
+        if make -C "$dir" -s examples/gev-httpd >&2; then
+            cp "$dir/examples/gev-httpd" "$BUILD/gev-httpd-$b"
+        else
+            say "gev-httpd ($b) did not build: no gev-httpd rows for gev-$b"
+        fi
     fi
 }
 say "== build gev-bench"
@@ -282,8 +293,8 @@ if want W5; then
     done
 fi
 
-wrk_once() { # SYSTEM PORT
-    local s=$1 port=$2 out t0 t1 rps p99 errs
+wrk_once() { # SYSTEM PORT [WORKLOAD (http)]
+    local s=$1 port=$2 w=${3:-http} out t0 t1 rps p99 errs
     t0=$(server_ticks)
     out=$(timeout $((DURATION + 60)) taskset -c $CLIENT_CPU \
         wrk -t1 -c100 -d"${DURATION}s" --latency "http://127.0.0.1:$port/") || {
@@ -298,9 +309,9 @@ wrk_once() { # SYSTEM PORT
     errs=$(printf '%s\n' "$out" | awk '/Non-2xx/ {n += $NF}
         /Socket errors/ {gsub(",", ""); n += $4 + $6 + $8 + $10} END {print n + 0}')
     {
-        printf 'peer=%s workload=http value=%s unit=req/s errors=%s\n' "$s" "$rps" "$errs"
-        printf 'peer=%s workload=http_p99 value=%s unit=ms\n' "$s" "$p99"
-        cpu_lines "$s" http "$t0" "$t1" "$rps"
+        printf 'peer=%s workload=%s value=%s unit=req/s errors=%s\n' "$s" "$w" "$rps" "$errs"
+        printf 'peer=%s workload=%s_p99 value=%s unit=ms\n' "$s" "$w" "$p99"
+        cpu_lines "$s" "$w" "$t0" "$t1" "$rps"
     } | tee -a "$RAW" >&2
 }
 
@@ -310,6 +321,16 @@ if want W6; then
         next_free_port
         start_server "$s-http" "$PORT" $(cmd_of "$s") http "$PORT" || continue
         for r in $(seq "$REPS"); do wrk_once "$s" "$PORT"; done
+        stop_server
+    done
+    # examples/gev-httpd (full request parsing, Host check, gev_server): the
+    # gev columns' "gev-httpd" rows, compared with nginx and the raw servers
+    for s in $SYSTEMS; do
+        case $s in gev-*) ;; *) continue ;; esac
+        [ -x "$BUILD/gev-httpd-${s#gev-}" ] || continue
+        next_free_port
+        start_server "$s-httpd" "$PORT" "$BUILD/gev-httpd-${s#gev-}" --port "$PORT" || continue
+        for r in $(seq "$REPS"); do wrk_once "$s" "$PORT" httpd; done
         stop_server
     done
     mod=/usr/lib/nginx/modules/ngx_http_echo_module.so
@@ -367,6 +388,10 @@ ROWS = [  # key, label, higher is better
     ("http_p99", "W6 HTTP: p99 [ms]", False),
     ("http_cpureq", "W6 HTTP: server CPU per request [us]", False),
     ("http_cpu", "W6 HTTP: server CPU [%]", None),
+    ("httpd", "W6 examples/gev-httpd (gev columns) [req/s]", True),
+    ("httpd_p99", "W6 gev-httpd: p99 [ms]", False),
+    ("httpd_cpureq", "W6 gev-httpd: server CPU per request [us]", False),
+    ("httpd_cpu", "W6 gev-httpd: server CPU [%]", None),
     ("pingpong", "gev: socketpair ping-pong, 64 B [round trips/s]", True),
     ("queue", "gev: queue(128) producer -> consumer [items/s]", True),
     ("channel", "gev: channel rendezvous ping-pong [ns/msg]", False),
@@ -421,6 +446,8 @@ for key, label, _ in rows:
     out.append(f"| {label} | " + " | ".join(cell(c, key) for c in used) + " |")
 
 upeers = [p for p in peers if p in used]
+# the gev-httpd rows are compared with the peers' (minimal) HTTP servers
+PEER_KEY = {"httpd": "http", "httpd_p99": "http_p99", "httpd_cpureq": "http_cpureq"}
 if gevs and upeers:
     out.append("\n### gev ÷ peer (medians; each cell: " + " / ".join(gevs) + ")\n")
     out.append("For times, CPU, memory, latency: below 1 means gev is better. "
@@ -432,7 +459,7 @@ if gevs and upeers:
             continue
         cells, anyv = [], False
         for p in upeers:
-            pm = med(p, key)
+            pm = med(p, PEER_KEY.get(key, key))
             parts = []
             for g in gevs:
                 gm = med(g, key)
@@ -442,13 +469,22 @@ if gevs and upeers:
         if anyv:
             out.append(f"| {label} | " + " | ".join(cells) + " |")
 
-# targets from the issues (3, 4, 5)
+# targets from the issues (3, 4, 5, 6)
 def check(g, key, limit, how="le"):
     m = med(g, key)
     if m is None:
         return "not run"
     ok = m <= limit
     return f"{'met' if ok else 'NOT met'} ({fmt(m)})"
+
+def vs(g, key, peer, pkey, limit, op):
+    """gev's median of key against limit × peer's median of pkey; op: le, lt, ge"""
+    gm, pm = med(g, key), med(peer, pkey)
+    if gm is None or not pm:
+        return "not run"
+    r = gm / pm
+    ok = {"le": r <= limit, "lt": r < limit, "ge": r >= limit}[op]
+    return f"{'met' if ok else 'NOT met'} ({r:.2f}×: {fmt(gm)} vs {fmt(pm)})"
 
 tg = []
 for g in gevs:
@@ -461,17 +497,26 @@ for g in gevs:
          ("0 timer wake-order inversions > 1 ms", check(g, "timers_inv1ms", 0))]
     for c in ("100", "1000"):
         k = f"echo_c{c}_cpureq"
-        gm, rm = med(g, k), med(lib, k)
-        if gm is None or rm is None:
-            t.append((f"echo {c} conns: CPU/request ≤ 1.05× raw {lib}", "not run"))
-        else:
-            r = gm / rm
-            t.append((f"echo {c} conns: CPU/request ≤ 1.05× raw {lib}",
-                      f"{'met' if r <= 1.05 else 'NOT met'} ({r:.2f}×: {fmt(gm)} vs {fmt(rm)} us)"))
+        t.append((f"echo {c} conns: CPU/request ≤ 1.05× raw server of the same library",
+                  vs(g, k, lib, k, 1.05, "le")))
+        t.append((f"echo {c} conns: CPU/request below ST's", vs(g, k, "st", k, 1, "lt")))
+        t.append((f"echo {c} conns: CPU/request below Go's", vs(g, k, "go", k, 1, "lt")))
+        t.append((f"echo {c} conns: CPU/request under half of gevent's",
+                  vs(g, k, "gevent", k, 0.5, "lt")))
     t.append(("channel message ≤ 30 ns", check(g, "channel", 30)))
+    # issue 6: examples/gev-httpd beside nginx (1 worker) and the raw server
+    t.append(("gev-httpd: req/s ≥ nginx's (wrk-bound, see notes)",
+              vs(g, "httpd", "nginx", "http", 1, "ge")))
+    t.append(("gev-httpd: CPU/request below nginx's",
+              vs(g, "httpd_cpureq", "nginx", "http_cpureq", 1, "lt")))
+    t.append(("gev-httpd: CPU/request ≤ 1.05× raw server of the same library",
+              vs(g, "httpd_cpureq", lib, "http_cpureq", 1.05, "le")))
+    t.append(("gev-bench http: CPU/request ≤ 1.05× raw server of the same library",
+              vs(g, "http_cpureq", lib, "http_cpureq", 1.05, "le")))
     tg.append((g, t))
 if tg:
-    out.append("\n### Targets (issues 3, 4, 5), on the medians above\n")
+    out.append("\n### Targets (issues 3, 4, 5, 6), on the medians above "
+               "(ratios: gev ÷ peer)\n")
     out.append("| target | " + " | ".join(g for g, _ in tg) + " |")
     out.append("|---|" + "---|" * len(tg))
     for i, (name, _) in enumerate(tg[0][1]):

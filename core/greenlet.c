@@ -152,7 +152,7 @@ void gev__greenlet_free_all(gev_hub *hub)
             g->runner = NULL;
         }
         if (g->timer.base.active)
-            gev__timer_stop(hub->loop, &g->timer);
+            gev__timer_stop(hub->hot.loop, &g->timer);
         record_free(hub, g);
     }
     while (hub->free_records) {
@@ -211,16 +211,16 @@ void gev_set_name(gev_greenlet *g, const char *name)
 const char *gev__greenlet_describe_fault(void *addr, size_t *stack_size)
 {
     gev_hub *hub = gev__hub_peek();
-    if (!hub || !hub->current->runner)
+    if (!hub || !hub->hot.current->runner)
         return NULL;
-    gev__stack *s = hub->current->runner->stack;
+    gev__stack *s = hub->hot.current->runner->stack;
     /* The guard page, or just below it: a frame larger than a page can jump
      * over the guard into unmapped space. */
     char *a = addr, *lo = s->lo;
     if (a >= lo || a < lo - 64 * 1024)
         return NULL;
     *stack_size = s->size;
-    return gev_name(hub->current);
+    return gev_name(hub->hot.current);
 }
 
 /* ---- running and finishing -------------------------------------------------- */
@@ -261,7 +261,7 @@ static void finish(gev_hub *hub, gev_greenlet *g)
     g->state = GEV__DEAD;
     hub->live--;
     if (g->timer.base.active)
-        gev__timer_stop(hub->loop, &g->timer);
+        gev__timer_stop(hub->hot.loop, &g->timer);
     gev__timeout_owner_finished(g);
     if (g->links)
         queue_notify(g);   /* wakes the joiners after the links */
@@ -352,7 +352,7 @@ gev_greenlet *gev_spawn_later(double seconds, gev_fn fn, void *arg)
 static int join_until(gev_greenlet *g, gev__nsec deadline)
 {
     gev_hub *hub = g->hub;
-    if (g == hub->current)
+    if (g == hub->hot.current)
         return EDEADLK;
     if (g->state == GEV__DEAD)
         return 0;
@@ -400,7 +400,7 @@ static int kill_request(gev_greenlet *g)
     gev_hub *hub = g->hub;
     if (g->is_main || g->is_hub)
         return EINVAL;
-    if (g == hub->current)
+    if (g == hub->hot.current)
         return EDEADLK;
     if (g->state == GEV__DEAD)
         return 0;
@@ -455,7 +455,7 @@ void *gev_value(const gev_greenlet *g) { return g ? g->value : NULL; }
 gev_greenlet *gev_current(void)
 {
     gev_hub *hub = gev__hub();
-    return hub ? hub->current : NULL;
+    return hub ? hub->hot.current : NULL;
 }
 
 int gev_link(gev_greenlet *g, void (*cb)(gev_greenlet *, void *), void *arg)

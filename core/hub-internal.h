@@ -21,10 +21,13 @@ struct gev__link {
     gev__link *next;
 };
 
-/* Poll the loop after this many switches even while greenlets keep being
- * ready, so a gev_sleep(0) loop never starves timers and IO (gevent checks
- * every 50 callbacks).  One epoll_wait costs as much as tens of switches. */
+/* While greenlets keep being ready, look at the clock every
+ * GEV__POLL_EVERY scheduling decisions and poll the loop if GEV__POLL_AFTER
+ * passed since the last poll, so a gev_sleep(0) loop never starves timers
+ * and IO (gevent checks every 50 callbacks against a switch interval).  One
+ * epoll_wait costs as much as tens of switches; a clock read, two. */
 #define GEV__POLL_EVERY 64u
+#define GEV__POLL_AFTER (100 * INT64_C(1000))   /* ns */
 /* Finished greenlets' runners are all kept parked while the hub is busy
  * (an munmap per greenlet would land on the hot path: 100,000 timers waking
  * would each pay one); when the hub would otherwise block, the surplus above
@@ -34,8 +37,7 @@ struct gev__link {
 #define GEV__FREE_RECORDS_MAX 256u
 
 struct gev_hub {
-    gev__loop *loop;
-    gev_greenlet *current;
+    struct gev__hub_hot hot;    /* first: read inline by hub.h */
     gev_greenlet main;          /* the thread's own stack */
     gev__context main_ctx;
     gev_greenlet *hub_g;        /* the hub greenlet: polls, runs callbacks */

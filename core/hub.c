@@ -7,12 +7,16 @@
  * queued callbacks and polls the loop (without blocking if anything is
  * ready). */
 #include "config.h"
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include "hub-internal.h"
 
 _Thread_local gev_hub *gev__tls_hub;
-gev__loop *gev__hub_loop(gev_hub *hub) { return hub->loop; }
+
+/* hub.h reads these two through struct gev__hub_hot. */
+_Static_assert(offsetof(struct gev_hub, hot) == 0, "the hot part must come first");
+gev__loop *gev__hub_loop(gev_hub *hub) { return hub->hot.loop; }
 gev_greenlet *gev__hub_greenlet(gev_hub *hub) { return hub->hub_g; }
 
 /* ---- run queue (intrusive, doubly linked so a kill can unqueue) ---- */
@@ -56,7 +60,7 @@ static gev_greenlet *rq_pop(gev_hub *hub)
  * poll is due). */
 static void hub_wake_self(gev_hub *hub)
 {
-    if (!hub->hub_g->queued && hub->current != hub->hub_g)
+    if (!hub->hub_g->queued && hub->hot.current != hub->hub_g)
         gev__rq_push(hub, hub->hub_g);
 }
 
@@ -64,7 +68,7 @@ static void switch_to(gev_hub *hub, gev__context *from, gev_greenlet *next)
 {
     if (next->state != GEV__DEAD)
         next->state = GEV__RUNNING;
-    hub->current = next;
+    hub->hot.current = next;
     gev__context_switch(from, gev__ctx_of(hub, next));
 }
 
@@ -72,14 +76,17 @@ void gev__hub_switch_away(gev_hub *hub, gev__context *from)
 {
     /* Counted per decision, not per real switch: a lone greenlet yielding
      * to itself must still let the hub poll. */
-    if (++hub->since_poll >= GEV__POLL_EVERY)
-        hub_wake_self(hub);
+    if (++hub->since_poll >= GEV__POLL_EVERY) {
+        hub->since_poll = 0;
+        if (gev__time_monotonic() - gev__loop_now(hub->hot.loop) >= GEV__POLL_AFTER)
+            hub_wake_self(hub);
+    }
     gev_greenlet *next = rq_pop(hub);
     if (!next)
         next = hub->hub_g;
     if (gev__ctx_of(hub, next) == from) {
         next->state = GEV__RUNNING;
-        hub->current = next;
+        hub->hot.current = next;
         return;
     }
     switch_to(hub, from, next);
@@ -119,21 +126,21 @@ static void hub_run_callbacks(gev_hub *hub)
 static bool hub_idle_forever(gev_hub *hub)
 {
     return !hub->rq_head && !hub->cb_head && hub->busy == 0 &&
-           !gev__loop_alive(hub->loop);
+           !gev__loop_alive(hub->hot.loop);
 }
 
 static void hub_poll(gev_hub *hub)
 {
     hub->since_poll = 0;
     if (hub->rq_head || hub->cb_head) {
-        gev__loop_run(hub->loop, GEV__RUN_NOWAIT);
+        gev__loop_run(hub->hot.loop, GEV__RUN_NOWAIT);
     } else if (hub_idle_forever(hub)) {
         gev__wake(&hub->main, hub->main.wait_id, hub->main_in_run ? 0 : EDEADLK);
     } else {
         /* Idle: the moment to give back surplus stacks, without blocking
          * until they are all gone. */
         bool more = gev__hub_trim_idle(hub);
-        gev__loop_run(hub->loop, more ? GEV__RUN_NOWAIT : GEV__RUN_ONCE);
+        gev__loop_run(hub->hot.loop, more ? GEV__RUN_NOWAIT : GEV__RUN_ONCE);
     }
 }
 
@@ -157,8 +164,8 @@ static void keepalive_cb(gev__loop *loop, gev__async *a) { (void)loop; (void)a; 
 
 static int hub_init(gev_hub *hub)
 {
-    hub->loop = gev__loop_new();
-    if (!hub->loop)
+    hub->hot.loop = gev__loop_new();
+    if (!hub->hot.loop)
         return -1;
     gev__stack_cache_init(&hub->stacks);
     hub->default_stack = gev__stack_default_size();
@@ -167,7 +174,7 @@ static int hub_init(gev_hub *hub)
     hub->main.state = GEV__RUNNING;
     hub->main.name = strdup("main");
     gev__context_init_thread(&hub->main_ctx);
-    hub->current = &hub->main;
+    hub->hot.current = &hub->main;
 
     hub->hub_g = calloc(1, sizeof *hub->hub_g);
     if (!hub->hub_g)
@@ -181,8 +188,8 @@ static int hub_init(gev_hub *hub)
     hub->hub_g->state = GEV__WAITING;
 
     gev__async_init(&hub->keepalive, keepalive_cb);
-    gev__async_start(hub->loop, &hub->keepalive);
-    gev__watcher_set_ref(hub->loop, &hub->keepalive.base, false);
+    gev__async_start(hub->hot.loop, &hub->keepalive);
+    gev__watcher_set_ref(hub->hot.loop, &hub->keepalive.base, false);
     gev__stack_guard_thread_init(gev__greenlet_describe_fault);
     return 0;
 }
@@ -201,9 +208,9 @@ static void hub_free(gev_hub *hub)
     }
     gev__greenlet_free_parts(&hub->main);
     gev__stack_cache_drain(&hub->stacks);
-    if (hub->loop) {
-        gev__async_stop(hub->loop, &hub->keepalive);
-        gev__loop_free(hub->loop);
+    if (hub->hot.loop) {
+        gev__async_stop(hub->hot.loop, &hub->keepalive);
+        gev__loop_free(hub->hot.loop);
     }
     gev__stack_guard_thread_exit();
     free(hub);
@@ -241,44 +248,17 @@ void gev__hub_busy(gev_hub *hub, int delta)
     bool was = hub->busy > 0;
     hub->busy += delta;
     if (was != (hub->busy > 0))
-        gev__watcher_set_ref(hub->loop, &hub->keepalive.base, hub->busy > 0);
+        gev__watcher_set_ref(hub->hot.loop, &hub->keepalive.base, hub->busy > 0);
 }
 
-bool gev__in_hub(void)
-{
-    return gev__tls_hub && gev__tls_hub->current->is_hub;
-}
 
 /* ---- blocking and waking ------------------------------------------------ */
 
-int gev__block_check(void)
+gev__nsec gev__deadline_after(double timeout)
 {
     gev_hub *hub = gev__hub();
-    if (!hub)
-        return ENOMEM;
-    gev_greenlet *g = hub->current;
-    if (g->is_hub)
-        return EDEADLK;
-    if (g->killed)
-        return ECANCELED;
-    if (g->expired_timeouts)
-        return ETIMEDOUT;
-    return 0;
-}
-
-gev__nsec gev__deadline(double timeout)
-{
-    if (timeout < 0)
-        return GEV__FOREVER;
-    gev_hub *hub = gev__hub();
-    gev__nsec now = hub ? gev__loop_update_now(hub->loop) : gev__time_monotonic();
+    gev__nsec now = hub ? gev__loop_update_now(hub->hot.loop) : gev__time_monotonic();
     return now + gev__nsec_from_seconds(timeout);
-}
-
-uint64_t gev__wait_begin(void)
-{
-    gev_hub *hub = gev__hub();
-    return hub ? ++hub->current->wait_id : 0;
 }
 
 static void wait_timer_cb(gev__loop *loop, gev__timer *t)
@@ -294,24 +274,24 @@ int gev__wait(gev__nsec deadline)
     if (err)
         return err;
     gev_hub *hub = gev__tls_hub;
-    gev_greenlet *g = hub->current;
+    gev_greenlet *g = hub->hot.current;
     if (deadline != GEV__FOREVER) {
-        if (deadline <= gev__loop_now(hub->loop))
+        if (deadline <= gev__loop_now(hub->hot.loop))
             return ETIMEDOUT;
         g->timer.cb = wait_timer_cb;
-        gev__timer_start_at(hub->loop, &g->timer, deadline);
+        gev__timer_start_at(hub->hot.loop, &g->timer, deadline);
         /* gev_run's own deadline must not count as something left to do,
          * or gev_run(t) could never return before t. */
         if (g == &hub->main && hub->main_in_run)
-            gev__watcher_set_ref(hub->loop, &g->timer.base, false);
+            gev__watcher_set_ref(hub->hot.loop, &g->timer.base, false);
     }
     g->state = GEV__WAITING;
     g->wake_err = 0;
     gev__hub_switch_away(hub, gev__ctx_of(hub, g));
     if (g->timer.base.active)
-        gev__timer_stop(hub->loop, &g->timer);
+        gev__timer_stop(hub->hot.loop, &g->timer);
     if (g->timer.base.unref)
-        gev__watcher_set_ref(hub->loop, &g->timer.base, true);
+        gev__watcher_set_ref(hub->hot.loop, &g->timer.base, true);
     return g->wake_err;
 }
 
@@ -320,7 +300,7 @@ int gev__wait_uninterruptible(void)
     gev_hub *hub = gev__hub();
     if (!hub)
         return ENOMEM;
-    gev_greenlet *g = hub->current;
+    gev_greenlet *g = hub->hot.current;
     if (g->is_hub)
         return EDEADLK;
     g->nocancel = true;
@@ -361,7 +341,7 @@ void gev__yield(void)
     gev_hub *hub = gev__hub();
     if (!hub)
         return;
-    gev_greenlet *g = hub->current;
+    gev_greenlet *g = hub->hot.current;
     g->state = GEV__READY;
     gev__rq_push(hub, g);
     gev__hub_switch_away(hub, gev__ctx_of(hub, g));
@@ -374,8 +354,8 @@ int gev_run(double timeout)
     gev_hub *hub = gev__hub();
     if (!hub)
         return -1;
-    if (hub->current != &hub->main)
-        return gev__fail(hub->current->is_hub ? EDEADLK : EINVAL);
+    if (hub->hot.current != &hub->main)
+        return gev__fail(hub->hot.current->is_hub ? EDEADLK : EINVAL);
     gev__nsec deadline = gev__deadline(timeout);
     gev__wait_begin();
     hub->main_in_run = true;
@@ -389,7 +369,7 @@ int gev_reinit(void)
     gev_hub *hub = gev__hub();
     if (!hub)
         return -1;
-    if (gev__loop_reinit(hub->loop) < 0)
+    if (gev__loop_reinit(hub->hot.loop) < 0)
         return -1;
     for (int i = 0; i < GEV__HUB_SLOT_MAX; i++)
         if (hub->hooks[i] && hub->hooks[i]->on_fork &&
@@ -401,7 +381,7 @@ int gev_reinit(void)
 void gev_shutdown(void)
 {
     gev_hub *hub = gev__tls_hub;
-    if (!hub || hub->current != &hub->main)
+    if (!hub || hub->hot.current != &hub->main)
         return;
     hub->shutting_down = true;
     /* Kill what is left and let each run its cleanup; gev_run returns once

@@ -123,6 +123,17 @@ static inline gev_hub *gev__hub(void)
 }
 /* This thread's hub if it exists, else NULL (never creates one). */
 static inline gev_hub *gev__hub_peek(void) { return gev__tls_hub; }
+
+/* The start of struct gev_hub (core/hub-internal.h): what the hot paths
+ * of every module read, inline. */
+struct gev__hub_hot {
+    gev_greenlet *current;
+    gev__loop *loop;
+};
+static inline struct gev__hub_hot *gev__hot(gev_hub *hub)
+{
+    return (struct gev__hub_hot *)(void *)hub;
+}
 gev__loop *gev__hub_loop(gev_hub *hub);
 gev_greenlet *gev__hub_greenlet(gev_hub *hub);    /* the hub's own greenlet */
 
@@ -142,8 +153,7 @@ void gev__hub_busy(gev_hub *hub, int delta);
  * caller provides the node. */
 void gev__hub_callback(gev_hub *hub, gev__callback *cb);
 
-/* True while the hub greenlet runs (watcher callbacks, links). */
-bool gev__in_hub(void);
+
 
 /* ----------------------------------------------------------------- */
 /* Blocking and waking                                                 */
@@ -152,15 +162,43 @@ bool gev__in_hub(void);
 /* 0 if the current greenlet may block now, else the errno the call must
  * fail with: EDEADLK (hub context), ECANCELED (killed), ETIMEDOUT (a scoped
  * timeout expired). */
-int gev__block_check(void);
+/* True while the hub greenlet runs (watcher callbacks, links). */
+static inline bool gev__in_hub(void)
+{
+    gev_hub *hub = gev__tls_hub;
+    return hub && gev__hot(hub)->current->is_hub;
+}
+
+static inline int gev__block_check(void)
+{
+    gev_hub *hub = gev__hub();
+    if (!hub)
+        return ENOMEM;
+    gev_greenlet *g = gev__hot(hub)->current;
+    if (g->is_hub)
+        return EDEADLK;
+    if (g->killed)
+        return ECANCELED;
+    if (g->expired_timeouts)
+        return ETIMEDOUT;
+    return 0;
+}
 
 /* Deadline for a relative timeout in seconds: GEV__FOREVER for a negative
  * timeout, else now (clock refreshed) + timeout. */
-gev__nsec gev__deadline(double timeout);
+gev__nsec gev__deadline_after(double timeout);
+static inline gev__nsec gev__deadline(double timeout)
+{
+    return timeout < 0 ? GEV__FOREVER : gev__deadline_after(timeout);
+}
 
 /* Start a new wait for the current greenlet: returns its id.  Publish
  * (greenlet, id) to the wakers before calling gev__wait(). */
-uint64_t gev__wait_begin(void);
+static inline uint64_t gev__wait_begin(void)
+{
+    gev_hub *hub = gev__hub();
+    return hub ? ++gev__hot(hub)->current->wait_id : 0;
+}
 
 /* Block until gev__wake() for the id of the last gev__wait_begin(), or the
  * absolute deadline (ETIMEDOUT), a kill (ECANCELED), a scoped timeout
@@ -195,9 +233,46 @@ static inline int gev__fail(int err) { errno = err; return -1; }
 
 static inline void gev__waitq_init(gev__waitq *q) { q->head = q->tail = NULL; q->count = 0; }
 /* Fill w for the current greenlet and a fresh wait id (gev__wait_begin). */
-void gev__waiter_init(gev__waiter *w);
-void gev__waitq_push(gev__waitq *q, gev__waiter *w);
-void gev__waitq_remove(gev__waitq *q, gev__waiter *w);   /* no-op if not on q */
+static inline void gev__waiter_init(gev__waiter *w)
+{
+    gev_hub *hub = gev__hub();
+    gev_greenlet *g = hub ? gev__hot(hub)->current : NULL;
+    w->g = g;
+    w->wait_id = g ? ++g->wait_id : 0;
+    w->q = NULL;
+    w->next = w->prev = NULL;
+    w->item = NULL;
+    w->flags = 0;
+}
+static inline void gev__waitq_push(gev__waitq *q, gev__waiter *w)
+{
+    w->q = q;
+    w->next = NULL;
+    w->prev = q->tail;
+    if (q->tail)
+        q->tail->next = w;
+    else
+        q->head = w;
+    q->tail = w;
+    q->count++;
+}
+
+/* No-op if w is not on q (a waker already took it off). */
+static inline void gev__waitq_remove(gev__waitq *q, gev__waiter *w)
+{
+    if (w->q != q)
+        return;
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        q->head = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    else
+        q->tail = w->prev;
+    q->count--;
+    w->q = NULL;
+}
 /* Take the first waiter that is still waiting for this very wait (stale
  * ones are dropped on the way).  NULL if none. */
 gev__waiter *gev__waitq_pop_live(gev__waitq *q);

@@ -143,6 +143,8 @@ static gev__nsec nsec_add(gev__nsec a, gev__nsec b)
 
 gev__nsec gev__loop_now(const gev__loop *loop) { return loop->now; }
 
+gev__backend *gev__loop_backend(gev__loop *loop) { return loop->backend; }
+
 gev__nsec gev__loop_update_now(gev__loop *loop)
 {
     return loop->now = gev__time_monotonic();

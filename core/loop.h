@@ -275,6 +275,12 @@ int gev__backend_signal_set(gev__backend *b, int signum, bool on);
 /* In the child after fork(). */
 int gev__backend_reinit(gev__backend *b);
 
+/* The library's own loop object (struct ev_loop *, struct event_base *),
+ * for the escape-hatch headers gev-libev.h / gev-libevent.h. */
+void *gev__backend_native(gev__backend *b);
+/* The backend of a loop (core/loop.c). */
+gev__backend *gev__loop_backend(gev__loop *loop);
+
 /* Called by the backend during gev__backend_poll (core/loop.c).  Both only
  * note what happened; the core delivers after the poll, once per fd (bits
  * combined) and once per signal.  gev__loop_fd_event returns true if fd was

@@ -3,46 +3,6 @@
 #include "config.h"
 #include "hub.h"
 
-void gev__waiter_init(gev__waiter *w)
-{
-    gev_hub *hub = gev__hub();
-    w->g = hub ? gev_current() : NULL;
-    w->wait_id = gev__wait_begin();
-    w->q = NULL;
-    w->next = w->prev = NULL;
-    w->item = NULL;
-    w->flags = 0;
-}
-
-void gev__waitq_push(gev__waitq *q, gev__waiter *w)
-{
-    w->q = q;
-    w->next = NULL;
-    w->prev = q->tail;
-    if (q->tail)
-        q->tail->next = w;
-    else
-        q->head = w;
-    q->tail = w;
-    q->count++;
-}
-
-void gev__waitq_remove(gev__waitq *q, gev__waiter *w)
-{
-    if (w->q != q)
-        return;
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        q->head = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
-    else
-        q->tail = w->prev;
-    q->count--;
-    w->q = NULL;
-}
-
 static bool waiter_live(const gev__waiter *w)
 {
     return w->g->state == GEV__WAITING && w->g->wait_id == w->wait_id;
