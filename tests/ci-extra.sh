@@ -4,6 +4,7 @@
 #   valgrind  both flavours' suite under valgrind memcheck (leaks are errors)
 #   aarch64   the context-switch test cross-built for aarch64, run under qemu
 #   ucontext  the suite with the portable ucontext switch
+#   distcheck make distcheck for the libev flavour (quickstart does libevent)
 # ./tests/ci-extra.sh [STAGE...]   (default: all of them)
 set -eu
 cd "$(dirname "$0")/.."
@@ -56,6 +57,27 @@ stage_aarch64() {
     if ./tests/cross-aarch64.sh; then :; else status=1; fi
 }
 
-stages=${*:-asan valgrind ucontext aarch64}
-for s in $stages; do "stage_$s"; done
-exit $status
+stage_distcheck() {
+    say "make distcheck, libev"
+    dir=build/distcheck-libev
+    rm -rf "$dir"; mkdir -p "$dir"
+    (cd "$dir" && "$top/configure" -q --with-backend=libev --enable-tests >/dev/null)
+    if make -C "$dir" -j"$jobs" distcheck >"$dir/distcheck.log" 2>&1; then
+        say "$dir: $(grep -E 'archives ready' "$dir/distcheck.log" | head -1)"
+    else
+        tail -40 "$dir/distcheck.log"
+        say "$dir: FAILED"
+        status=1
+    fi
+}
+
+stages=${*:-asan valgrind ucontext aarch64 distcheck}
+passed=0; failed=0
+for s in $stages; do
+    before=$status; status=0
+    "stage_$s"
+    if [ "$status" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+    [ "$before" -ne 0 ] && status=$before
+done
+echo "extra stages: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
