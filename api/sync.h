@@ -29,16 +29,14 @@ static inline int gev__sync_wait(gev__waitq *q, gev__waiter *w, void *item,
     if (timeout == 0 && gev__in_hub())
         return ETIMEDOUT;
     gev__nsec deadline = gev__deadline(timeout);
-    int err = gev__block_check();
-    if (err)
-        return err;
     /* Not gev__waitq_wait(): its gev__waiter_init() clears item and flags,
-     * which a putter must publish before it waits. */
+     * which a putter must publish before it waits.  gev__wait makes the
+     * block check; a failure there returns before anyone saw w queued. */
     gev__waiter_init(w);
     w->item = item;
     w->flags = flags;
     gev__waitq_push(q, w);
-    err = gev__wait(deadline);
+    int err = gev__wait(deadline);
     gev__waitq_remove(q, w);
     return err;
 }

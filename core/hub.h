@@ -4,7 +4,9 @@
  * pool) does it through this header and nothing else:
  *
  *     int err = gev__block_check();          // EDEADLK / ECANCELED / ETIMEDOUT?
- *     if (err) return gev__fail(err);
+ *     if (err) return gev__fail(err);        // (gev__wait checks too: this
+ *                                            //  matters only where publishing
+ *                                            //  has effects of its own)
  *     gev__waiter w;
  *     gev__waiter_init(&w);                   // takes a fresh wait id
  *     ... publish &w where a waker will find it (a waitq, an fd record) ...
