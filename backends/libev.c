@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,12 +20,15 @@ struct gev__backend {
     struct ev_loop *ev;
     ev_timer timeout;
     ev_signal *signals[NSIG];
-    int round_events, round_new;    /* of the current poll round */
+    /* Of the current poll round: fds reported, fds new to this poll. */
+    int round_fds, round_new;
+    int round_cap;                  /* what libev's array holds now */
 };
 
-/* libev's epoll returns at most 64 events per call at first and grows its
- * array only after a full call: a round this big may have left some. */
-enum { ROUND_MAYBE_FULL = 64 };
+/* libev's epoll returns at most 64 fds per call at first and doubles its
+ * array after each full call: a round that filled it may have left some
+ * behind. */
+enum { ROUND_CAP_FIRST = 64 };
 
 const char *gev__backend_name(void) { return "libev"; }
 
@@ -47,6 +51,7 @@ gev__backend *gev__backend_new(gev__loop *loop)
     if (!b)
         return NULL;
     b->loop = loop;
+    b->round_cap = ROUND_CAP_FIRST;
     /* Never the default loop: it belongs to whoever else uses libev here. */
     b->ev = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOENV);
     if (!b->ev) {
@@ -71,7 +76,7 @@ static void on_io(struct ev_loop *ev, ev_io *w, int revents)
 {
     gev__backend *b = w->data;
 
-    b->round_events++;
+    b->round_fds++;             /* one watcher per fd */
     /* EV_ERROR: libev found the fd bad and stopped the watcher; the
      * watchers' next read or write will report the error. */
     if (revents & EV_ERROR)
@@ -82,8 +87,20 @@ static void on_io(struct ev_loop *ev, ev_io *w, int revents)
 
 static void poll_round(gev__backend *b, int flags)
 {
-    b->round_events = b->round_new = 0;
+    b->round_fds = b->round_new = 0;
     ev_run(b->ev, flags);
+}
+
+/* Poll again only after a round that filled libev's array (it has grown
+ * since): a re-poll reports every level-triggered fd of the earlier rounds
+ * once more, so a needless one costs as much as the first. */
+static bool round_maybe_full(gev__backend *b)
+{
+    if (b->round_fds < b->round_cap)
+        return false;
+    if (b->round_cap < INT_MAX / 2)
+        b->round_cap *= 2;
+    return b->round_new > 0;
 }
 
 int gev__backend_poll(gev__backend *b, gev__nsec timeout)
@@ -96,7 +113,7 @@ int gev__backend_poll(gev__backend *b, gev__nsec timeout)
     poll_round(b, timeout == 0 ? EVRUN_NOWAIT : EVRUN_ONCE);
     /* Nothing is delivered yet, so a level-triggered fd seen again only
      * merges: every fd ready now is reported once, however many. */
-    while (b->round_events >= ROUND_MAYBE_FULL && b->round_new > 0)
+    while (round_maybe_full(b))
         poll_round(b, EVRUN_NOWAIT);
     ev_timer_stop(b->ev, &b->timeout);
     return 0;

@@ -18,7 +18,10 @@ struct gev__backend {
     struct event *timeout;
     struct event *signals[NSIG];
     int nsignals;
-    int round_events, round_new;    /* of the current poll round */
+    /* Of the current poll round: fds reported, fds new to this poll. */
+    int round_fds, round_new;
+    unsigned round_no;
+    int round_cap;                  /* what libevent's array holds now */
 };
 
 /* One event per direction, so turning one on or off is one epoll_ctl.
@@ -29,13 +32,15 @@ struct fd_slot {
     struct event *ev[2];
     int fd;
     int mask;
+    unsigned round_seen;            /* counted in this round already */
 };
 
 static const int dir_mask[2] = { GEV__READ, GEV__WRITE };
 
-/* libevent's epoll returns at most 32 events per call at first and grows
- * its array only after a full call: a round this big may have left some. */
-enum { ROUND_MAYBE_FULL = 32 };
+/* libevent's epoll returns at most 32 fds per call at first and doubles its
+ * array after each full call, up to 4096: a round that filled it may have
+ * left some behind. */
+enum { ROUND_CAP_FIRST = 32, ROUND_CAP_MAX = 4096 };
 
 /* libevent sends every signal through one process-wide pipe that follows
  * the last base to add one, so only one base may have signals at a time. */
@@ -57,6 +62,7 @@ gev__backend *gev__backend_new(gev__loop *loop)
     if (!b || !cfg)
         goto fail;
     b->loop = loop;
+    b->round_cap = ROUND_CAP_FIRST;
     /* libevent's default clock is coarse (about 4 ms); locks are useless
      * since a loop belongs to one thread. */
     event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER | EVENT_BASE_FLAG_NOLOCK);
@@ -91,17 +97,34 @@ static void on_fd(evutil_socket_t fd, short what, void *arg)
     fd_slot *s = arg;
     gev__backend *b = s->b;
 
-    b->round_events++;
+    /* The two directions come in separate callbacks: count the fd once. */
+    if (s->round_seen != b->round_no) {
+        s->round_seen = b->round_no;
+        b->round_fds++;
+    }
     b->round_new += gev__loop_fd_event(b->loop, s->fd,
         (what & EV_READ ? GEV__READ : 0) | (what & EV_WRITE ? GEV__WRITE : 0));
 }
 
 static int poll_round(gev__backend *b, int flags)
 {
-    b->round_events = b->round_new = 0;
+    b->round_fds = b->round_new = 0;
+    b->round_no++;
     /* NONBLOCK alone would keep looping while callbacks run; ONCE ends the
      * call after one round.  1 means no events registered: not an error. */
     return event_base_loop(b->base, EVLOOP_ONCE | flags) < 0 ? -1 : 0;
+}
+
+/* Poll again only after a round that filled libevent's array (it has grown
+ * since): a re-poll reports every level-triggered fd of the earlier rounds
+ * once more, so a needless one costs as much as the first. */
+static bool round_maybe_full(gev__backend *b)
+{
+    if (b->round_fds < b->round_cap)
+        return false;
+    if (b->round_cap < ROUND_CAP_MAX)
+        b->round_cap *= 2;
+    return b->round_new > 0;
 }
 
 int gev__backend_poll(gev__backend *b, gev__nsec timeout)
@@ -115,7 +138,7 @@ int gev__backend_poll(gev__backend *b, gev__nsec timeout)
     int rc = poll_round(b, timeout == 0 ? EVLOOP_NONBLOCK : 0);
     /* Nothing is delivered yet, so a level-triggered fd seen again only
      * merges: every fd ready now is reported once, however many. */
-    while (rc == 0 && b->round_events >= ROUND_MAYBE_FULL && b->round_new > 0)
+    while (rc == 0 && round_maybe_full(b))
         rc = poll_round(b, EVLOOP_NONBLOCK);
     if (timeout > 0)
         evtimer_del(b->timeout);

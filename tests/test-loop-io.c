@@ -567,7 +567,9 @@ static void test_io_wakes_blocked_run(void **state)
 static void test_many_fds(void **state)
 {
     gev__loop *loop = *state;
-    enum { N = 200 };
+    /* 200 of them ready: more than either library's first event array
+     * holds, so the backend must poll in rounds that follow its growth. */
+    enum { N = 400 };
     int (*p)[2] = calloc(N, sizeof *p);
     ri *rs = calloc(N, sizeof *rs);
     assert_true(p && rs);
@@ -578,11 +580,11 @@ static void test_many_fds(void **state)
         ri_init(&rs[i], i, &log, p[i][0], R);
         ri_start(loop, &rs[i]);
     }
-    for (int i = 0; i < N; i += 3)
+    for (int i = 0; i < N; i += 2)
         assert_true(tu_write_byte(p[i][1]));
     tu_nowait(loop);
     for (int i = 0; i < N; i++) {
-        assert_int_equal(rs[i].calls, i % 3 == 0 ? 1 : 0);
+        assert_int_equal(rs[i].calls, i % 2 == 0 ? 1 : 0);
         assert_int_equal(rs[i].bad_revents, 0);
     }
     for (int i = 0; i < N; i++) {
