@@ -63,9 +63,13 @@ gev__backend *gev__backend_new(gev__loop *loop)
         goto fail;
     b->loop = loop;
     b->round_cap = ROUND_CAP_FIRST;
-    /* libevent's default clock is coarse (about 4 ms); locks are useless
-     * since a loop belongs to one thread. */
-    event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER | EVENT_BASE_FLAG_NOLOCK);
+    /* Locks are useless: a loop belongs to one thread.  No PRECISE_TIMER:
+     * it makes epoll arm a timerfd on every poll, a syscall each time, and
+     * buys nothing here.  The core keeps its own clock and timer heap and
+     * only ever asks for a relative wait, which libevent, like libev,
+     * rounds up to epoll's milliseconds; the coarse clock can only end a
+     * wait early, and the core then polls again for the rest. */
+    event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK);
     b->base = event_base_new_with_config(cfg);
     if (!b->base || !(b->timeout = evtimer_new(b->base, on_timeout, NULL)))
         goto fail;
