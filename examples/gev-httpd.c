@@ -15,7 +15,8 @@
  *
  * What it defends against:
  *  - slow clients (slowloris): the whole request head must arrive within
- *    --header-timeout seconds (10), else the connection is cut;
+ *    --header-timeout seconds (10) of its first byte, and an idle
+ *    connection gets as long for a first byte, else it is cut;
  *  - oversized heads: more than HEAD_MAX bytes get 431;
  *  - malformed requests: 400; methods other than GET and HEAD: 501;
  *  - path escapes: the path is opened one component at a time below the
@@ -64,21 +65,32 @@ static double now(void)
 
 enum { HEAD_EOF = 0, HEAD_FAILED = -1, HEAD_TOO_BIG = -2 };
 
-/* Read until the buffer holds a whole head ("\r\n\r\n"), before `deadline`
- * (absolute, from now()): one deadline for all reads, so a client dripping
- * a byte at a time is cut as surely as a silent one.  Returns the length of
- * the head, or HEAD_EOF (closed before a byte), HEAD_FAILED, HEAD_TOO_BIG. */
-static ssize_t read_head(int fd, conn_buf *b, double deadline)
+/* Read until the buffer holds a whole head ("\r\n\r\n").  Two limits, as
+ * nginx has them: a connection with nothing sent yet waits header_timeout
+ * for a first byte; from that byte on, the whole head must arrive within
+ * header_timeout too (one deadline for all reads, so a client dripping a
+ * byte at a time is cut as surely as a silent one).  The clock is read only
+ * once part of a head is here: the usual head comes in one piece, and the
+ * wait for it needs no clock of ours (gev_recv's timeout is relative).
+ * Returns the length of the head, or HEAD_EOF (closed before a byte),
+ * HEAD_FAILED, HEAD_TOO_BIG. */
+static ssize_t read_head(int fd, conn_buf *b)
 {
+    double deadline = 0;            /* 0: no byte of this head yet */
     for (;;) {
         char *end = memmem(b->data, b->len, "\r\n\r\n", 4);
         if (end)
             return end + 4 - b->data;
         if (b->len == sizeof b->data)
             return HEAD_TOO_BIG;
-        double left = deadline - now();
-        if (left <= 0)
-            return HEAD_FAILED;
+        double left = header_timeout;
+        if (b->len > 0 && deadline == 0) {
+            deadline = now() + header_timeout;
+        } else if (b->len > 0) {
+            left = deadline - now();
+            if (left <= 0)
+                return HEAD_FAILED;
+        }
         ssize_t n = gev_recv(fd, b->data + b->len, sizeof b->data - b->len, 0, left);
         if (n <= 0)
             return n == 0 && b->len == 0 ? HEAD_EOF : HEAD_FAILED;
@@ -395,7 +407,7 @@ static void serve_connection(int fd, const struct sockaddr *peer, socklen_t peer
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     for (;;) {
-        ssize_t head = read_head(fd, &b, now() + header_timeout);
+        ssize_t head = read_head(fd, &b);
         request r = { .keep_alive = false };
         if (head == HEAD_TOO_BIG)
             send_error(fd, 431, &r);

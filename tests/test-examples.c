@@ -261,6 +261,25 @@ static void test_httpd_limits(void **state)
     assert_int_equal(http_text(p.port, "GET / HTTP/1.1\r\nHost: t\r\n", resp, sizeof resp), 0);
     double took = gevtest_now() - t0;
     assert_true(took > 0.4 && took < 3.0);
+    /* a client that drips a byte at a time is cut as well */
+    int fd = gev_tcp_connect("127.0.0.1", p.port, 2.0);
+    assert_true(fd >= 0);
+    t0 = gevtest_now();
+    const char *drip = "GET / HTTP/1.1\r\nHost: t\r\n";
+    ssize_t sent = 0;
+    for (int i = 0; drip[i] && gev_send(fd, drip + i, 1, 0, 1.0) == 1; i++) {
+        sent++;
+        gev_sleep(0.1);
+    }
+    took = gevtest_now() - t0;
+    assert_true(sent > 2 && sent < (ssize_t)strlen(drip));   /* cut mid-head */
+    assert_true(took > 0.4 && took < 3.0);
+    gev_close(fd);
+    /* an idle connection, nothing sent, is closed after the timeout too */
+    t0 = gevtest_now();
+    assert_int_equal(http_raw(p.port, "", 0, resp, sizeof resp, 5.0), 0);
+    took = gevtest_now() - t0;
+    assert_true(took > 0.4 && took < 3.0);
     assert_hello(p.port);
     proc_kill(&p);
 }
