@@ -80,13 +80,35 @@ static gev__runner *runner_get(gev_hub *hub, size_t stack_size)
 
 /* ---- records ------------------------------------------------------------- */
 
+/* Every field a spawn relies on, set one by one: a memset of the whole
+ * record (with its name buffer) was the largest single cost of a spawn.
+ * A recycled record comes back from record_free() with no timer armed, no
+ * joiners, links, timeouts or name, and keeps counting wait ids, so a
+ * wake-up meant for its previous life can never match a wait of this one. */
+static void record_reset(gev_hub *hub, gev_greenlet *g)
+{
+    g->hub = hub;
+    g->runner = NULL;
+    g->value = NULL;
+    g->killed = g->released = g->is_main = g->is_hub = false;
+    g->nocancel = g->notify_queued = g->queued = false;
+    g->wake_err = 0;
+    g->expired_timeouts = 0;
+    g->id = ++hub->next_id;
+    g->all_prev = NULL;
+    gev__timer_init(&g->timer, NULL);
+    g->timer.base.data = g;
+    gev__waitq_init(&g->joiners);
+    g->links = g->links_tail = NULL;
+    g->timeouts = NULL;
+    g->name = NULL;
+    g->name_buf[0] = '\0';
+}
+
 void gev__greenlet_init_record(gev_hub *hub, gev_greenlet *g)
 {
     memset(g, 0, sizeof *g);
-    g->hub = hub;
-    g->id = ++hub->next_id;
-    gev__timer_init(&g->timer, NULL);
-    g->timer.base.data = g;
+    record_reset(hub, g);
 }
 
 static gev_greenlet *record_new(gev_hub *hub)
@@ -95,10 +117,12 @@ static gev_greenlet *record_new(gev_hub *hub)
     if (g) {
         hub->free_records = g->all_next;
         hub->free_record_count--;
-    } else if (!(g = malloc(sizeof *g))) {
+    } else if ((g = malloc(sizeof *g))) {
+        g->wait_id = 0;
+    } else {
         return NULL;
     }
-    gev__greenlet_init_record(hub, g);
+    record_reset(hub, g);
     g->all_next = hub->all;
     if (hub->all)
         hub->all->all_prev = g;
@@ -126,8 +150,10 @@ static void record_free(gev_hub *hub, gev_greenlet *g)
 
 void gev__greenlet_free_parts(gev_greenlet *g)
 {
-    free(g->name);
-    g->name = NULL;
+    if (g->name) {
+        free(g->name);
+        g->name = NULL;
+    }
     for (gev__link *l = g->links; l;) {
         gev__link *next = l->next;
         free(l);
@@ -262,10 +288,11 @@ static void finish(gev_hub *hub, gev_greenlet *g)
     hub->live--;
     if (g->timer.base.active)
         gev__timer_stop(hub->hot.loop, &g->timer);
-    gev__timeout_owner_finished(g);
+    if (g->timeouts)
+        gev__timeout_owner_finished(g);
     if (g->links)
         queue_notify(g);   /* wakes the joiners after the links */
-    else
+    else if (g->joiners.head)
         gev__waitq_wake_all(&g->joiners, 0);
 }
 

@@ -430,11 +430,15 @@ int gev__loop_closing_fd(gev__loop *loop, int fd)
     return woken;
 }
 
-/* -- timers: a binary min-heap on (deadline, seq) ---------------------- */
+/* -- timers: a 4-ary min-heap on (deadline, seq) ---------------------- */
 
 /* Each entry carries its timer's key, so sifting compares within the
  * array instead of loading one timer (one cache line elsewhere) per
- * comparison. */
+ * comparison.  Four children per node (as libev): half the levels of a
+ * binary heap, so half the timers whose heap_index a sift rewrites, and a
+ * node's children sit side by side. */
+#define HEAP_ARITY 4
+#define HEAP_PARENT(i) (((i) - 1) / HEAP_ARITY)
 struct heap_entry {
     gev__nsec deadline;
     uint64_t seq;
@@ -456,9 +460,9 @@ static void heap_up(gev__loop *loop, size_t i)
 {
     struct heap_entry e = loop->heap[i];
 
-    while (i > 0 && entry_before(&e, &loop->heap[(i - 1) / 2])) {
-        heap_put(loop, i, loop->heap[(i - 1) / 2]);
-        i = (i - 1) / 2;
+    while (i > 0 && entry_before(&e, &loop->heap[HEAP_PARENT(i)])) {
+        heap_put(loop, i, loop->heap[HEAP_PARENT(i)]);
+        i = HEAP_PARENT(i);
     }
     heap_put(loop, i, e);
 }
@@ -468,11 +472,12 @@ static void heap_down(gev__loop *loop, size_t i)
     struct heap_entry e = loop->heap[i];
 
     for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= loop->nheap)
+        size_t first = HEAP_ARITY * i + 1, c = first;
+        if (first >= loop->nheap)
             break;
-        if (c + 1 < loop->nheap && entry_before(&loop->heap[c + 1], &loop->heap[c]))
-            c++;
+        for (size_t k = first + 1; k < first + HEAP_ARITY && k < loop->nheap; k++)
+            if (entry_before(&loop->heap[k], &loop->heap[c]))
+                c = k;
         if (!entry_before(&loop->heap[c], &e))
             break;
         heap_put(loop, i, loop->heap[c]);
@@ -483,7 +488,7 @@ static void heap_down(gev__loop *loop, size_t i)
 
 static void heap_fix(gev__loop *loop, size_t i)
 {
-    if (i > 0 && entry_before(&loop->heap[i], &loop->heap[(i - 1) / 2]))
+    if (i > 0 && entry_before(&loop->heap[i], &loop->heap[HEAP_PARENT(i)]))
         heap_up(loop, i);
     else
         heap_down(loop, i);

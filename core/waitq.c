@@ -41,14 +41,3 @@ size_t gev__waitq_wake_all(gev__waitq *q, int err)
         n += gev__wake(w->g, w->wait_id, err);
     return n;
 }
-
-int gev__waitq_wait(gev__waitq *q, gev__waiter *w, gev__nsec deadline)
-{
-    /* No check of our own: gev__wait makes it, and if it fails at once
-     * nothing ran while w was queued, so taking it off again is enough. */
-    gev__waiter_init(w);
-    gev__waitq_push(q, w);
-    int err = gev__wait(deadline);
-    gev__waitq_remove(q, w);
-    return err;
-}
