@@ -84,13 +84,7 @@ gev_pool *gev_pool_new(size_t size)
 
 static void list_push(member_list *l, pool_member *m)
 {
-    m->next = NULL;
-    m->prev = l->tail;
-    if (l->tail)
-        l->tail->next = m;
-    else
-        l->head = m;
-    l->tail = m;
+    GEV__DLIST_APPEND(l->head, l->tail, m, next, prev);
 }
 
 static void list_remove(member_list *l, pool_member *m)

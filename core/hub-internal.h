@@ -41,7 +41,6 @@ struct gev_hub {
     gev_greenlet main;          /* the thread's own stack */
     gev__context main_ctx;
     gev_greenlet *hub_g;        /* the hub greenlet: polls, runs callbacks */
-    gev_greenlet *rq_head, *rq_tail;
     unsigned since_poll;
     gev__callback *cb_head, *cb_tail;
     gev__runner *idle;          /* default-size runners, parked */
@@ -68,7 +67,6 @@ static inline gev__context *gev__ctx_of(gev_hub *hub, gev_greenlet *g)
 }
 
 /* hub.c */
-void gev__rq_push(gev_hub *hub, gev_greenlet *g);
 void gev__rq_remove(gev_hub *hub, gev_greenlet *g);
 /* Switch from the current context `from` to whatever should run next. */
 void gev__hub_switch_away(gev_hub *hub, gev__context *from);

@@ -19,19 +19,7 @@ _Static_assert(offsetof(struct gev_hub, hot) == 0, "the hot part must come first
 gev__loop *gev__hub_loop(gev_hub *hub) { return hub->hot.loop; }
 gev_greenlet *gev__hub_greenlet(gev_hub *hub) { return hub->hub_g; }
 
-/* ---- run queue (intrusive, doubly linked so a kill can unqueue) ---- */
-
-void gev__rq_push(gev_hub *hub, gev_greenlet *g)
-{
-    g->rq_next = NULL;
-    g->rq_prev = hub->rq_tail;
-    if (hub->rq_tail)
-        hub->rq_tail->rq_next = g;
-    else
-        hub->rq_head = g;
-    hub->rq_tail = g;
-    g->queued = true;
-}
+/* ---- run queue (gev__rq_push is inline in hub.h) ---- */
 
 void gev__rq_remove(gev_hub *hub, gev_greenlet *g)
 {
@@ -40,17 +28,17 @@ void gev__rq_remove(gev_hub *hub, gev_greenlet *g)
     if (g->rq_prev)
         g->rq_prev->rq_next = g->rq_next;
     else
-        hub->rq_head = g->rq_next;
+        hub->hot.rq_head = g->rq_next;
     if (g->rq_next)
         g->rq_next->rq_prev = g->rq_prev;
     else
-        hub->rq_tail = g->rq_prev;
+        hub->hot.rq_tail = g->rq_prev;
     g->queued = false;
 }
 
 static gev_greenlet *rq_pop(gev_hub *hub)
 {
-    gev_greenlet *g = hub->rq_head;
+    gev_greenlet *g = hub->hot.rq_head;
     if (g)
         gev__rq_remove(hub, g);
     return g;
@@ -125,14 +113,14 @@ static void hub_run_callbacks(gev_hub *hub)
  * raises LoopExit there; gev_run() treats it as "all done". */
 static bool hub_idle_forever(gev_hub *hub)
 {
-    return !hub->rq_head && !hub->cb_head && hub->busy == 0 &&
+    return !hub->hot.rq_head && !hub->cb_head && hub->busy == 0 &&
            !gev__loop_alive(hub->hot.loop);
 }
 
 static void hub_poll(gev_hub *hub)
 {
     hub->since_poll = 0;
-    if (hub->rq_head || hub->cb_head) {
+    if (hub->hot.rq_head || hub->cb_head) {
         gev__loop_run(hub->hot.loop, GEV__RUN_NOWAIT);
     } else if (hub_idle_forever(hub)) {
         gev__wake(&hub->main, hub->main.wait_id, hub->main_in_run ? 0 : EDEADLK);
@@ -317,16 +305,6 @@ void gev__interrupt(gev_greenlet *g, int err)
 {
     if (g->state == GEV__WAITING && !g->nocancel)
         gev__wake(g, g->wait_id, err);
-}
-
-bool gev__wake(gev_greenlet *g, uint64_t wait_id, int err)
-{
-    if (g->state != GEV__WAITING || g->wait_id != wait_id)
-        return false;
-    g->wake_err = err;
-    g->state = GEV__READY;
-    gev__rq_push(g->hub, g);
-    return true;
 }
 
 void gev__schedule(gev_greenlet *g)

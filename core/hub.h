@@ -131,10 +131,32 @@ static inline gev_hub *gev__hub_peek(void) { return gev__tls_hub; }
 struct gev__hub_hot {
     gev_greenlet *current;
     gev__loop *loop;
+    gev_greenlet *rq_head, *rq_tail;    /* the run queue, FIFO */
 };
 static inline struct gev__hub_hot *gev__hot(gev_hub *hub)
 {
     return (struct gev__hub_hot *)(void *)hub;
+}
+
+/* Append `node` to the intrusive doubly linked list (head, tail) whose
+ * nodes link through the fields `next` and `prev`: the one shape of the run
+ * queue, the wait queues and the pools' member lists. */
+#define GEV__DLIST_APPEND(head, tail, node, next, prev) do { \
+        (node)->next = NULL;                                \
+        (node)->prev = (tail);                              \
+        if (tail)                                           \
+            (tail)->next = (node);                          \
+        else                                                \
+            (head) = (node);                                \
+        (tail) = (node);                                    \
+    } while (0)
+
+/* Append g to the run queue (doubly linked so a kill can take it out). */
+static inline void gev__rq_push(gev_hub *hub, gev_greenlet *g)
+{
+    struct gev__hub_hot *h = gev__hot(hub);
+    GEV__DLIST_APPEND(h->rq_head, h->rq_tail, g, rq_next, rq_prev);
+    g->queued = true;
 }
 gev__loop *gev__hub_loop(gev_hub *hub);
 gev_greenlet *gev__hub_greenlet(gev_hub *hub);    /* the hub's own greenlet */
@@ -215,8 +237,17 @@ int gev__wait(gev__nsec deadline);
 int gev__wait_uninterruptible(void);
 
 /* End the wait `wait_id` of g with `err` (0 = success): g becomes ready.
- * Ignored if g is not waiting or the id is stale.  Returns whether it woke g. */
-bool gev__wake(gev_greenlet *g, uint64_t wait_id, int err);
+ * Ignored if g is not waiting or the id is stale.  Returns whether it woke g.
+ * Inline: every IO event and every hand-off ends in it. */
+static inline bool gev__wake(gev_greenlet *g, uint64_t wait_id, int err)
+{
+    if (g->state != GEV__WAITING || g->wait_id != wait_id)
+        return false;
+    g->wake_err = err;
+    g->state = GEV__READY;
+    gev__rq_push(g->hub, g);
+    return true;
+}
 
 /* Make g ready (it runs after the greenlets ready now).  g must be NEW or
  * waiting-to-be-resumed by its owner; used by spawn and yield. */
@@ -249,13 +280,7 @@ static inline void gev__waiter_init(gev__waiter *w)
 static inline void gev__waitq_push(gev__waitq *q, gev__waiter *w)
 {
     w->q = q;
-    w->next = NULL;
-    w->prev = q->tail;
-    if (q->tail)
-        q->tail->next = w;
-    else
-        q->head = w;
-    q->tail = w;
+    GEV__DLIST_APPEND(q->head, q->tail, w, next, prev);
     q->count++;
 }
 
