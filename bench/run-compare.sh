@@ -268,11 +268,14 @@ field() { sed -n "s/.* $1=\\([^ ]*\\).*/\\1/p"; }
 
 if want W5; then
     say "== W5 TCP echo, 64 B, ${DURATION}s per run, 100 and 1000 connections"
+    # Repetitions outermost: a drift of the machine's speed during the run
+    # (this VM's varies by several % over minutes) then hits every system
+    # alike instead of whichever ran last.
+    for r in $(seq "$REPS"); do
     for s in $SYSTEMS; do
         next_free_port
         start_server "$s-echo" "$PORT" $(cmd_of "$s") echo "$PORT" || continue
         for c in 100 1000; do
-            for r in $(seq "$REPS"); do
                 t0=$(server_ticks)
                 if ! line=$(timeout $((DURATION + 60)) taskset -c $CLIENT_CPU \
                     "$PEERS_BUILD/echoload" -p "$PORT" -c "$c" -d "$DURATION" -n "$s" 2>"$RUN/err"); then
@@ -287,9 +290,9 @@ if want W5; then
                         "$(printf '%s\n' "$line" | field p99_us)" "$(printf '%s\n' "$line" | field errors)"
                     cpu_lines "$s" "echo_c$c" "$t0" "$t1" "$rps"
                 } | tee -a "$RAW" >&2
-            done
         done
         stop_server
+    done
     done
 fi
 
@@ -317,24 +320,10 @@ wrk_once() { # SYSTEM PORT [WORKLOAD (http)]
 
 if want W6; then
     say "== W6 HTTP hello, wrk -t1 -c100 -d${DURATION}s"
-    for s in $SYSTEMS; do
-        next_free_port
-        start_server "$s-http" "$PORT" $(cmd_of "$s") http "$PORT" || continue
-        for r in $(seq "$REPS"); do wrk_once "$s" "$PORT"; done
-        stop_server
-    done
-    # examples/gev-httpd (full request parsing, Host check, gev_server): the
-    # gev columns' "gev-httpd" rows, compared with nginx and the raw servers
-    for s in $SYSTEMS; do
-        case $s in gev-*) ;; *) continue ;; esac
-        [ -x "$BUILD/gev-httpd-${s#gev-}" ] || continue
-        next_free_port
-        start_server "$s-httpd" "$PORT" "$BUILD/gev-httpd-${s#gev-}" --port "$PORT" || continue
-        for r in $(seq "$REPS"); do wrk_once "$s" "$PORT" httpd; done
-        stop_server
-    done
     mod=/usr/lib/nginx/modules/ngx_http_echo_module.so
+    have_nginx=false
     if command -v nginx >/dev/null && [ -e "$mod" ]; then
+        have_nginx=true
         next_free_port
         hello=$PORT
         next_free_port
@@ -343,13 +332,33 @@ if want W6; then
         sed -e "s#@RUNDIR@#$RUN/nginx#g; s#@HELLO_PORT@#$hello#; s#@FILE_PORT@#$PORT#" \
             -e "s#@DELAY@#0.02#; s#@ECHO_MODULE@#$mod#" \
             "$PEERS_DIR/nginx/nginx.conf.in" >"$RUN/nginx/nginx.conf"
-        if start_server nginx-http "$hello" nginx -p "$RUN/nginx" -c "$RUN/nginx/nginx.conf"; then
-            for r in $(seq "$REPS"); do wrk_once nginx "$hello"; done
-            stop_server
-        fi
     else
         say "nginx or its echo module missing: no nginx column"
     fi
+    # Repetitions outermost, as in W5.
+    for r in $(seq "$REPS"); do
+        for s in $SYSTEMS; do
+            next_free_port
+            start_server "$s-http" "$PORT" $(cmd_of "$s") http "$PORT" || continue
+            wrk_once "$s" "$PORT"
+            stop_server
+        done
+        # examples/gev-httpd (full request parsing, Host check, gev_server):
+        # the gev columns' "gev-httpd" rows, compared with nginx and the raw
+        # servers
+        for s in $SYSTEMS; do
+            case $s in gev-*) ;; *) continue ;; esac
+            [ -x "$BUILD/gev-httpd-${s#gev-}" ] || continue
+            next_free_port
+            start_server "$s-httpd" "$PORT" "$BUILD/gev-httpd-${s#gev-}" --port "$PORT" || continue
+            wrk_once "$s" "$PORT" httpd
+            stop_server
+        done
+        if $have_nginx && start_server nginx-http "$hello" nginx -p "$RUN/nginx" -c "$RUN/nginx/nginx.conf"; then
+            wrk_once nginx "$hello"
+            stop_server
+        fi
+    done
 fi
 
 # ------------------------------------------------------------------ tables
