@@ -89,14 +89,7 @@ static void list_push(member_list *l, pool_member *m)
 
 static void list_remove(member_list *l, pool_member *m)
 {
-    if (m->prev)
-        m->prev->next = m->next;
-    else
-        l->head = m->next;
-    if (m->next)
-        m->next->prev = m->prev;
-    else
-        l->tail = m->prev;
+    GEV__DLIST_UNLINK(l->head, l->tail, m, next, prev);
 }
 
 /* Give up the handles of finished members: they are freed with their nodes. */

@@ -143,12 +143,7 @@ static void client_done(gev_greenlet *g, void *arg)
     gev_server *s = c->s;
     if (c->fd >= 0)             /* killed before it ever ran */
         gev_close(c->fd);
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        s->clients = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    GEV__DLIST_UNLINK_HEAD(s->clients, c, next, prev);
     s->nclients--;
     gev_release(g);
     free(c);

@@ -120,12 +120,7 @@ static int registry_add(gev__threads *t)
 static void registry_remove(gev__threads *t)
 {
     pthread_mutex_lock(&registry_mu);
-    if (t->reg_prev)
-        t->reg_prev->reg_next = t->reg_next;
-    else
-        registry = t->reg_next;
-    if (t->reg_next)
-        t->reg_next->reg_prev = t->reg_prev;
+    GEV__DLIST_UNLINK_HEAD(registry, t, reg_next, reg_prev);
     pthread_mutex_unlock(&registry_mu);
 }
 
@@ -258,12 +253,7 @@ static void pool_reap(gev__threads *t)
         next = w->next;
         if (!w->exited)
             continue;
-        if (w->prev)
-            w->prev->next = w->next;
-        else
-            t->workers = w->next;
-        if (w->next)
-            w->next->prev = w->prev;
+        GEV__DLIST_UNLINK_HEAD(t->workers, w, next, prev);
         t->nexited--;
         w->next = dead;
         dead = w;

@@ -132,12 +132,7 @@ static gev_greenlet *record_new(gev_hub *hub)
 
 static void record_free(gev_hub *hub, gev_greenlet *g)
 {
-    if (g->all_prev)
-        g->all_prev->all_next = g->all_next;
-    else
-        hub->all = g->all_next;
-    if (g->all_next)
-        g->all_next->all_prev = g->all_prev;
+    GEV__DLIST_UNLINK_HEAD(hub->all, g, all_next, all_prev);
     gev__greenlet_free_parts(g);
     if (hub->free_record_count < GEV__FREE_RECORDS_MAX) {
         g->all_next = hub->free_records;

@@ -25,14 +25,7 @@ void gev__rq_remove(gev_hub *hub, gev_greenlet *g)
 {
     if (!g->queued)
         return;
-    if (g->rq_prev)
-        g->rq_prev->rq_next = g->rq_next;
-    else
-        hub->hot.rq_head = g->rq_next;
-    if (g->rq_next)
-        g->rq_next->rq_prev = g->rq_prev;
-    else
-        hub->hot.rq_tail = g->rq_prev;
+    GEV__DLIST_UNLINK(hub->hot.rq_head, hub->hot.rq_tail, g, rq_next, rq_prev);
     g->queued = false;
 }
 

@@ -138,19 +138,6 @@ static inline struct gev__hub_hot *gev__hot(gev_hub *hub)
     return (struct gev__hub_hot *)(void *)hub;
 }
 
-/* Append `node` to the intrusive doubly linked list (head, tail) whose
- * nodes link through the fields `next` and `prev`: the one shape of the run
- * queue, the wait queues and the pools' member lists. */
-#define GEV__DLIST_APPEND(head, tail, node, next, prev) do { \
-        (node)->next = NULL;                                \
-        (node)->prev = (tail);                              \
-        if (tail)                                           \
-            (tail)->next = (node);                          \
-        else                                                \
-            (head) = (node);                                \
-        (tail) = (node);                                    \
-    } while (0)
-
 /* Append g to the run queue (doubly linked so a kill can take it out). */
 static inline void gev__rq_push(gev_hub *hub, gev_greenlet *g)
 {
@@ -289,14 +276,7 @@ static inline void gev__waitq_remove(gev__waitq *q, gev__waiter *w)
 {
     if (w->q != q)
         return;
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        q->head = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
-    else
-        q->tail = w->prev;
+    GEV__DLIST_UNLINK(q->head, q->tail, w, next, prev);
     q->count--;
     w->q = NULL;
 }

@@ -31,17 +31,8 @@
 #define LIST(T) struct { T *head, *tail; }
 #define CURSOR(T) struct { T *next, *last; }
 
-#define list_push(l, w) do {                                        \
-        (w)->next = NULL;                                           \
-        (w)->prev = (l)->tail;                                      \
-        if ((l)->tail) (l)->tail->next = (w); else (l)->head = (w); \
-        (l)->tail = (w);                                            \
-    } while (0)
-
-#define list_unlink(l, w) do {                                           \
-        if ((w)->prev) (w)->prev->next = (w)->next; else (l)->head = (w)->next; \
-        if ((w)->next) (w)->next->prev = (w)->prev; else (l)->tail = (w)->prev; \
-    } while (0)
+#define list_push(l, w) GEV__DLIST_APPEND((l)->head, (l)->tail, w, next, prev)
+#define list_unlink(l, w) GEV__DLIST_UNLINK((l)->head, (l)->tail, w, next, prev)
 
 #define cursor_skip(c, w) do {                                          \
         if ((c)->next == (w))                                           \
@@ -90,6 +81,8 @@ struct gev__loop {
 
     struct heap_entry *heap;
     size_t nheap, heap_cap;
+    gev__timer *run_head, *run_tail;    /* the in-order run, see timer_insert */
+    size_t nrun;
     uint64_t timer_seq;
 
     LIST(gev__prepare) prepares;
@@ -445,9 +438,15 @@ struct heap_entry {
     gev__timer *t;
 };
 
+/* The firing order: deadline, then start order. */
+static bool key_before(gev__nsec da, uint64_t sa, gev__nsec db, uint64_t sb)
+{
+    return da < db || (da == db && sa < sb);
+}
+
 static bool entry_before(const struct heap_entry *a, const struct heap_entry *b)
 {
-    return a->deadline < b->deadline || (a->deadline == b->deadline && a->seq < b->seq);
+    return key_before(a->deadline, a->seq, b->deadline, b->seq);
 }
 
 static void heap_put(gev__loop *loop, size_t i, struct heap_entry e)
@@ -507,23 +506,73 @@ static int heap_reserve(gev__loop *loop)
     return 0;
 }
 
+/* -- timers: the heap and the in-order run ------------------------------ */
+
+/* Most timers are the timeouts of waits, and most waits of a program use
+ * the same timeout, so deadlines mostly come in increasing order.  A timer
+ * whose (deadline, seq) is no earlier than the last one of the run is
+ * appended to the run, a list in firing order: O(1) to add and to remove,
+ * where the heap would sift twice.  Anything else goes to the heap.  The
+ * next timer is the earlier of the run's head and the heap's top. */
+#define TIMER_IN_RUN SIZE_MAX
+
+static bool timer_before(const gev__timer *a, const gev__timer *b)
+{
+    return key_before(a->deadline, a->seq, b->deadline, b->seq);
+}
+
+static int timer_insert(gev__loop *loop, gev__timer *t)
+{
+    if (!loop->run_tail || !timer_before(t, loop->run_tail)) {
+        t->heap_index = TIMER_IN_RUN;
+        GEV__DLIST_APPEND(loop->run_head, loop->run_tail, t, run_next, run_prev);
+        loop->nrun++;
+        return 0;
+    }
+    if (heap_reserve(loop) == -1)
+        return -1;
+    heap_put(loop, loop->nheap++, (struct heap_entry){ t->deadline, t->seq, t });
+    heap_up(loop, t->heap_index);
+    return 0;
+}
+
+static void timer_remove(gev__loop *loop, gev__timer *t)
+{
+    if (t->heap_index == TIMER_IN_RUN) {
+        GEV__DLIST_UNLINK(loop->run_head, loop->run_tail, t, run_next, run_prev);
+        loop->nrun--;
+        return;
+    }
+    size_t i = t->heap_index;
+    struct heap_entry last = loop->heap[--loop->nheap];
+    if (i < loop->nheap) {
+        heap_put(loop, i, last);
+        heap_fix(loop, i);
+    }
+}
+
+/* The timer that fires next, or NULL. */
+static gev__timer *timer_first(const gev__loop *loop)
+{
+    gev__timer *top = loop->nheap ? loop->heap[0].t : NULL;
+    if (!loop->run_head || (top && timer_before(top, loop->run_head)))
+        return top;
+    return loop->run_head;
+}
+
 /* A fresh seq at every (re)start is what orders equal deadlines by start
  * and keeps timers started during dispatch out of that dispatch. */
 static void timer_arm(gev__loop *loop, gev__timer *t, gev__nsec deadline)
 {
+    bool was_active = t->base.active;
+    if (was_active)
+        timer_remove(loop, t);      /* the heap keeps room for it */
     t->deadline = deadline;
     t->seq = ++loop->timer_seq;
-    struct heap_entry e = { deadline, t->seq, t };
-    if (t->base.active) {
-        loop->heap[t->heap_index] = e;
-        heap_fix(loop, t->heap_index);
-        return;
-    }
-    if (heap_reserve(loop) == -1)
+    if (timer_insert(loop, t) == -1)
         return;                     /* ENOMEM: the timer stays inactive */
-    heap_put(loop, loop->nheap++, e);
-    heap_up(loop, t->heap_index);
-    watcher_on(loop, &t->base);
+    if (!was_active)
+        watcher_on(loop, &t->base);
 }
 
 void gev__timer_init(gev__timer *t, gev__timer_cb cb)
@@ -551,12 +600,7 @@ void gev__timer_stop(gev__loop *loop, gev__timer *t)
 {
     if (!t->base.active)
         return;
-    size_t i = t->heap_index;
-    struct heap_entry last = loop->heap[--loop->nheap];
-    if (i < loop->nheap) {
-        heap_put(loop, i, last);
-        heap_fix(loop, i);
-    }
+    timer_remove(loop, t);
     watcher_off(loop, &t->base);
 }
 
@@ -568,7 +612,7 @@ void gev__timer_again(gev__loop *loop, gev__timer *t)
         gev__timer_stop(loop, t);
 }
 
-size_t gev__loop_timer_count(const gev__loop *loop) { return loop->nheap; }
+size_t gev__loop_timer_count(const gev__loop *loop) { return loop->nheap + loop->nrun; }
 
 /* From the previous deadline, so periods do not drift; a timer more than a
  * period behind restarts from now rather than firing a burst (libev). */
@@ -583,10 +627,10 @@ static void timers_run(gev__loop *loop)
 {
     uint64_t started_before = loop->timer_seq;
 
-    while (loop->nheap > 0) {
-        gev__timer *t = loop->heap[0].t;
+    gev__timer *t;
+    while ((t = timer_first(loop))) {
         /* Stopping at the first ineligible timer keeps (deadline, seq) order:
-         * everything below it in the heap comes after it. */
+         * every other timer comes after it. */
         if (t->deadline > loop->now || t->seq > started_before)
             return;
         if (t->repeat)
@@ -953,10 +997,11 @@ static gev__nsec poll_timeout(const gev__loop *loop, int mode)
 {
     if (mode == GEV__RUN_NOWAIT || loop->refs == 0 || loop->child_scan || loop->broken)
         return 0;
-    if (loop->nheap == 0)
+    const gev__timer *first = timer_first(loop);
+    if (!first)
         return GEV__FOREVER;
     /* A fresh clock: callbacks since the last poll may have taken a while. */
-    gev__nsec left = loop->heap[0].deadline - gev__time_monotonic();
+    gev__nsec left = first->deadline - gev__time_monotonic();
     return left > 0 ? left : 0;
 }
 

@@ -29,6 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include "dlist.h"
 
 /* Monotonic time in nanoseconds (CLOCK_MONOTONIC). */
 typedef int64_t gev__nsec;
@@ -150,7 +151,8 @@ struct gev__timer {
     gev__nsec deadline;         /* absolute, on the loop's clock */
     gev__nsec repeat;           /* 0 = one-shot */
     uint64_t seq;               /* private: start order, breaks ties */
-    size_t heap_index;          /* private */
+    size_t heap_index;          /* private: in the heap, or a mark for the run */
+    gev__timer *run_next, *run_prev;   /* private: the in-order run */
 };
 void gev__timer_init(gev__timer *t, gev__timer_cb cb);
 /* Fire `after` ns from the cached now, then every `repeat` ns (0: once).
@@ -159,10 +161,12 @@ void gev__timer_init(gev__timer *t, gev__timer_cb cb);
  * not drift; if that is already past it fires on the next iteration and
  * counts on from there.  Each reschedule takes a new start order.
  * An unref'd timer stays unref'd across stop and start.
- * O(log n).  Restarting an active timer moves it. */
+ * O(log n), O(1) for a deadline no earlier than the latest one started
+ * (the usual case: one timeout for every wait).  Restarting an active
+ * timer moves it. */
 void gev__timer_start(gev__loop *loop, gev__timer *t, gev__nsec after, gev__nsec repeat);
 void gev__timer_start_at(gev__loop *loop, gev__timer *t, gev__nsec deadline); /* one-shot */
-void gev__timer_stop(gev__loop *loop, gev__timer *t);       /* O(log n) */
+void gev__timer_stop(gev__loop *loop, gev__timer *t);       /* O(log n) or O(1) */
 /* libev's ev_timer_again: repeating -> restart `repeat` from now;
  * one-shot -> stop. */
 void gev__timer_again(gev__loop *loop, gev__timer *t);

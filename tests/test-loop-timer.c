@@ -186,6 +186,36 @@ static void test_mixed_delays_with_ties(void **state)
     tu_log_free(&log);
 }
 
+/* Deadlines in increasing order take the O(1) in-order run, others the
+ * heap; moves between them and ties across them keep (deadline, start). */
+static void test_in_order_run_mixed_with_heap(void **state)
+{
+    gev__loop *loop = *state;
+    enum { N = 16 };
+    tu_log log;
+    tu_log_init(&log, N);
+    rt ts[N];
+    gev__nsec now = gev__loop_update_now(loop);
+    for (int i = 0; i < N; i++)
+        rt_init(&ts[i], i, &log);
+    for (int i = 0; i < 10; i++)                /* 10..19 ms: the run */
+        gev__timer_start_at(loop, &ts[i].t, now + TU_MS(10 + i));
+    for (int i = 10; i < 15; i++)               /* 1, 3, 5, 7, 9 ms: the heap */
+        gev__timer_start_at(loop, &ts[i].t, now + TU_MS(2 * (i - 10) + 1));
+    gev__timer_start_at(loop, &ts[15].t, now + TU_MS(16));  /* ties with 6 */
+    gev__timer_stop(loop, &ts[2].t);
+    gev__timer_stop(loop, &ts[5].t);
+    gev__timer_start_at(loop, &ts[8].t, now + TU_MS(2));   /* run -> heap */
+    gev__timer_start_at(loop, &ts[12].t, now + TU_MS(30)); /* heap -> run */
+    assert_int_equal(gev__loop_timer_count(loop), 14);
+    const int exp[] = { 10, 8, 11, 13, 14, 0, 1, 3, 4, 6, 15, 7, 9, 12 };
+    enum { M = sizeof exp / sizeof exp[0] };
+    assert_true(tu_run_until_logged(loop, &log, M, 5000));
+    TU_ASSERT_LOG(&log, exp, M);
+    assert_int_equal(gev__loop_timer_count(loop), 0);
+    tu_log_free(&log);
+}
+
 static void test_zero_delay_not_synchronous(void **state)
 {
     gev__loop *loop = *state;
@@ -724,6 +754,7 @@ int main(void)
         TU_CASE(test_restart_due_timer_in_callback_defers_it),
         TU_CASE(test_timer_again),
         TU_CASE(test_start_at),
+        TU_CASE(test_in_order_run_mixed_with_heap),
         TU_CASE(test_heap_random_deadlines_one_dispatch),
         TU_CASE(test_heap_random_deadlines_over_iterations),
         TU_CASE(test_repeat_does_not_drift),
