@@ -108,6 +108,17 @@ typedef struct {
     bool has_body;                  /* Content-Length > 0 or Transfer-Encoding */
 } request;
 
+/* strchr for the few bytes of a request line or a header name: the library
+ * call costs more than the scan at these lengths, and a server parses a
+ * head per request. */
+static char *find_char(char *s, char c)
+{
+    for (; *s; s++)
+        if (*s == c)
+            return s;
+    return NULL;
+}
+
 static bool is_tchar(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -117,8 +128,8 @@ static bool is_tchar(char c)
 /* "METHOD SP TARGET SP HTTP/1.x": 0, or the status to answer. */
 static int parse_request_line(char *line, request *r)
 {
-    char *sp1 = strchr(line, ' ');
-    char *sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
+    char *sp1 = find_char(line, ' ');
+    char *sp2 = sp1 ? find_char(sp1 + 1, ' ') : NULL;
     if (!sp1 || !sp2 || sp1 == line || sp2 == sp1 + 1)
         return 400;
     *sp1 = *sp2 = '\0';
@@ -143,7 +154,7 @@ static int parse_request_line(char *line, request *r)
 /* One "Name: value" line: 0, or the status to answer. */
 static int parse_header(char *line, request *r, bool *has_host)
 {
-    char *colon = strchr(line, ':');
+    char *colon = find_char(line, ':');
     if (!colon || colon == line)
         return 400;                 /* also catches obsolete line folding */
     for (const char *p = line; p < colon; p++)
@@ -164,6 +175,14 @@ static int parse_header(char *line, request *r, bool *has_host)
     return 0;
 }
 
+/* The CR of the CRLF that ends line, or NULL for a line with a bare CR
+ * (RFC 9112 lets a server reject those). */
+static char *end_of_line(char *line)
+{
+    char *cr = find_char(line, '\r');
+    return cr && cr[1] == '\n' ? cr : NULL;
+}
+
 /* Split the head (len bytes, ending in "\r\n\r\n") in place and parse it. */
 static int parse_head(char *head, size_t len, request *r)
 {
@@ -171,12 +190,15 @@ static int parse_head(char *head, size_t len, request *r)
     if (memchr(head, '\0', len))
         return 400;                 /* the string functions below would stop there */
     head[len - 2] = '\0';           /* the last header line ends at the blank line */
-    char *line = head, *eol = strstr(line, "\r\n");
+    char *line = head, *eol = end_of_line(line);
+    if (!eol)
+        return 400;
     *eol = '\0';
     int status = parse_request_line(line, r);
     bool has_host = false;
     for (line = eol + 2; !status && *line; line = eol + 2) {
-        eol = strstr(line, "\r\n");
+        if (!(eol = end_of_line(line)))
+            return 400;
         *eol = '\0';
         status = parse_header(line, r, &has_host);
     }

@@ -238,6 +238,10 @@ static void test_httpd_garbage(void **state)
                      400);                      /* no Host */
     assert_int_equal(http_text(p.port, "GET / HTTP/1.1\r\nHost: t\r\n Folded\r\n\r\n",
                                resp, sizeof resp), 400);
+    assert_int_equal(http_text(p.port, "GET / HTTP/1.1\r\nHost: t\rX: y\r\n\r\n",
+                               resp, sizeof resp), 400);    /* a bare CR */
+    assert_int_equal(http_text(p.port, "GET / HTTP/1.1\r\nHost: t\r\r\n\r\n",
+                               resp, sizeof resp), 400);    /* a bare CR at the end */
     assert_int_equal(http_text(p.port, "BREW / HTTP/1.1\r\nHost: t\r\n\r\n", resp,
                                sizeof resp), 501);
     assert_int_equal(http_text(p.port, "GET / HTTP/3.0\r\nHost: t\r\n\r\n", resp,
