@@ -261,6 +261,8 @@ int gev__wait(gev__nsec deadline)
             return ETIMEDOUT;
         g->timer.cb = wait_timer_cb;
         gev__timer_start_at(hub->hot.loop, &g->timer, deadline);
+        if (!g->timer.base.active)
+            return ENOMEM;          /* a wait that could outlive its deadline */
         /* gev_run's own deadline must not count as something left to do,
          * or gev_run(t) could never return before t. */
         if (g == &hub->main && hub->main_in_run)

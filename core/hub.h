@@ -214,7 +214,8 @@ static inline uint64_t gev__wait_begin(void)
 /* Block until gev__wake() for the id of the last gev__wait_begin(), or the
  * absolute deadline (ETIMEDOUT), a kill (ECANCELED), a scoped timeout
  * (ETIMEDOUT), or a wait in main that nothing can end (EDEADLK).  Returns 0
- * or the errno given to gev__wake(). Does not set errno. */
+ * or the errno given to gev__wake(); ENOMEM at once if the deadline's timer
+ * cannot be armed.  Does not set errno. */
 int gev__wait(gev__nsec deadline);
 
 /* Like gev__wait(GEV__FOREVER), but neither a kill nor a scoped timeout

@@ -566,11 +566,16 @@ static void timer_arm(gev__loop *loop, gev__timer *t, gev__nsec deadline)
 {
     bool was_active = t->base.active;
     if (was_active)
-        timer_remove(loop, t);      /* the heap keeps room for it */
+        timer_remove(loop, t);
     t->deadline = deadline;
     t->seq = ++loop->timer_seq;
-    if (timer_insert(loop, t) == -1)
-        return;                     /* ENOMEM: the timer stays inactive */
+    if (timer_insert(loop, t) == -1) {
+        /* ENOMEM (only a move from the run to a full heap, or a new timer,
+         * can need room): the timer is stopped. */
+        if (was_active)
+            watcher_off(loop, &t->base);
+        return;
+    }
     if (!was_active)
         watcher_on(loop, &t->base);
 }

@@ -156,7 +156,7 @@ struct gev__timer {
 };
 void gev__timer_init(gev__timer *t, gev__timer_cb cb);
 /* Fire `after` ns from the cached now, then every `repeat` ns (0: once).
- * If the heap cannot grow the timer stays inactive with errno ENOMEM.
+ * If the heap cannot grow the timer is left (or becomes) inactive, errno ENOMEM.
  * A repeating timer is rescheduled from its previous deadline, so it does
  * not drift; if that is already past it fires on the next iteration and
  * counts on from there.  Each reschedule takes a new start order.
