@@ -228,6 +228,17 @@ static int fd_wait_in_loop(gev_hub *hub, int fd, int events, gev__nsec deadline)
     return err ? gev__fail(err) : w.flags;
 }
 
+/* gev__fd_wait once fd, events and the hub are known good. */
+static int fd_wait_checked(gev_hub *hub, int fd, int events, gev__nsec deadline)
+{
+    if (deadline != GEV__FOREVER && deadline <= gev__loop_now(gev__hub_loop(hub)))
+        return fd_poll_now(fd, events);
+    int err = gev__block_check();
+    if (err)
+        return gev__fail(err);
+    return fd_wait_in_loop(hub, fd, events, deadline);
+}
+
 int gev__fd_wait(int fd, int events, gev__nsec deadline)
 {
     if (fd < 0)
@@ -237,12 +248,7 @@ int gev__fd_wait(int fd, int events, gev__nsec deadline)
     gev_hub *hub = gev__hub();
     if (!hub)
         return -1;
-    if (deadline != GEV__FOREVER && deadline <= gev__loop_now(gev__hub_loop(hub)))
-        return fd_poll_now(fd, events);
-    int err = gev__block_check();
-    if (err)
-        return gev__fail(err);
-    return fd_wait_in_loop(hub, fd, events, deadline);
+    return fd_wait_checked(hub, fd, events, deadline);
 }
 
 ssize_t gev__fd_do(int fd, gev__fd_op *op)
@@ -266,7 +272,8 @@ ssize_t gev__fd_do(int fd, gev__fd_op *op)
             op->deadline = gev__deadline(op->timeout);
             op->have_deadline = true;
         }
-        if (gev__fd_wait(fd, op->events, op->deadline) < 0)
+        /* fd and the op's events are good, and gev__fd_check made the hub. */
+        if (fd_wait_checked(gev__hub_peek(), fd, op->events, op->deadline) < 0)
             return -1;
     }
 }

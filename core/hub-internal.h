@@ -57,7 +57,6 @@ struct gev_hub {
     gev__async keepalive;       /* referenced while busy > 0, never sent */
     bool main_in_run;           /* main waits in gev_run(): idle is success */
     bool shutting_down;
-    void *slots[GEV__HUB_SLOT_MAX];
     const gev__hub_hooks *hooks[GEV__HUB_SLOT_MAX];
 };
 

@@ -16,7 +16,6 @@ _Thread_local gev_hub *gev__tls_hub;
 
 /* hub.h reads these two through struct gev__hub_hot. */
 _Static_assert(offsetof(struct gev_hub, hot) == 0, "the hot part must come first");
-gev__loop *gev__hub_loop(gev_hub *hub) { return hub->hot.loop; }
 gev_greenlet *gev__hub_greenlet(gev_hub *hub) { return hub->hub_g; }
 
 /* ---- run queue (gev__rq_push is inline in hub.h) ---- */
@@ -179,7 +178,7 @@ static void hub_free(gev_hub *hub)
 {
     for (int i = 0; i < GEV__HUB_SLOT_MAX; i++)
         if (hub->hooks[i] && hub->hooks[i]->on_shutdown)
-            hub->hooks[i]->on_shutdown(hub, hub->slots[i]);
+            hub->hooks[i]->on_shutdown(hub, hub->hot.slots[i]);
     gev__greenlet_free_all(hub);
     if (hub->hub_g) {
         if (hub->hub_g->runner)
@@ -216,11 +215,10 @@ gev_hub *gev__hub_create(void)
     return hub;
 }
 
-void *gev__hub_slot(gev_hub *hub, int slot) { return hub->slots[slot]; }
 
 void gev__hub_set_slot(gev_hub *hub, int slot, void *state, const gev__hub_hooks *hooks)
 {
-    hub->slots[slot] = state;
+    hub->hot.slots[slot] = state;
     hub->hooks[slot] = hooks;
 }
 
@@ -346,7 +344,7 @@ int gev_reinit(void)
         return -1;
     for (int i = 0; i < GEV__HUB_SLOT_MAX; i++)
         if (hub->hooks[i] && hub->hooks[i]->on_fork &&
-            hub->hooks[i]->on_fork(hub, hub->slots[i]) < 0)
+            hub->hooks[i]->on_fork(hub, hub->hot.slots[i]) < 0)
             return -1;
     return 0;
 }

@@ -132,6 +132,7 @@ struct gev__hub_hot {
     gev_greenlet *current;
     gev__loop *loop;
     gev_greenlet *rq_head, *rq_tail;    /* the run queue, FIFO */
+    void *slots[GEV__HUB_SLOT_MAX];     /* see gev__hub_slot */
 };
 static inline struct gev__hub_hot *gev__hot(gev_hub *hub)
 {
@@ -145,12 +146,12 @@ static inline void gev__rq_push(gev_hub *hub, gev_greenlet *g)
     GEV__DLIST_APPEND(h->rq_head, h->rq_tail, g, rq_next, rq_prev);
     g->queued = true;
 }
-gev__loop *gev__hub_loop(gev_hub *hub);
+static inline gev__loop *gev__hub_loop(gev_hub *hub) { return gev__hot(hub)->loop; }
 gev_greenlet *gev__hub_greenlet(gev_hub *hub);    /* the hub's own greenlet */
 
 /* Per-hub state of the modules in api/ (fd table, thread pool, signals),
  * created lazily by the module; hooks run at shutdown and after fork. */
-void *gev__hub_slot(gev_hub *hub, int slot);
+static inline void *gev__hub_slot(gev_hub *hub, int slot) { return gev__hot(hub)->slots[slot]; }
 void  gev__hub_set_slot(gev_hub *hub, int slot, void *state, const gev__hub_hooks *hooks);
 
 /* Keep the hub's "can anything still happen?" answer honest about work that

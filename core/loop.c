@@ -67,10 +67,10 @@ struct closing {
 };
 
 struct gev__loop {
+    struct gev__loop_head head;     /* first: read inline by loop.h */
     gev__backend *backend;
     gev__nsec now;
     uint64_t iteration;
-    size_t refs;                    /* active watchers not unref'd */
     bool broken;
 
     struct fd_rec *fds;
@@ -148,27 +148,18 @@ gev__nsec gev__loop_update_now(gev__loop *loop)
 static void watcher_on(gev__loop *loop, gev__watcher *w)
 {
     w->active = true;
-    loop->refs += !w->unref;
+    loop->head.refs += !w->unref;
 }
 
 static void watcher_off(gev__loop *loop, gev__watcher *w)
 {
     w->active = false;
-    loop->refs -= !w->unref;
+    loop->head.refs -= !w->unref;
 }
 
-void gev__watcher_set_ref(gev__loop *loop, gev__watcher *w, bool ref)
-{
-    if (w->unref == !ref)
-        return;
-    if (w->active && ref)
-        loop->refs++;
-    else if (w->active)
-        loop->refs--;
-    w->unref = !ref;
-}
+_Static_assert(offsetof(struct gev__loop, head) == 0, "the head must come first");
 
-bool gev__loop_alive(const gev__loop *loop) { return loop->refs > 0; }
+bool gev__loop_alive(const gev__loop *loop) { return loop->head.refs > 0; }
 
 uint64_t gev__loop_iteration(const gev__loop *loop) { return loop->iteration; }
 
@@ -1000,7 +991,7 @@ void gev__loop_free(gev__loop *loop)
 
 static gev__nsec poll_timeout(const gev__loop *loop, int mode)
 {
-    if (mode == GEV__RUN_NOWAIT || loop->refs == 0 || loop->child_scan || loop->broken)
+    if (mode == GEV__RUN_NOWAIT || loop->head.refs == 0 || loop->child_scan || loop->broken)
         return 0;
     const gev__timer *first = timer_first(loop);
     if (!first)
@@ -1032,8 +1023,8 @@ int gev__loop_run(gev__loop *loop, int mode)
     do {
         if (loop_iterate(loop, mode) == -1)
             return -1;
-    } while (mode == GEV__RUN_DEFAULT && !loop->broken && loop->refs > 0);
-    return loop->refs > 0;
+    } while (mode == GEV__RUN_DEFAULT && !loop->broken && loop->head.refs > 0);
+    return loop->head.refs > 0;
 }
 
 /* The backend may come back from reinit with an empty kernel set, so every

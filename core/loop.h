@@ -59,11 +59,25 @@ typedef struct gev__watcher {
     bool unref;      /* active but does not keep gev__loop_run() alive */
 } gev__watcher;
 
+/* The start of struct gev__loop (core/loop.c): what the inline functions
+ * below read.  Private otherwise. */
+struct gev__loop_head {
+    size_t refs;                /* active watchers not unref'd */
+};
+
 /* Reference counting, libev's ev_ref/ev_unref per watcher: an unref'd
  * watcher still fires but does not keep gev__loop_run(GEV__RUN_DEFAULT)
  * running, nor make gev__loop_alive() true.  Works on any watcher type
- * (pass &w->base), active or not. */
-void gev__watcher_set_ref(gev__loop *loop, gev__watcher *w, bool ref);
+ * (pass &w->base), active or not.  Inline: every fd wait turns its
+ * watcher's reference on and off. */
+static inline void gev__watcher_set_ref(gev__loop *loop, gev__watcher *w, bool ref)
+{
+    if (w->unref == !ref)
+        return;
+    if (w->active)
+        ((struct gev__loop_head *)(void *)loop)->refs += ref ? 1 : (size_t)-1;
+    w->unref = !ref;
+}
 
 /* -- the loop ------------------------------------------------------- */
 
