@@ -98,6 +98,7 @@ static void record_reset(gev_hub *hub, gev_greenlet *g)
     g->all_prev = NULL;
     gev__timer_init(&g->timer, NULL);
     g->timer.base.data = g;
+    g->joiner = NULL;
     gev__waitq_init(&g->joiners);
     g->links = g->links_tail = NULL;
     g->timeouts = NULL;
@@ -246,6 +247,17 @@ const char *gev__greenlet_describe_fault(void *addr, size_t *stack_size)
 
 /* ---- running and finishing -------------------------------------------------- */
 
+static void wake_joiners(gev_greenlet *g)
+{
+    gev__waiter *w = g->joiner;
+    if (w) {
+        g->joiner = NULL;
+        gev__wake(w->g, w->wait_id, 0);
+    }
+    if (g->joiners.head)
+        gev__waitq_wake_all(&g->joiners, 0);
+}
+
 static void notify_links(void *arg)
 {
     gev_greenlet *g = arg;
@@ -261,7 +273,7 @@ static void notify_links(void *arg)
     }
     /* In gevent a join is a link too: joiners resume after the links that
      * were added before them. */
-    gev__waitq_wake_all(&g->joiners, 0);
+    wake_joiners(g);
     g->notify_queued = false;
     gev__greenlet_maybe_free(g);
 }
@@ -287,8 +299,8 @@ static void finish(gev_hub *hub, gev_greenlet *g)
         gev__timeout_owner_finished(g);
     if (g->links)
         queue_notify(g);   /* wakes the joiners after the links */
-    else if (g->joiners.head)
-        gev__waitq_wake_all(&g->joiners, 0);
+    else
+        wake_joiners(g);
 }
 
 static void runner_main(void *arg)
@@ -379,7 +391,16 @@ static int join_until(gev_greenlet *g, gev__nsec deadline)
     if (g->state == GEV__DEAD)
         return 0;
     gev__waiter w;
-    return gev__waitq_wait(&g->joiners, &w, deadline);
+    if (g->joiner || g->joiners.head)
+        return gev__waitq_wait(&g->joiners, &w, deadline);
+    /* The usual case, a single joiner, takes the slot: no queue to keep.
+     * Later joiners queue behind it, so joiners still resume in order. */
+    gev__waiter_init(&w);
+    g->joiner = &w;
+    int err = gev__wait(deadline);
+    if (g->joiner == &w)
+        g->joiner = NULL;
+    return err;
 }
 
 int gev_join(gev_greenlet *g, double timeout)

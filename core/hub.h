@@ -90,7 +90,8 @@ struct gev_greenlet {
     gev_greenlet *rq_next, *rq_prev;     /* run queue */
     gev_greenlet *all_next, *all_prev;   /* every record of the hub */
     gev__timer timer;           /* the deadline of the current wait; spawn_later */
-    gev__waitq joiners;         /* greenlets in gev_join() on this one */
+    gev__waiter *joiner;        /* the first greenlet in gev_join() on this one */
+    gev__waitq joiners;         /* the others, in order */
     gev__link *links, *links_tail;
     gev__callback notify;       /* runs the links, in the hub */
     struct gev_timeout *timeouts;  /* innermost scoped timeout first */

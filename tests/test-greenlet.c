@@ -95,6 +95,38 @@ static void *join_self(void *arg)
     return NULL;
 }
 
+/* Joiners resume in the order they joined, whether the first one sits in
+ * the record's slot or all wait in the queue; one that gave up is skipped,
+ * and a joiner arriving after it still queues behind the earlier ones. */
+struct joiner { gev_greenlet *target; const char *name; double timeout; };
+
+static void *join_and_log(void *arg)
+{
+    struct joiner *j = arg;
+    int rc = gev_join(j->target, j->timeout);
+    gevtest_log("%s%s", j->name, rc == 0 ? "" : "-timeout");
+    return NULL;
+}
+
+static void test_joiners_resume_in_join_order(void **state)
+{
+    double d = 0.05;
+    gev_greenlet *g = gev_spawn(sleep_arg, &d);
+    struct joiner js[] = { { g, "A", 0.01 }, { g, "B", GEV_FOREVER },
+                           { g, "C", GEV_FOREVER }, { g, "D", GEV_FOREVER } };
+    gev_greenlet *jg[4];
+    for (int i = 0; i < 3; i++)
+        jg[i] = gev_spawn(join_and_log, &js[i]);
+    gev_sleep(0.02);                    /* A (the slot) gave up; B, C queued */
+    assert_log("A-timeout");
+    jg[3] = gev_spawn(join_and_log, &js[3]);
+    assert_int_equal(gev_joinall(jg, 4, GEV_FOREVER), 0);
+    assert_log("A-timeout B C D");
+    for (int i = 0; i < 4; i++)
+        gev_release(jg[i]);
+    gev_release(g);
+}
+
 static void test_join_self_is_edeadlk(void **state)
 {
     int err = -1;
@@ -283,6 +315,7 @@ int main(void)
         gevtest(test_sleep0_interleaves),
         gevtest(test_join_and_value),
         gevtest(test_join_timeout),
+        gevtest(test_joiners_resume_in_join_order),
         gevtest(test_join_self_is_edeadlk),
         gevtest(test_joinall_one_deadline),
         gevtest(test_spawn_later_order),
