@@ -111,12 +111,18 @@ static int fd_deliver(gev__waiter *w, int ev)
     return 0;
 }
 
-static void fd_record_wake_all(fd_record *r, int err)
+/* The fd is being closed.  A waiter that an event already woke, but that
+ * has not run yet, is marked too: it must fail with EBADF rather than
+ * retry its call on whatever file gets the number next. */
+static void fd_record_close_waiters(fd_record *r)
 {
-    if (r->reader)
-        gev__wake(r->reader->g, r->reader->wait_id, err);
-    if (r->writer)
-        gev__wake(r->writer->g, r->writer->wait_id, err);
+    gev__waiter *ws[2] = { r->reader, r->writer };
+    for (int i = 0; i < 2; i++) {
+        if (!ws[i])
+            continue;
+        ws[i]->flags |= GEV__ERROR;
+        gev__wake(ws[i]->g, ws[i]->wait_id, EBADF);
+    }
     /* Cleared now, not when they resume: the number may be reused and
      * waited on before they run, and that must not look busy. */
     r->reader = r->writer = NULL;
@@ -127,7 +133,7 @@ static void fd_io_cb(gev__loop *loop, gev__io *io, int revents)
     fd_record *r = io->base.data;
 
     if (revents & GEV__ERROR) {         /* gev__loop_closing_fd: already stopped */
-        fd_record_wake_all(r, EBADF);
+        fd_record_close_waiters(r);
         return;
     }
     int idle = fd_deliver(r->reader, revents & GEV__READ) |
@@ -225,6 +231,8 @@ static int fd_wait_in_loop(gev_hub *hub, int fd, int events, gev__nsec deadline)
     fd_record_publish(loop, r, &w, events);
     int err = gev__wait(deadline);
     fd_record_unpublish(loop, r, &w);
+    if (!err && (w.flags & GEV__ERROR))
+        err = EBADF;                /* closed after the event woke us */
     return err ? gev__fail(err) : w.flags;
 }
 
@@ -288,7 +296,7 @@ void gev__fd_closing(int fd)
         return;
     fd_record *r = fd_record_of(hub, fd);
     if (r)
-        fd_record_wake_all(r, EBADF);
+        fd_record_close_waiters(r);
     /* Stops our watcher and everybody else's on this number, and makes the
      * backend forget the fd (gevent #2100, #1504). */
     gev__loop_closing_fd(gev__hub_loop(hub), fd);

@@ -90,6 +90,72 @@ static void *send_and_recv(void *arg)
 }
 
 /* Both directions wait; one close wakes both. */
+/* The reader's data arrives, but before the reader runs another greenlet
+ * closes the fd and the number goes to a new socket with data of its own:
+ * the reader fails with EBADF and leaves the new socket's data alone. */
+struct close_race { int trigger, fd, new_peer; };
+
+static void *close_when_triggered(void *arg)
+{
+    struct close_race *c = arg;
+    char b;
+    assert_int_equal(gev_recv(c->trigger, &b, 1, 0, 5), 1);
+    int fd = c->fd;
+    assert_int_equal(gev_close(fd), 0);
+    c->new_peer = socketpair_at(fd);
+    assert_int_equal(write(c->new_peer, "new", 3), 3);
+    gevtest_log("closed");
+    return NULL;
+}
+
+/* One round: the reader's data and the closer's trigger arrive for the
+ * same poll, written in the given order.  Which one runs first depends on
+ * the order the event library reports them in; returns true if it was the
+ * closer, having checked what the reader saw either way. */
+static bool close_race_round(bool trigger_first)
+{
+    int trig[2], sv[2];
+    make_socketpair(trig);
+    make_socketpair(sv);
+    gevtest_log_reset();
+    struct close_race c = { trig[0], sv[0], -1 };
+    gev_greenlet *closer = gev_spawn(close_when_triggered, &c);
+    gev_greenlet *reader = gev_spawn(recv_and_log, &sv[0]);
+    gev_sleep(0);                               /* both wait now */
+    for (int i = 0; i < 2; i++) {
+        if ((i == 0) == trigger_first)
+            assert_int_equal(write(trig[1], "x", 1), 1);
+        else
+            assert_int_equal(write(sv[1], "old", 3), 3);
+    }
+    assert_int_equal(gev_join(reader, 5), 0);
+    assert_int_equal(gev_join(closer, 5), 0);
+    bool closer_first = strncmp(gevtest_log_str(), "closed", 6) == 0;
+    char expect[32];
+    if (closer_first)
+        snprintf(expect, sizeof expect, "closed recv:err:%d", EBADF);
+    else
+        snprintf(expect, sizeof expect, "recv:old closed");
+    assert_log(expect);
+    char buf[8] = {0};
+    assert_int_equal(read(sv[0], buf, sizeof buf), 3);     /* untouched */
+    assert_string_equal(buf, "new");
+    gev_release(reader);
+    gev_release(closer);
+    gev_close(sv[0]);
+    close(c.new_peer);
+    close(sv[1]);
+    gev_close(trig[0]);             /* waited on: its watcher is still armed */
+    close(trig[1]);
+    return closer_first;
+}
+
+static void test_close_after_wake_before_run(void **state)
+{
+    bool a = close_race_round(true), b = close_race_round(false);
+    assert_true(a || b);            /* the case under test did happen */
+}
+
 static void test_close_wakes_reader_and_writer(void **state)
 {
     int sv[2];
@@ -291,6 +357,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         gevtest(test_close_wakes_recv_and_number_is_reused),
+        gevtest(test_close_after_wake_before_run),
         gevtest(test_close_wakes_reader_and_writer),
         gevtest(test_close_wakes_connect_and_accept),
         gevtest(test_close_of_idle_armed_fd_then_reuse),
