@@ -276,6 +276,11 @@ ssize_t gev__fd_do(int fd, gev__fd_op *op)
             continue;
         if ((errno != EAGAIN && errno != EWOULDBLOCK) || (op->flags & MSG_DONTWAIT))
             return -1;
+        /* A zero timeout after the call said "would block" (the accept
+         * loop of a server ends this way on every wake-up): no clock read,
+         * no poll(2) to learn the same thing. */
+        if (!op->have_deadline && op->timeout == 0)
+            return gev__fail(ETIMEDOUT);
         if (!op->have_deadline) {
             op->deadline = gev__deadline(op->timeout);
             op->have_deadline = true;
