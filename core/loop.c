@@ -889,6 +889,7 @@ void gev__child_init(gev__child *c, gev__child_cb cb, pid_t pid)
     c->cb = cb;
     c->pid = pid;
     c->status = 0;
+    c->reaped = false;
 }
 
 static void sigchld_cb(gev__loop *loop, gev__signal *s)
@@ -908,6 +909,7 @@ int gev__child_start(gev__loop *loop, gev__child *c)
     }
     if (!loop->children.head && gev__signal_start(loop, &loop->sigchld) == -1)
         return -1;
+    c->reaped = false;
     list_push(&loop->children, c);
     watcher_on(loop, &c->base);
     loop->child_scan = true;        /* it may have exited already */
@@ -927,18 +929,20 @@ void gev__child_stop(gev__loop *loop, gev__child *c)
 static void children_reap(gev__loop *loop)
 {
     gev__child *c;
-    pid_t reaped = 0;
-    int status = 0;
 
     loop->child_scan = false;
     for (cursor_begin(&loop->child_cur, &loop->children); cursor_take(&loop->child_cur, c);) {
-        /* A pid reaped earlier in this pass also ends its other watchers. */
-        if (c->pid != reaped) {
-            if (waitpid(c->pid, &status, WNOHANG) != c->pid)
+        if (!c->reaped) {
+            if (waitpid(c->pid, &c->status, WNOHANG) != c->pid)
                 continue;
-            reaped = c->pid;
+            /* The pid's other watchers end too: waitpid will not see it
+             * again. */
+            for (gev__child *x = c->next; x; x = x->next)
+                if (x->pid == c->pid) {
+                    x->status = c->status;
+                    x->reaped = true;
+                }
         }
-        c->status = status;
         gev__child_stop(loop, c);
         c->cb(loop, c);
     }

@@ -250,6 +250,7 @@ struct gev__child {
     gev__child_cb cb;
     pid_t pid;
     int status;                 /* waitpid status, valid in the callback */
+    bool reaped;                /* private: by another watcher of the pid */
     gev__child *next, *prev;    /* private */
 };
 void gev__child_init(gev__child *c, gev__child_cb cb, pid_t pid);

@@ -465,6 +465,31 @@ static void test_several_children(void **state)
     assert_false(gev__loop_alive(loop));
 }
 
+/* Watchers for A, B, A: the first reaps A, and the second watcher of A,
+ * behind one of another pid, gets the same status in the same pass. */
+static void test_two_watchers_of_one_child_apart(void **state)
+{
+    gev__loop *loop = *state;
+    pid_t a = spawn_exit(4), b = spawn_exit(5);
+    tu_wait_exited_noreap(a);
+    tu_wait_exited_noreap(b);
+    rc r[3];
+    rc_init(&r[0], a);
+    rc_init(&r[1], b);
+    rc_init(&r[2], a);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(gev__child_start(loop, &r[i].c), 0);
+    tu_nowait(loop);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(r[i].calls, 1);
+        assert_false(r[i].c.base.active);
+    }
+    assert_int_equal(WEXITSTATUS(r[0].status), 4);
+    assert_int_equal(WEXITSTATUS(r[1].status), 5);
+    assert_int_equal(WEXITSTATUS(r[2].status), 4);
+    assert_false(gev__loop_alive(loop));
+}
+
 static void test_unwatched_child_is_not_reaped(void **state)
 {
     gev__loop *loop = *state;
@@ -575,6 +600,7 @@ int main(void)
         TU_CASE(test_child_killed_by_signal),
         TU_CASE(test_child_exited_before_start),
         TU_CASE(test_several_children),
+        TU_CASE(test_two_watchers_of_one_child_apart),
         TU_CASE(test_unwatched_child_is_not_reaped),
         TU_CASE(test_stopped_child_watcher_gets_nothing),
     };
