@@ -676,8 +676,9 @@ static void wake_write(gev__loop *loop)
 {
     uint64_t one = 1;
 
-    /* EAGAIN means a wake-up is already queued, which is all we want. */
-    if (write(loop->wake_wfd, &one, sizeof one) < 0) {
+    /* EAGAIN means a wake-up is already queued, which is all we want;
+     * -1: reinit could not reopen it (gev_reinit failed). */
+    if (loop->wake_wfd >= 0 && write(loop->wake_wfd, &one, sizeof one) < 0) {
     }
 }
 
@@ -723,13 +724,23 @@ static int wake_pipe(gev__loop *loop)
     return 0;
 }
 
-static void wake_close(gev__loop *loop)
+/* -1 once closed, so no later write or close reaches a file that reused
+ * the number. */
+static void wake_fds_close(gev__loop *loop)
 {
-    gev__io_stop(loop, &loop->wake_io);
-    fd_drop(loop, loop->wake_rfd);
     close(loop->wake_rfd);
     if (loop->wake_wfd != loop->wake_rfd)
         close(loop->wake_wfd);
+    loop->wake_rfd = loop->wake_wfd = -1;
+}
+
+static void wake_close(gev__loop *loop)
+{
+    if (loop->wake_rfd < 0)
+        return;
+    gev__io_stop(loop, &loop->wake_io);
+    fd_drop(loop, loop->wake_rfd);
+    wake_fds_close(loop);
 }
 
 static int wake_open(gev__loop *loop)
@@ -740,9 +751,7 @@ static int wake_open(gev__loop *loop)
     loop->wake_io.base.unref = true;   /* async watchers hold the reference */
     if (gev__io_start(loop, &loop->wake_io) == -1) {
         int err = errno;
-        close(loop->wake_rfd);
-        if (loop->wake_wfd != loop->wake_rfd)
-            close(loop->wake_wfd);
+        wake_fds_close(loop);
         errno = err;
         return -1;
     }
@@ -957,6 +966,7 @@ gev__loop *gev__loop_new(void)
     if (!loop)
         return NULL;
     atomic_init(&loop->async_sent, 0);
+    loop->wake_rfd = loop->wake_wfd = -1;
     loop->now = gev__time_monotonic();
     gev__signal_init(&loop->sigchld, sigchld_cb, SIGCHLD);
     loop->sigchld.base.unref = true;   /* child watchers hold the reference */
