@@ -252,6 +252,7 @@ static void wake_joiners(gev_greenlet *g)
     gev__waiter *w = g->joiner;
     if (w) {
         g->joiner = NULL;
+        w->q = NULL;                /* tells join_until g is done with it */
         gev__wake(w->g, w->wait_id, 0);
     }
     if (g->joiners.head)
@@ -396,9 +397,13 @@ static int join_until(gev_greenlet *g, gev__nsec deadline)
     /* The usual case, a single joiner, takes the slot: no queue to keep.
      * Later joiners queue behind it, so joiners still resume in order. */
     gev__waiter_init(&w);
+    w.q = &g->joiners;              /* "still in the slot", as on a queue */
     g->joiner = &w;
     int err = gev__wait(deadline);
-    if (g->joiner == &w)
+    /* Once g has woken its joiners its record may be freed (a link may
+     * release it) before we run: only touch it while we are still in the
+     * slot, which means g has not finished. */
+    if (w.q)
         g->joiner = NULL;
     return err;
 }

@@ -256,6 +256,48 @@ static void test_free_kills_live_members(void **state)
     gev_event_free(go);
 }
 
+/* A greenlet joins a pool member while the pool's own link releases the
+ * member when it finishes: the joiner resumes after the record is gone
+ * and must not touch it (ASan in CI checks that; a full free list of
+ * records makes the release a real free). */
+static gev_greenlet *joined_member;
+
+static void *join_member(void *arg)
+{
+    int rc = gev_join(joined_member, GEV_FOREVER);
+    gevtest_log("%s:%s", (const char *)arg, outcome(rc));
+    return NULL;
+}
+
+static void *sleep_briefly(void *arg)
+{
+    gev_sleep(0.01);
+    return arg;
+}
+
+static void test_join_member_released_by_pool(void **state)
+{
+    enum { MANY = 300, HOLD = 8 };      /* more than the record free list */
+    gev_greenlet *gs[MANY + HOLD];
+    for (int i = 0; i < MANY + HOLD; i++)
+        gs[i] = gev_spawn(log_done, "");
+    assert_int_equal(gev_joinall(gs, MANY + HOLD, GEV_FOREVER), 0);
+    for (int i = 0; i < MANY; i++)
+        gev_release(gs[i]);
+    gevtest_log_reset();
+    pool = gev_pool_new(0);
+    joined_member = gev_pool_spawn(pool, sleep_briefly, NULL);
+    gev_greenlet *j = gev_spawn(join_member, "joiner");
+    for (int i = MANY; i < MANY + HOLD; i++)
+        gev_release(gs[i]);             /* the free list is full again */
+    assert_int_equal(gev_pool_join(pool, GEV_FOREVER), 0);
+    assert_int_equal(gev_join(j, GEV_FOREVER), 0);
+    assert_log("joiner:0");
+    gev_release(j);
+    gev_pool_free(pool);
+    pool = NULL;
+}
+
 static void test_null_handles(void **state)
 {
     errno = 0;
@@ -293,6 +335,7 @@ int main(void)
         gevtest(test_killed_spawner),
         gevtest(test_member_cannot_join_its_pool),
         gevtest(test_free_kills_live_members),
+        gevtest(test_join_member_released_by_pool),
         gevtest(test_null_handles),
     };
     return cmocka_run_group_tests_name("pool", tests, NULL, NULL);
