@@ -133,8 +133,13 @@ static void hub_main(void *arg)
         hub_poll(hub);
         hub_run_callbacks(hub);
         gev_greenlet *next = rq_pop(hub);
-        if (next)
-            switch_to(hub, &hub->hub_g->runner->ctx, next);
+        if (!next)
+            continue;
+        /* Callbacks queued by the ones just run: hub_wake_self() does
+         * nothing while the hub itself runs, so queue it here. */
+        if (hub->cb_head)
+            gev__rq_push(hub, hub->hub_g);
+        switch_to(hub, &hub->hub_g->runner->ctx, next);
     }
 }
 

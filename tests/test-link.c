@@ -145,6 +145,52 @@ static void test_join_returns_after_earlier_links(void **state)
     gev_release(g);
 }
 
+/* Links that run links: Y's link kills the unstarted X1, whose link kills
+ * the unstarted X2, whose joiner must then resume promptly.  Each kill
+ * queues the next notification while the hub is running callbacks; it must
+ * run on the hub's next turn, not when the busy loop next polls (a
+ * gev_sleep(0) spinner would get thousands of turns first). */
+static gev_greenlet *chain_x1, *chain_x2;
+static int chain_spins;
+
+static void *chain_ret(void *arg) { return arg; }
+static void chain_noop(gev_greenlet *g, void *arg) { (void)g; (void)arg; }
+static void chain_kill_x1(gev_greenlet *g, void *arg) { (void)g; (void)arg; gev_kill(chain_x1, 0); }
+static void chain_kill_x2(gev_greenlet *g, void *arg) { (void)g; (void)arg; gev_kill(chain_x2, 0); }
+
+static void *chain_joiner(void *arg)
+{
+    gev_join(chain_x2, GEV_FOREVER);
+    *(int *)arg = chain_spins;
+    return NULL;
+}
+
+static void *chain_spinner(void *arg)
+{
+    for (chain_spins = 0; chain_spins < 100000 && !*(int *)arg; chain_spins++)
+        gev_sleep(0);
+    return NULL;
+}
+
+static void test_chained_link_callbacks_run_promptly(void **state)
+{
+    chain_x1 = gev_spawn_later(10.0, chain_ret, NULL);
+    chain_x2 = gev_spawn_later(10.0, chain_ret, NULL);
+    assert_int_equal(gev_link(chain_x1, chain_kill_x2, NULL), 0);
+    assert_int_equal(gev_link(chain_x2, chain_noop, NULL), 0);
+    gev_greenlet *y = gev_spawn(chain_ret, NULL);
+    assert_int_equal(gev_link(y, chain_kill_x1, NULL), 0);
+    int woke_at = 0;
+    gev_greenlet *j = gev_spawn(chain_joiner, &woke_at);
+    gev_greenlet *s = gev_spawn(chain_spinner, &woke_at);
+    assert_int_equal(gev_join(j, GEV_FOREVER), 0);
+    assert_int_equal(gev_join(s, GEV_FOREVER), 0);
+    assert_true(woke_at > 0 && woke_at < 10);
+    gev_greenlet *all[] = { chain_x1, chain_x2, y, j, s };
+    for (size_t i = 0; i < 5; i++)
+        gev_release(all[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -156,6 +202,7 @@ int main(void)
         gevtest(test_release_inside_link),
         gevtest(test_links_run_after_ready_greenlets),
         gevtest(test_join_returns_after_earlier_links),
+        gevtest(test_chained_link_callbacks_run_promptly),
     };
     return cmocka_run_group_tests_name("link", tests, NULL, NULL);
 }
