@@ -371,6 +371,8 @@ static void spawn_later_cb(gev__loop *loop, gev__timer *t)
     gev__schedule(t->base.data);
 }
 
+static int kill_request(gev_greenlet *g);
+
 gev_greenlet *gev_spawn_later(double seconds, gev_fn fn, void *arg)
 {
     gev_greenlet *g = spawn_record(0, fn, arg);
@@ -379,6 +381,12 @@ gev_greenlet *gev_spawn_later(double seconds, gev_fn fn, void *arg)
     gev__nsec deadline = gev__deadline(seconds < 0 ? 0 : seconds);
     g->timer.cb = spawn_later_cb;
     gev__timer_start_at(gev__hub_loop(g->hub), &g->timer, deadline);
+    if (!g->timer.base.active) {            /* ENOMEM: it would never start */
+        kill_request(g);
+        gev_release(g);
+        errno = ENOMEM;
+        return NULL;
+    }
     return g;
 }
 

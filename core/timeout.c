@@ -43,8 +43,14 @@ gev_timeout *gev_timeout_start(double seconds)
     g->timeouts = to;
     gev__timer_init(&to->timer, timeout_fired);
     to->timer.base.data = to;
-    if (seconds >= 0)
+    if (seconds >= 0) {
         gev__timer_start_at(gev__hub_loop(hub), &to->timer, gev__deadline(seconds));
+        if (!to->timer.base.active) {       /* ENOMEM: it would never expire */
+            gev_timeout_cancel(to);
+            errno = ENOMEM;
+            return NULL;
+        }
+    }
     return to;
 }
 
