@@ -180,11 +180,8 @@ static int client_spawn(gev_server *s, int fd, const struct sockaddr_storage *pe
         gev_close(fd);
         return err;
     }
-    *c = (client){ .s = s, .g = g, .fd = fd, .peerlen = peerlen, .peer = *peer,
-                   .next = s->clients };
-    if (s->clients)
-        s->clients->prev = c;
-    s->clients = c;
+    *c = (client){ .s = s, .g = g, .fd = fd, .peerlen = peerlen, .peer = *peer };
+    GEV__DLIST_PUSH_HEAD(s->clients, c, next, prev);
     s->nclients++;
     return 0;
 }

@@ -108,11 +108,7 @@ static int registry_add(gev__threads *t)
     if (atfork_err)
         return atfork_err;
     pthread_mutex_lock(&registry_mu);
-    t->reg_prev = NULL;
-    t->reg_next = registry;
-    if (registry)
-        registry->reg_prev = t;
-    registry = t;
+    GEV__DLIST_PUSH_HEAD(registry, t, reg_next, reg_prev);
     pthread_mutex_unlock(&registry_mu);
     return 0;
 }
@@ -226,10 +222,7 @@ static int worker_spawn(gev__threads *t)
         free(w);
         return err;
     }
-    w->next = t->workers;
-    if (t->workers)
-        t->workers->prev = w;
-    t->workers = w;
+    GEV__DLIST_PUSH_HEAD(t->workers, w, next, prev);
     t->nworkers++;
     t->nidle++;                 /* a new worker is free until it takes a job */
     return 0;

@@ -18,9 +18,6 @@
 #include <stdlib.h>
 #include "threads.h"
 
-/* core/hub.c still defines gev_hub_current() as plain gev__hub(); this one
- * must replace it (see the report to the lead): without it, a first call
- * from another thread finds no struct and fails with EINVAL. */
 /* Handing out the hub is the moment to prepare its cross-thread queue:
  * only the hub's own thread may create it. */
 gev_hub *gev_hub_current(void)

@@ -22,6 +22,15 @@
         (tail) = (node);                                    \
     } while (0)
 
+/* Put node first in a list that keeps only its head. */
+#define GEV__DLIST_PUSH_HEAD(head, node, next, prev) do { \
+        (node)->prev = NULL;                                \
+        (node)->next = (head);                              \
+        if (head)                                           \
+            (head)->prev = (node);                          \
+        (head) = (node);                                    \
+    } while (0)
+
 /* Take node out of a list that keeps only its head. */
 #define GEV__DLIST_UNLINK_HEAD(head, node, next, prev) do { \
         if ((node)->prev)                                   \

@@ -95,7 +95,6 @@ static void record_reset(gev_hub *hub, gev_greenlet *g)
     g->wake_err = 0;
     g->expired_timeouts = 0;
     g->id = ++hub->next_id;
-    g->all_prev = NULL;
     gev__timer_init(&g->timer, NULL);
     g->timer.base.data = g;
     g->joiner = NULL;
@@ -124,10 +123,7 @@ static gev_greenlet *record_new(gev_hub *hub)
         return NULL;
     }
     record_reset(hub, g);
-    g->all_next = hub->all;
-    if (hub->all)
-        hub->all->all_prev = g;
-    hub->all = g;
+    GEV__DLIST_PUSH_HEAD(hub->all, g, all_next, all_prev);
     return g;
 }
 
@@ -368,7 +364,8 @@ gev_greenlet *gev_spawn(gev_fn fn, void *arg)
 static void spawn_later_cb(gev__loop *loop, gev__timer *t)
 {
     (void)loop;
-    gev__schedule(t->base.data);
+    gev_greenlet *g = t->base.data;     /* still NEW: it starts now */
+    gev__rq_push(g->hub, g);
 }
 
 static int kill_request(gev_greenlet *g);

@@ -16,7 +16,6 @@ _Thread_local gev_hub *gev__tls_hub;
 
 /* hub.h reads these two through struct gev__hub_hot. */
 _Static_assert(offsetof(struct gev_hub, hot) == 0, "the hot part must come first");
-gev_greenlet *gev__hub_greenlet(gev_hub *hub) { return hub->hub_g; }
 
 /* ---- run queue (gev__rq_push is inline in hub.h) ---- */
 
@@ -303,13 +302,6 @@ void gev__interrupt(gev_greenlet *g, int err)
 {
     if (g->state == GEV__WAITING && !g->nocancel)
         gev__wake(g, g->wait_id, err);
-}
-
-void gev__schedule(gev_greenlet *g)
-{
-    if (g->state != GEV__NEW)
-        g->state = GEV__READY;
-    gev__rq_push(g->hub, g);
 }
 
 void gev__yield(void)

@@ -53,7 +53,6 @@ struct gev__waiter {
 };
 struct gev__waitq {
     gev__waiter *head, *tail;
-    size_t count;
 };
 
 /* A function the hub runs in hub context; the caller owns the node. */
@@ -148,7 +147,6 @@ static inline void gev__rq_push(gev_hub *hub, gev_greenlet *g)
     g->queued = true;
 }
 static inline gev__loop *gev__hub_loop(gev_hub *hub) { return gev__hot(hub)->loop; }
-gev_greenlet *gev__hub_greenlet(gev_hub *hub);    /* the hub's own greenlet */
 
 /* Per-hub state of the modules in api/ (fd table, thread pool, signals),
  * created lazily by the module; hooks run at shutdown and after fork. */
@@ -239,10 +237,6 @@ static inline bool gev__wake(gev_greenlet *g, uint64_t wait_id, int err)
     return true;
 }
 
-/* Make g ready (it runs after the greenlets ready now).  g must be NEW or
- * waiting-to-be-resumed by its owner; used by spawn and yield. */
-void gev__schedule(gev_greenlet *g);
-
 /* Yield: the current greenlet goes to the back of the run queue. */
 void gev__yield(void);
 
@@ -254,7 +248,7 @@ static inline int gev__fail(int err) { errno = err; return -1; }
 /* ----------------------------------------------------------------- */
 
 
-static inline void gev__waitq_init(gev__waitq *q) { q->head = q->tail = NULL; q->count = 0; }
+static inline void gev__waitq_init(gev__waitq *q) { q->head = q->tail = NULL; }
 /* Fill w for the current greenlet and a fresh wait id (gev__wait_begin). */
 static inline void gev__waiter_init(gev__waiter *w)
 {
@@ -271,7 +265,6 @@ static inline void gev__waitq_push(gev__waitq *q, gev__waiter *w)
 {
     w->q = q;
     GEV__DLIST_APPEND(q->head, q->tail, w, next, prev);
-    q->count++;
 }
 
 /* No-op if w is not on q (a waker already took it off). */
@@ -280,7 +273,6 @@ static inline void gev__waitq_remove(gev__waitq *q, gev__waiter *w)
     if (w->q != q)
         return;
     GEV__DLIST_UNLINK(q->head, q->tail, w, next, prev);
-    q->count--;
     w->q = NULL;
 }
 /* Take the first waiter that is still waiting for this very wait (stale
