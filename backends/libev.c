@@ -142,6 +142,8 @@ int gev__backend_fd_set(gev__backend *b, int fd, void **slot, int mask)
         if (!mask)
             return 0;
         ev_io_modify(w, ev_mask(mask));
+    } else if (!mask) {
+        return 0;               /* already off: never start one with no events */
     } else {
         ev_io_set(w, fd, ev_mask(mask));
     }
