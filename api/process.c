@@ -17,34 +17,24 @@
 #include <sys/wait.h>
 #include "hub.h"
 
-/* The greenlet a watcher wakes, and whether the awaited thing happened. */
-typedef struct proc_waiter {
-    gev_greenlet *g;
-    uint64_t wait_id;
-    gev__nsec deadline;
-    bool fired;
-} proc_waiter;
-
-/* The common start of a wait: may we block, until when, and a fresh wait
- * id.  The hub's loop, or NULL + errno. */
-static gev__loop *waiter_begin(proc_waiter *w, double timeout)
+/* The common start of a wait: may we block, and a waiter with a fresh
+ * wait id (its flags say whether the awaited thing happened).  The hub's
+ * loop, or NULL + errno. */
+static gev__loop *waiter_begin(gev__waiter *w)
 {
     int err = gev__block_check();
     if (err) {
         errno = err;
         return NULL;
     }
-    w->deadline = gev__deadline(timeout);
-    w->g = gev_current();
-    w->wait_id = gev__wait_begin();
-    w->fired = false;
+    gev__waiter_init(w);
     return gev__hub_loop(gev__hub());
 }
 
 /* Watcher callbacks (hub context). */
-static void waiter_fire(proc_waiter *w)
+static void waiter_fire(gev__waiter *w)
 {
-    w->fired = true;
+    w->flags = 1;
     gev__wake(w->g, w->wait_id, 0);
 }
 
@@ -59,16 +49,17 @@ int gev_signal_wait(int signum, double timeout)
 {
     if (signum <= 0 || signum >= NSIG)
         return gev__fail(EINVAL);
-    proc_waiter w;
-    gev__loop *loop = waiter_begin(&w, timeout);
+    gev__waiter w;
+    gev__loop *loop = waiter_begin(&w);
     if (!loop)
         return -1;
+    gev__nsec deadline = gev__deadline(timeout);
     gev__signal s;
     gev__signal_init(&s, signal_cb, signum);
     s.base.data = &w;
     if (gev__signal_start(loop, &s) == -1)
         return -1;              /* EINVAL (SIGKILL...), EBUSY (another hub's) */
-    int err = gev__wait(w.deadline);
+    int err = gev__wait(deadline);
     gev__signal_stop(loop, &s);
     return err ? gev__fail(err) : 0;
 }
@@ -99,20 +90,23 @@ static int reaped(pid_t pid, int *status, int st)
 
 static int child_wait(pid_t pid, int *status, double timeout)
 {
-    proc_waiter w;
-    gev__loop *loop = waiter_begin(&w, timeout);
+    gev__waiter w;
+    gev__loop *loop = waiter_begin(&w);
     if (!loop)
         return -1;
+    if (timeout == 0)
+        return gev__fail(ETIMEDOUT);    /* reap_now just saw it running */
+    gev__nsec deadline = gev__deadline(timeout);
     gev__child c;
     gev__child_init(&c, child_cb, pid);
     c.base.data = &w;
     if (gev__child_start(loop, &c) == -1)
         return -1;              /* EBUSY: another thread's hub has SIGCHLD */
-    int err = gev__wait(w.deadline);
+    int err = gev__wait(deadline);
     gev__child_stop(loop, &c);
     /* Reaped is final: if the loop reaped it while a kill or the deadline
      * was ending the wait, its status exists nowhere else, so report it. */
-    if (w.fired)
+    if (w.flags)
         return reaped(pid, status, c.status);
     return gev__fail(err ? err : ECHILD);
 }
