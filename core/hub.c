@@ -265,18 +265,12 @@ int gev__wait(gev__nsec deadline)
         gev__timer_start_at(hub->hot.loop, &g->timer, deadline);
         if (!g->timer.base.active)
             return ENOMEM;          /* a wait that could outlive its deadline */
-        /* gev_run's own deadline must not count as something left to do,
-         * or gev_run(t) could never return before t. */
-        if (g == &hub->main && hub->main_in_run)
-            gev__watcher_set_ref(hub->hot.loop, &g->timer.base, false);
     }
     g->state = GEV__WAITING;
     g->wake_err = 0;
     gev__hub_switch_away(hub, gev__ctx_of(hub, g));
     if (g->timer.base.active)
         gev__timer_stop(hub->hot.loop, &g->timer);
-    if (g->timer.base.unref)
-        gev__watcher_set_ref(hub->hot.loop, &g->timer.base, true);
     return g->wake_err;
 }
 
@@ -327,7 +321,12 @@ int gev_run(double timeout)
     gev__nsec deadline = gev__deadline(timeout);
     gev__wait_begin();
     hub->main_in_run = true;
+    /* gev_run's own deadline must not count as something left to do, or
+     * gev_run(t) could never return before t (an unref'd timer stays so
+     * across the start and stop inside gev__wait). */
+    gev__watcher_set_ref(hub->hot.loop, &hub->main.timer.base, false);
     int err = gev__wait(deadline);
+    gev__watcher_set_ref(hub->hot.loop, &hub->main.timer.base, true);
     hub->main_in_run = false;
     return err ? gev__fail(err) : 0;
 }
