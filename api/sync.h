@@ -26,19 +26,14 @@
 static inline int gev__sync_wait(gev__waitq *q, gev__waiter *w, void *item,
                                  int flags, double timeout)
 {
-    if (timeout == 0 && gev__in_hub())
-        return ETIMEDOUT;
-    gev__nsec deadline = gev__deadline(timeout);
-    /* Not gev__waitq_wait(): its gev__waiter_init() clears item and flags,
-     * which a putter must publish before it waits.  gev__wait makes the
-     * block check; a failure there returns before anyone saw w queued. */
+    if (timeout == 0) {             /* the nowait case: no clock, no queue */
+        int err = gev__block_check();
+        return err && err != EDEADLK ? err : ETIMEDOUT;
+    }
     gev__waiter_init(w);
     w->item = item;
     w->flags = flags;
-    gev__waitq_push(q, w);
-    int err = gev__wait(deadline);
-    gev__waitq_remove(q, w);
-    return err;
+    return gev__waitq_wait_as(q, w, gev__deadline(timeout));
 }
 
 /* gev__sync_wait() for a greenlet that takes an item: *item gets it. */

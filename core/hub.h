@@ -282,20 +282,26 @@ bool gev__waitq_has_live(gev__waitq *q);
 /* Wake the first live waiter / every live waiter with err. */
 bool gev__waitq_wake_one(gev__waitq *q, int err);
 size_t gev__waitq_wake_all(gev__waitq *q, int err);
-/* The whole dance for the common case: check, enqueue, wait, dequeue.
+/* The whole dance for the common case: enqueue w (set up by
+ * gev__waiter_init and whatever the caller publishes in it), wait, dequeue.
  * Returns 0 or an errno; w->item holds what a waker handed over.  Inline:
  * every frame between a blocking call and the switch is one more return
  * the CPU mispredicts when the greenlet resumes (its return-stack buffer
  * holds the call chain of the greenlet that ran before). */
-static inline int gev__waitq_wait(gev__waitq *q, gev__waiter *w, gev__nsec deadline)
+static inline int gev__waitq_wait_as(gev__waitq *q, gev__waiter *w, gev__nsec deadline)
 {
     /* No check of our own: gev__wait makes it, and if it fails at once
      * nothing ran while w was queued, so taking it off again is enough. */
-    gev__waiter_init(w);
     gev__waitq_push(q, w);
     int err = gev__wait(deadline);
     gev__waitq_remove(q, w);
     return err;
+}
+/* The same for a waiter with nothing to publish. */
+static inline int gev__waitq_wait(gev__waitq *q, gev__waiter *w, gev__nsec deadline)
+{
+    gev__waiter_init(w);
+    return gev__waitq_wait_as(q, w, deadline);
 }
 
 /* ----------------------------------------------------------------- */
