@@ -126,13 +126,9 @@ static gev_greenlet *member_spawn(gev_pool *p, gev_fn fn, void *arg)
     pool_member *m = malloc(sizeof *m);
     if (!m)
         return NULL;
-    gev_greenlet *g = gev_spawn(fn, arg);
-    if (!g || gev_link(g, member_done, m) < 0) {
+    gev_greenlet *g = gev__spawn_linked(fn, arg, member_done, m);
+    if (!g) {
         int err = errno;
-        if (g) {
-            gev_kill(g, 0);     /* never started: dead at once, never runs */
-            gev_release(g);
-        }
         free(m);
         errno = err;
         return NULL;

@@ -152,28 +152,12 @@ static void client_done(gev_greenlet *g, void *arg)
     server_maybe_free(s);
 }
 
-/* gev_spawn(fn, arg) with done(g, arg) linked: the server learns of the
- * end even of a greenlet killed before it ran.  NULL + errno. */
-static gev_greenlet *spawn_linked(gev_fn fn, void *arg,
-                                  void (*done)(gev_greenlet *g, void *arg))
-{
-    gev_greenlet *g = gev_spawn(fn, arg);
-    if (g && gev_link(g, done, arg) < 0) {
-        int err = errno;
-        gev_kill(g, 0);         /* not started yet: it never runs */
-        gev_release(g);
-        errno = err;
-        return NULL;
-    }
-    return g;
-}
-
 /* Hand fd to a new handler greenlet.  0, or an errno (fd is then closed). */
 static int client_spawn(gev_server *s, int fd, const struct sockaddr_storage *peer,
                         socklen_t peerlen)
 {
     client *c = malloc(sizeof *c);
-    gev_greenlet *g = c ? spawn_linked(client_main, c, client_done) : NULL;
+    gev_greenlet *g = c ? gev__spawn_linked(client_main, c, client_done, c) : NULL;
     if (!g) {
         int err = errno;
         free(c);
@@ -322,7 +306,7 @@ int gev_server_start(gev_server *s)
         return gev__fail(s->state == SERVER_RUNNING ? EALREADY : EINVAL);
     if (ensure_listening(s->listen_fd) < 0)
         return -1;
-    gev_greenlet *g = spawn_linked(acceptor_main, s, acceptor_done);
+    gev_greenlet *g = gev__spawn_linked(acceptor_main, s, acceptor_done, s);
     if (!g)
         return -1;
     gev_set_name(g, "gev-server-acceptor");

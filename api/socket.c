@@ -263,17 +263,12 @@ static bool deadline_passed(gev__nsec deadline)
 /* Hands the job to a new helper greenlet (which runs once we wait). */
 static int gai_start(gai_job *j)
 {
-    gev_greenlet *helper = gev_spawn(gai_helper, j);
+    gev_greenlet *helper = gev__spawn_linked(gai_helper, j, gai_helper_never_ran, j);
 
-    if (helper && gev_link(helper, gai_helper_never_ran, j) == 0) {
-        gev_release(helper);
-        return 0;
-    }
-    int err = errno;
-    if (helper)
-        gev_kill(helper, 0);    /* not started: it never runs */
+    if (!helper)
+        return errno;
     gev_release(helper);
-    return err;
+    return 0;
 }
 
 static int gai_in_pool(const char *node, const char *service,

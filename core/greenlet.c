@@ -370,6 +370,20 @@ static void spawn_later_cb(gev__loop *loop, gev__timer *t)
 
 static int kill_request(gev_greenlet *g);
 
+gev_greenlet *gev__spawn_linked(gev_fn fn, void *arg,
+                                void (*done)(gev_greenlet *g, void *arg), void *done_arg)
+{
+    gev_greenlet *g = gev_spawn(fn, arg);
+    if (g && gev_link(g, done, done_arg) < 0) {
+        int err = errno;
+        kill_request(g);            /* not started yet: it never runs */
+        gev_release(g);
+        errno = err;
+        return NULL;
+    }
+    return g;
+}
+
 gev_greenlet *gev_spawn_later(double seconds, gev_fn fn, void *arg)
 {
     gev_greenlet *g = spawn_record(0, fn, arg);

@@ -311,4 +311,10 @@ static inline int gev__waitq_wait(gev__waitq *q, gev__waiter *w, gev__nsec deadl
 /* Free g's record if it is dead, released and no notification is pending. */
 void gev__greenlet_maybe_free(gev_greenlet *g);
 
+/* gev_spawn(fn, arg) with done(g, done_arg) linked, so the owner learns of
+ * the end even of a greenlet killed before it ran.  NULL + errno, and then
+ * nothing was spawned. */
+gev_greenlet *gev__spawn_linked(gev_fn fn, void *arg,
+                                void (*done)(gev_greenlet *g, void *arg), void *done_arg);
+
 #endif
