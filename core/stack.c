@@ -317,7 +317,6 @@ static void guard_handler(int sig, siginfo_t *info, void *uctx)
     const char *name = NULL;
     size_t size = 0;
 
-    (void)uctx;
     if (describe && info && info->si_code > 0)
         name = describe(info->si_addr, &size);
     if (name) {
@@ -344,10 +343,20 @@ static void guard_handler(int sig, siginfo_t *info, void *uctx)
         abort();
     }
 
-    /* Not ours: let the previous handler (or the default action) have it. */
-    sigaction(sig, sig == SIGBUS ? &prev_bus : &prev_segv, NULL);
-    if (!info || info->si_code <= 0)
-        raise(sig);     /* sent, not a fault: it would not come back by itself */
+    /* Not ours: the previous handler gets it, called from here so that we
+     * stay installed (a program whose own handler recovers, a GC or a JIT,
+     * keeps having overflows reported); the default action or an ignore
+     * is put back and the fault left to recur. */
+    const struct sigaction *prev = sig == SIGBUS ? &prev_bus : &prev_segv;
+    if (prev->sa_flags & SA_SIGINFO) {
+        prev->sa_sigaction(sig, info, uctx);
+    } else if (prev->sa_handler != SIG_DFL && prev->sa_handler != SIG_IGN) {
+        prev->sa_handler(sig);
+    } else {
+        sigaction(sig, prev, NULL);
+        if (!info || info->si_code <= 0)
+            raise(sig); /* sent, not a fault: it would not come back by itself */
+    }
     errno = saved_errno;
 }
 

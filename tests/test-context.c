@@ -1121,6 +1121,47 @@ static void chained_fault_child(int out, void *arg)
     wild_fault();
 }
 
+/* A program whose own handler recovers from faults (a GC, a JIT) keeps it
+ * working under ours, and ours stays installed for the next overflow. */
+static sigjmp_buf recover_jmp;
+static int recovered;
+
+static void recovering_handler(int sig)
+{
+    (void)sig;
+    recovered++;
+    siglongjmp(recover_jmp, 1);
+}
+
+static void recovering_fault_child(int out, void *arg)
+{
+    struct sigaction sa, now;
+    (void)out;
+    (void)arg;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = recovering_handler;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, NULL);
+    if (gev__stack_guard_thread_init(ovf_describe) != 0)
+        _exit(3);
+    volatile char *p = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if ((void *)p == MAP_FAILED)
+        _exit(4);
+#ifdef VALGRIND_DISABLE_ERROR_REPORTING
+    VALGRIND_DISABLE_ERROR_REPORTING;
+#endif
+    for (int i = 0; i < 2; i++)
+        if (sigsetjmp(recover_jmp, 1) == 0)
+            p[0] = 1;
+#ifdef VALGRIND_ENABLE_ERROR_REPORTING
+    VALGRIND_ENABLE_ERROR_REPORTING;
+#endif
+    sigaction(SIGSEGV, NULL, &now);
+    bool ours = (now.sa_flags & SA_SIGINFO) && now.sa_sigaction != NULL &&
+                (void *)now.sa_handler != (void *)recovering_handler;
+    _exit(recovered == 2 && ours ? 43 : 5);
+}
+
 static void test_other_faults(void **state)
 {
     char err[8192], out[16];
@@ -1134,6 +1175,10 @@ static void test_other_faults(void **state)
     status = run_child(chained_fault_child, NULL, err, sizeof err, out, sizeof out);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 42);
+    assert_null(strstr(err, "gev:"));
+    status = run_child(recovering_fault_child, NULL, err, sizeof err, out, sizeof out);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 43);
     assert_null(strstr(err, "gev:"));
 }
 
