@@ -4,11 +4,14 @@
  *    test compares the whole sequence with the exact order gevent defines;
  *  - a fresh hub per test: the teardown calls gev_shutdown(), and fails the
  *    test if a greenlet was left alive that shutdown had to kill;
- *  - a clock in seconds for generous upper bounds (never tight timings).
+ *  - a clock in seconds for generous upper bounds (never tight timings);
+ *  - small shared helpers: errno names for log tokens, joining and releasing
+ *    a set of greenlets, a socket's local port, a ticking greenlet.
  */
 #ifndef GEV_TESTS_GEVTEST_H
 #define GEV_TESTS_GEVTEST_H
 
+#include "config.h"             /* _GNU_SOURCE: strerrorname_np */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -18,6 +21,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include "gev.h"
 
 #define GEVTEST_LOG_MAX 65536
@@ -66,6 +72,47 @@ static inline double gevtest_now(void)
         assert_int_equal(rc_, -1);                   \
         assert_int_equal(errno_, (err));             \
     } while (0)
+
+/* "0", or the errno's name: log tokens compare against gevent's outcomes. */
+static inline const char *gevtest_outcome(int rc)
+{
+    return rc == 0 ? "0" : strerrorname_np(errno);
+}
+
+static inline void gevtest_release_all(gev_greenlet *const *g, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        gev_release(g[i]);
+}
+
+/* Join all of g (which must succeed within timeout), then release them. */
+static inline void gevtest_join_release(gev_greenlet *const *g, size_t n, double timeout)
+{
+    assert_int_equal(gev_joinall(g, n, timeout), 0);
+    gevtest_release_all(g, n);
+}
+
+/* The local port of a bound IPv4 or IPv6 socket. */
+static inline int gevtest_local_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&ss, &len), 0);
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+/* A greenlet that counts gevtest_ticks every 5 ms until it is killed. */
+static int gevtest_ticks;
+
+static inline void *gevtest_ticker(void *arg)
+{
+    (void)arg;
+    while (gev_sleep(0.005) == 0)
+        gevtest_ticks++;
+    return NULL;
+}
 
 static inline int gevtest_setup(void **state)
 {

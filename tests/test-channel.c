@@ -5,8 +5,6 @@
 #include "gevtest.h"
 #include <stdlib.h>
 
-static const char *outcome(int rc) { return rc == 0 ? "0" : strerrorname_np(errno); }
-
 static gev_channel *ch;
 
 static void *get_two(void *arg)
@@ -66,7 +64,7 @@ static void test_wait(void **state)
 static void *send_hi(void *arg)
 {
     int rc = gev_channel_put(ch, "hi", GEV_FOREVER);
-    gevtest_log("sent:%s", outcome(rc));
+    gevtest_log("sent:%s", gevtest_outcome(rc));
     return arg;
 }
 
@@ -74,7 +72,7 @@ static void *receive_and_log(void *arg)
 {
     void *v = NULL;
     int rc = gev_channel_get(ch, &v, GEV_FOREVER);
-    gevtest_log("%s:%s:%s", (const char *)arg, outcome(rc), v ? (char *)v : "-");
+    gevtest_log("%s:%s:%s", (const char *)arg, gevtest_outcome(rc), v ? (char *)v : "-");
     return arg;
 }
 
@@ -86,10 +84,8 @@ static void test_sender_waits_for_receiver(void **state)
     assert_log("");
     gev_greenlet *r = gev_spawn(receive_and_log, "r");
     gev_greenlet *both[2] = {p, r};
-    assert_int_equal(gev_joinall(both, 2, GEV_FOREVER), 0);
+    gevtest_join_release(both, 2, GEV_FOREVER);
     assert_log("r:0:hi sent:0");
-    gev_release(p);
-    gev_release(r);
     gev_channel_free(ch);
 }
 
@@ -129,10 +125,8 @@ static void test_receivers_served_fifo(void **state)
     gev_sleep(0);
     assert_int_equal(gev_channel_put(ch, "a", 0), 0);
     assert_int_equal(gev_channel_put(ch, "b", 0), 0);
-    assert_int_equal(gev_joinall(g, 2, GEV_FOREVER), 0);
+    gevtest_join_release(g, 2, GEV_FOREVER);
     assert_log("r1:0:a r2:0:b");
-    gev_release(g[0]);
-    gev_release(g[1]);
     gev_channel_free(ch);
 }
 
@@ -144,11 +138,9 @@ static void test_free_wakes_waiters(void **state)
     gev_greenlet *r = gev_spawn(receive_and_log, "late");
     gev_sleep(0);
     gev_channel_free(ch);
-    assert_int_equal(gev_joinall(g, 2, GEV_FOREVER), 0);
+    gevtest_join_release(g, 2, GEV_FOREVER);
     assert_int_equal(gev_join(r, GEV_FOREVER), 0);
     assert_log("r:0:hi sent:0 late:EBADF:-");
-    gev_release(g[0]);
-    gev_release(g[1]);
     gev_release(r);
 }
 

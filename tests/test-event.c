@@ -5,9 +5,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-/* "0", or the errno's name: log tokens compare against gevent's outcomes. */
-static const char *outcome(int rc) { return rc == 0 ? "0" : strerrorname_np(errno); }
-
 static gev_event *ev;
 
 static void *log_other(void *arg)
@@ -19,7 +16,7 @@ static void *log_other(void *arg)
 static void *wait_forever(void *arg)
 {
     int rc = gev_event_wait(ev, GEV_FOREVER);
-    gevtest_log("%s:%s", (const char *)arg, outcome(rc));
+    gevtest_log("%s:%s", (const char *)arg, gevtest_outcome(rc));
     return NULL;
 }
 
@@ -74,12 +71,10 @@ static void test_1000_waiters_wake_fifo_after_set_clear(void **state)
     assert_int_equal(woke_count, 0);
     gev_event_set(ev);
     gev_event_clear(ev);
-    assert_int_equal(gev_joinall(g, MANY, GEV_FOREVER), 0);
+    gevtest_join_release(g, MANY, GEV_FOREVER);
     assert_int_equal(woke_count, MANY);
-    for (int i = 0; i < MANY; i++) {
+    for (int i = 0; i < MANY; i++)
         assert_int_equal(woke_order[i], i);
-        gev_release(g[i]);
-    }
     gev_event_free(ev);
 }
 
@@ -129,10 +124,8 @@ static void test_free_wakes_waiters_with_ebadf(void **state)
     gev_greenlet *g[2] = {gev_spawn(wait_forever, "a"), gev_spawn(wait_forever, "b")};
     gev_sleep(0);
     gev_event_free(ev);
-    assert_int_equal(gev_joinall(g, 2, GEV_FOREVER), 0);
+    gevtest_join_release(g, 2, GEV_FOREVER);
     assert_log("a:EBADF b:EBADF");
-    gev_release(g[0]);
-    gev_release(g[1]);
 }
 
 static void test_null_handles(void **state)

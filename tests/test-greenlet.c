@@ -45,10 +45,8 @@ static void *a_yield_b(void *arg)
 static void test_sleep0_interleaves(void **state)
 {
     gev_greenlet *g[2] = {gev_spawn(a_yield_b, "1"), gev_spawn(a_yield_b, "2")};
-    assert_int_equal(gev_joinall(g, 2, GEV_FOREVER), 0);
+    gevtest_join_release(g, 2, GEV_FOREVER);
     assert_log("1A 2A 1B 2B");
-    gev_release(g[0]);
-    gev_release(g[1]);
 }
 
 static void *return_arg(void *arg) { return arg; }
@@ -120,10 +118,8 @@ static void test_joiners_resume_in_join_order(void **state)
     gev_sleep(0.02);                    /* A (the slot) gave up; B, C queued */
     assert_log("A-timeout");
     jg[3] = gev_spawn(join_and_log, &js[3]);
-    assert_int_equal(gev_joinall(jg, 4, GEV_FOREVER), 0);
+    gevtest_join_release(jg, 4, GEV_FOREVER);
     assert_log("A-timeout B C D");
-    for (int i = 0; i < 4; i++)
-        gev_release(jg[i]);
     gev_release(g);
 }
 
@@ -166,10 +162,8 @@ static void test_spawn_later_order(void **state)
     gevtest_log("yielded");
     assert_false(gev_ready(early));
     gev_greenlet *all[3] = {late, early, now};
-    assert_int_equal(gev_joinall(all, 3, 2.0), 0);
+    gevtest_join_release(all, 3, 2.0);
     assert_log("now yielded early late");
-    for (int i = 0; i < 3; i++)
-        gev_release(all[i]);
 }
 
 static void *count_up(void *arg)
@@ -189,10 +183,8 @@ static void test_100k_spawned_and_joined(void **state)
         assert_non_null(g[i]);
     }
     assert_int_equal(counter, 0);
-    assert_int_equal(gev_joinall(g, N, GEV_FOREVER), 0);
+    gevtest_join_release(g, (size_t)N, GEV_FOREVER);
     assert_int_equal(counter, N);
-    for (int i = 0; i < N; i++)
-        gev_release(g[i]);
     free(g);
 }
 
@@ -217,8 +209,7 @@ static void test_40k_concurrent_greenlets(void **state)
     for (int i = 0; i < N; i++)
         assert_false(gev_ready(g[i]));
     assert_int_equal(gev_killall(g, N, GEV_FOREVER), 0);
-    for (int i = 0; i < N; i++)
-        gev_release(g[i]);
+    gevtest_release_all(g, N);
     free(g);
 }
 

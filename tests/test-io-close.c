@@ -163,21 +163,11 @@ static void test_close_wakes_reader_and_writer(void **state)
     gev_greenlet *g[2] = { gev_spawn(recv_and_log, &sv[0]), gev_spawn(send_and_recv, &sv[0]) };
     assert_int_equal(gev_sleep(0.05), 0);    /* the writer has filled the buffer by now */
     assert_int_equal(gev_close(sv[0]), 0);
-    assert_int_equal(gev_joinall(g, 2, 5), 0);
+    gevtest_join_release(g, 2, 5);
     char want[64];
     snprintf(want, sizeof want, "recv:err:%d send:err:%d", EBADF, EBADF);
     assert_log(want);
-    gev_release(g[0]);
-    gev_release(g[1]);
     assert_int_equal(gev_close(sv[1]), 0);
-}
-
-static int local_port(int fd)
-{
-    struct sockaddr_in a;
-    socklen_t len = sizeof a;
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    return ntohs(a.sin_port);
 }
 
 struct connect_arg { int fd; struct sockaddr_in addr; };
@@ -202,11 +192,11 @@ static void test_close_wakes_connect_and_accept(void **state)
 {
     int l = gev_tcp_listen("127.0.0.1", "0", 0);
     char port[16];
-    snprintf(port, sizeof port, "%d", local_port(l));
+    snprintf(port, sizeof port, "%d", gevtest_local_port(l));
     int first = gev_tcp_connect("127.0.0.1", port, 5);
     assert_true(first >= 0);
     struct connect_arg c = { gev_socket(AF_INET, SOCK_STREAM, 0), {
-        .sin_family = AF_INET, .sin_port = htons((uint16_t)local_port(l)),
+        .sin_family = AF_INET, .sin_port = htons((uint16_t)gevtest_local_port(l)),
         .sin_addr.s_addr = htonl(INADDR_LOOPBACK) } };
     gev_greenlet *g = gev_spawn(connect_and_log, &c);
     assert_int_equal(gev_sleep(0.05), 0);
@@ -228,7 +218,7 @@ static void test_close_wakes_connect_and_accept(void **state)
 
     /* The connect's number, reused by a TCP connection, works. */
     int l2 = gev_tcp_listen("127.0.0.1", "0", 8);
-    snprintf(port, sizeof port, "%d", local_port(l2));
+    snprintf(port, sizeof port, "%d", gevtest_local_port(l2));
     int c2 = gev_tcp_connect("127.0.0.1", port, 5);
     int s2 = gev_accept(l2, NULL, NULL, 5);
     assert_true(c2 >= 0 && s2 >= 0);
@@ -290,7 +280,7 @@ static void test_plain_close_then_gev_socket(void **state)
     assert_int_equal(u, sv[0]);
     struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
     assert_int_equal(bind(u, (struct sockaddr *)&a, sizeof a), 0);
-    a.sin_port = htons((uint16_t)local_port(u));
+    a.sin_port = htons((uint16_t)gevtest_local_port(u));
     assert_int_equal(connect(sender, (struct sockaddr *)&a, sizeof a), 0);
     struct delayed_send d2 = { sender, "fresh" };
     g = gev_spawn(send_later, &d2);

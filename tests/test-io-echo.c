@@ -98,21 +98,13 @@ static void raise_fd_limit(rlim_t need)
         skip();     /* the hard limit leaves no room for the test */
 }
 
-static int local_port(int fd)
-{
-    struct sockaddr_in a;
-    socklen_t len = sizeof a;
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    return ntohs(a.sin_port);
-}
-
 static void run_echo(int nclients, int rounds)
 {
     raise_fd_limit((rlim_t)nclients * 2 + 64);
     struct server srv = { .listen_fd = gev_tcp_listen("127.0.0.1", "0", 4096) };
     assert_true(srv.listen_fd >= 0);
     char port[16];
-    snprintf(port, sizeof port, "%d", local_port(srv.listen_fd));
+    snprintf(port, sizeof port, "%d", gevtest_local_port(srv.listen_fd));
     gev_greenlet *acceptor = gev_spawn(accept_loop, &srv);
 
     struct client *cs = calloc((size_t)nclients, sizeof *cs);
@@ -123,11 +115,9 @@ static void run_echo(int nclients, int rounds)
         assert_non_null(gs[i]);
     }
     double t0 = gevtest_now();
-    assert_int_equal(gev_joinall(gs, (size_t)nclients, 15), 0);
-    for (int i = 0; i < nclients; i++) {
+    gevtest_join_release(gs, (size_t)nclients, 15);
+    for (int i = 0; i < nclients; i++)
         assert_true(cs[i].ok);
-        gev_release(gs[i]);
-    }
     /* Every handler sees its client's EOF and ends. */
     while (srv.handlers_done < (size_t)nclients && gevtest_now() - t0 < 15)
         gev_sleep(0.01);

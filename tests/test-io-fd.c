@@ -320,11 +320,8 @@ static void test_lazy_disarm_many_cycles(void **state)
     /* The armed-but-idle watchers still work for the next wait. */
     struct pingpong c = { sv[0], 3, true }, d = { sv[1], 3, false };
     gev_greenlet *h[2] = { gev_spawn(pingpong_side, &c), gev_spawn(pingpong_side, &d) };
-    assert_int_equal(gev_joinall(h, 2, 5), 0);
-    for (int i = 0; i < 2; i++) {
-        gev_release(g[i]);
-        gev_release(h[i]);
-    }
+    gevtest_join_release(h, 2, 5);
+    gevtest_release_all(g, 2);
     close_pair(sv);
 }
 

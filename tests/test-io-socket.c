@@ -10,16 +10,6 @@
 #include <unistd.h>
 #include "fd.h"
 
-static int local_port(int fd)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&ss, &len), 0);
-    if (ss.ss_family == AF_INET6)
-        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-}
-
 static struct sockaddr_in loopback4(int port)
 {
     struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
@@ -33,7 +23,7 @@ static void tcp_pair(int *client, int *server)
     int l = gev_tcp_listen("127.0.0.1", "0", 16);
     assert_true(l >= 0);
     char port[16];
-    snprintf(port, sizeof port, "%d", local_port(l));
+    snprintf(port, sizeof port, "%d", gevtest_local_port(l));
     *client = gev_tcp_connect("127.0.0.1", port, 5);
     assert_true(*client >= 0);
     *server = gev_accept(l, NULL, NULL, 5);
@@ -68,7 +58,7 @@ static void test_tcp_listen_ephemeral(void **state)
     int l = gev_tcp_listen("127.0.0.1", "0", 8);
     assert_true(l >= 0);
     assert_true(is_nonblock_cloexec(l));
-    assert_true(local_port(l) > 0);
+    assert_true(gevtest_local_port(l) > 0);
     int one = 0;
     socklen_t len = sizeof one;
     assert_int_equal(getsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, &len), 0);
@@ -77,7 +67,7 @@ static void test_tcp_listen_ephemeral(void **state)
 
     l = gev_tcp_listen(NULL, "0", 8);      /* any address */
     assert_true(l >= 0);
-    struct sockaddr_in a = loopback4(local_port(l));
+    struct sockaddr_in a = loopback4(gevtest_local_port(l));
     int c = gev_socket(AF_INET, SOCK_STREAM, 0);
     assert_int_equal(gev_connect(c, (struct sockaddr *)&a, sizeof a, 5), 0);
     int s = gev_accept(l, NULL, NULL, 5);
@@ -98,7 +88,7 @@ static void test_accept(void **state)
     assert_fails(gev_accept(l, NULL, NULL, 0.03), ETIMEDOUT);
     assert_true(gevtest_now() - t0 >= 0.025);
     char port[16];
-    snprintf(port, sizeof port, "%d", local_port(l));
+    snprintf(port, sizeof port, "%d", gevtest_local_port(l));
     int c = gev_tcp_connect("127.0.0.1", port, 5);
     assert_true(c >= 0);
     struct sockaddr_in peer;
@@ -107,7 +97,7 @@ static void test_accept(void **state)
     assert_true(s >= 0);
     assert_true(is_nonblock_cloexec(s));
     assert_int_equal(len, sizeof peer);
-    assert_int_equal(ntohs(peer.sin_port), local_port(c));
+    assert_int_equal(ntohs(peer.sin_port), gevtest_local_port(c));
     close2(c, s);
     assert_int_equal(gev_close(l), 0);
 }
@@ -280,7 +270,7 @@ static void test_udp(void **state)
     struct sockaddr_in addr = loopback4(0);
     assert_int_equal(bind(a, (struct sockaddr *)&addr, sizeof addr), 0);
     assert_int_equal(bind(b, (struct sockaddr *)&addr, sizeof addr), 0);
-    struct sockaddr_in to = loopback4(local_port(a));
+    struct sockaddr_in to = loopback4(gevtest_local_port(a));
     char buf[16];
     assert_fails(gev_recvfrom(a, buf, sizeof buf, 0, NULL, NULL, 0.01), ETIMEDOUT);
     gev_greenlet *g = gev_spawn(recv_and_log, &a);
@@ -292,7 +282,7 @@ static void test_udp(void **state)
     struct sockaddr_in from;
     socklen_t len = sizeof from;
     assert_int_equal(gev_recvfrom(a, buf, sizeof buf, 0, (struct sockaddr *)&from, &len, 1), 5);
-    assert_int_equal(ntohs(from.sin_port), local_port(b));
+    assert_int_equal(ntohs(from.sin_port), gevtest_local_port(b));
     gev_release(g);
     close2(a, b);
 }
@@ -303,7 +293,7 @@ static int closed_port(void)
 {
     int l = gev_tcp_listen("127.0.0.1", "0", 1);
     assert_true(l >= 0);
-    int port = local_port(l);
+    int port = gevtest_local_port(l);
     assert_int_equal(gev_close(l), 0);
     return port;
 }
@@ -329,7 +319,7 @@ static void full_listener_open(struct full_listener *fl)
 {
     fl->fd = gev_tcp_listen("127.0.0.1", "0", 0);
     assert_true(fl->fd >= 0);
-    fl->addr = loopback4(local_port(fl->fd));
+    fl->addr = loopback4(gevtest_local_port(fl->fd));
     for (fl->n = 0; fl->n < 64; fl->n++) {
         int fd = fl->held[fl->n] = gev_socket(AF_INET, SOCK_STREAM, 0);
         if (gev_connect(fd, (struct sockaddr *)&fl->addr, sizeof fl->addr, 0.2) < 0) {
@@ -398,7 +388,7 @@ static void test_tcp_connect_localhost(void **state)
 {
     int l = gev_tcp_listen("127.0.0.1", "0", 8);   /* IPv4 only */
     char port[16];
-    snprintf(port, sizeof port, "%d", local_port(l));
+    snprintf(port, sizeof port, "%d", gevtest_local_port(l));
     int c = gev_tcp_connect("localhost", port, 5);
     assert_true(c >= 0);
     assert_true(is_nonblock_cloexec(c));
@@ -431,7 +421,7 @@ static void test_tcp_connect_tries_each_address(void **state)
     struct sockaddr_in v4 = loopback4(0);
     int l4 = listen_on((struct sockaddr *)&v4, sizeof v4);
     assert_true(l4 >= 0);
-    v4.sin_port = htons((uint16_t)local_port(l4));
+    v4.sin_port = htons((uint16_t)gevtest_local_port(l4));
     struct sockaddr_in6 v6 = { .sin6_family = AF_INET6, .sin6_port = v4.sin_port,
                                .sin6_addr = IN6ADDR_LOOPBACK_INIT };
     struct addrinfo ai4 = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM,

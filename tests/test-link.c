@@ -187,8 +187,7 @@ static void test_chained_link_callbacks_run_promptly(void **state)
     assert_int_equal(gev_join(s, GEV_FOREVER), 0);
     assert_true(woke_at > 0 && woke_at < 10);
     gev_greenlet *all[] = { chain_x1, chain_x2, y, j, s };
-    for (size_t i = 0; i < 5; i++)
-        gev_release(all[i]);
+    gevtest_release_all(all, 5);
 }
 
 int main(void)

@@ -4,15 +4,13 @@
 #include "gevtest.h"
 #include <stdlib.h>
 
-static const char *outcome(int rc) { return rc == 0 ? "0" : strerrorname_np(errno); }
-
 static gev_lock *lock;
 
 /* Acquire, log, release: "<tag>:<acquire outcome>". */
 static void *lock_and_log(void *arg)
 {
     int rc = gev_lock_acquire(lock, GEV_FOREVER);
-    gevtest_log("%s:%s", (const char *)arg, outcome(rc));
+    gevtest_log("%s:%s", (const char *)arg, gevtest_outcome(rc));
     if (rc == 0)
         gev_lock_release(lock);
     return arg;
@@ -20,7 +18,7 @@ static void *lock_and_log(void *arg)
 
 static void *release_and_log(void *arg)
 {
-    gevtest_log("%s:%s", (const char *)arg, outcome(gev_lock_release(lock)));
+    gevtest_log("%s:%s", (const char *)arg, gevtest_outcome(gev_lock_release(lock)));
     return arg;
 }
 
@@ -117,9 +115,7 @@ static void test_handed_over_fifo(void **state)
     gevtest_log("main");
     assert_log("a:0 b:0 main");
     assert_int_equal(gev_lock_release(lock), 0);
-    assert_int_equal(gev_joinall(g, 2, GEV_FOREVER), 0);
-    gev_release(g[0]);
-    gev_release(g[1]);
+    gevtest_join_release(g, 2, GEV_FOREVER);
     gev_lock_free(lock);
 }
 

@@ -368,9 +368,8 @@ static void test_stop_and_free_self_in_callback(void **state)
 static void test_stop_and_free_others_in_callback(void **state)
 {
     gev__loop *loop = *state;
-    int sv[2], q[2];
+    int sv[2];
     tu_socketpair(sv);
-    tu_socketpair(q);
     tu_log log;
     tu_log_init(&log, 64);
     ri *a = ri_new(1, &log, sv[0], R);
@@ -396,7 +395,6 @@ static void test_stop_and_free_others_in_callback(void **state)
     free(d);
     tu_log_free(&log);
     tu_close_pair(sv);
-    tu_close_pair(q);
 }
 
 /* -- set_events ------------------------------------------------------------------ */

@@ -390,11 +390,6 @@ static void test_restart_moves_active_timer(void **state)
     tu_log_free(&log);
 }
 
-static void restart_other_zero(gev__loop *loop, rt *self)
-{
-    gev__timer_start(loop, &self->other->t, 0, 0);
-}
-
 static void test_restart_due_timer_in_callback_defers_it(void **state)
 {
     gev__loop *loop = *state;
@@ -403,7 +398,7 @@ static void test_restart_due_timer_in_callback_defers_it(void **state)
     rt a, b;
     rt_init(&a, 1, &log);
     rt_init(&b, 2, &log);
-    a.action = restart_other_zero;
+    a.action = start_other_zero;
     a.other = &b;
     gev__timer_start(loop, &a.t, 0, 0);
     gev__timer_start(loop, &b.t, 0, 0);

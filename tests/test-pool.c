@@ -5,15 +5,13 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-static const char *outcome(int rc) { return rc == 0 ? "0" : strerrorname_np(errno); }
-
 static gev_pool *pool;
 static gev_event *go;       /* members wait for it */
 
 static void *wait_go(void *arg)
 {
     int rc = gev_event_wait(go, GEV_FOREVER);
-    gevtest_log("%s:%s", (const char *)arg, outcome(rc));
+    gevtest_log("%s:%s", (const char *)arg, gevtest_outcome(rc));
     return arg;
 }
 
@@ -226,8 +224,8 @@ static void test_killed_spawner(void **state)
 
 static void *join_own_pool(void *arg)
 {
-    gevtest_log("join:%s", outcome(gev_pool_join(pool, GEV_FOREVER)));
-    gevtest_log("kill:%s", outcome(gev_pool_kill(pool, GEV_FOREVER)));
+    gevtest_log("join:%s", gevtest_outcome(gev_pool_join(pool, GEV_FOREVER)));
+    gevtest_log("kill:%s", gevtest_outcome(gev_pool_kill(pool, GEV_FOREVER)));
     return arg;
 }
 
@@ -265,7 +263,7 @@ static gev_greenlet *joined_member;
 static void *join_member(void *arg)
 {
     int rc = gev_join(joined_member, GEV_FOREVER);
-    gevtest_log("%s:%s", (const char *)arg, outcome(rc));
+    gevtest_log("%s:%s", (const char *)arg, gevtest_outcome(rc));
     return NULL;
 }
 
@@ -282,14 +280,12 @@ static void test_join_member_released_by_pool(void **state)
     for (int i = 0; i < MANY + HOLD; i++)
         gs[i] = gev_spawn(log_done, "");
     assert_int_equal(gev_joinall(gs, MANY + HOLD, GEV_FOREVER), 0);
-    for (int i = 0; i < MANY; i++)
-        gev_release(gs[i]);
+    gevtest_release_all(gs, MANY);
     gevtest_log_reset();
     pool = gev_pool_new(0);
     joined_member = gev_pool_spawn(pool, sleep_briefly, NULL);
     gev_greenlet *j = gev_spawn(join_member, "joiner");
-    for (int i = MANY; i < MANY + HOLD; i++)
-        gev_release(gs[i]);             /* the free list is full again */
+    gevtest_release_all(gs + MANY, HOLD);   /* the free list is full again */
     assert_int_equal(gev_pool_join(pool, GEV_FOREVER), 0);
     assert_int_equal(gev_join(j, GEV_FOREVER), 0);
     assert_log("joiner:0");

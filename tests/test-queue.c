@@ -5,8 +5,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-static const char *outcome(int rc) { return rc == 0 ? "0" : strerrorname_np(errno); }
-
 static gev_queue *q;
 
 static void *putter_abc(void *arg)
@@ -48,24 +46,18 @@ static void *get_and_log(void *arg)
 {
     void *v = NULL;
     int rc = gev_queue_get(q, &v, GEV_FOREVER);
-    gevtest_log("%s:%s:%s", (const char *)arg, outcome(rc), v ? (const char *)v : "-");
+    gevtest_log("%s:%s:%s", (const char *)arg, gevtest_outcome(rc), v ? (const char *)v : "-");
     return NULL;
 }
 
 static void *put_and_log(void *arg)
 {
     int rc = gev_queue_put(q, arg, GEV_FOREVER);
-    gevtest_log("put%s:%s", (const char *)arg, outcome(rc));
+    gevtest_log("put%s:%s", (const char *)arg, gevtest_outcome(rc));
     return NULL;
 }
 
 static void *log_nothing(void *arg) { return arg; }
-
-static void release_all(gev_greenlet **g, int n)
-{
-    for (int i = 0; i < n; i++)
-        gev_release(g[i]);
-}
 
 static void test_getters_served_fifo(void **state)
 {
@@ -77,9 +69,8 @@ static void test_getters_served_fifo(void **state)
     assert_int_equal(gev_queue_put(q, "y", 0), 0);
     assert_int_equal(gev_queue_put(q, "z", 0), 0);
     assert_int_equal(gev_queue_size(q), 0);    /* handed over, not queued */
-    assert_int_equal(gev_joinall(g, 3, GEV_FOREVER), 0);
+    gevtest_join_release(g, 3, GEV_FOREVER);
     assert_log("g1:0:x g2:0:y g3:0:z");
-    release_all(g, 3);
     gev_queue_free(q);
 }
 
@@ -95,9 +86,8 @@ static void test_putters_served_fifo(void **state)
         char want[2] = {(char)('0' + i), 0};
         assert_string_equal(get_now(), want);
     }
-    assert_int_equal(gev_joinall(g, 3, GEV_FOREVER), 0);
+    gevtest_join_release(g, 3, GEV_FOREVER);
     assert_log("put1:0 put2:0 put3:0");
-    release_all(g, 3);
     gev_queue_free(q);
 }
 
@@ -129,10 +119,9 @@ static void test_two_bogus_waiters(void **state)
                           gev_spawn(get_under_zero_timeout, "e2")};
     gev_sleep(0.05);
     assert_int_equal(gev_queue_put(q, "sent", 0), 0);
-    assert_int_equal(gev_joinall(g, 2, GEV_FOREVER), 0);
+    gevtest_join_release(g, 2, GEV_FOREVER);
     assert_log("e1:ETIMEDOUT:- e2:ETIMEDOUT:-");
     assert_string_equal(get_now(), "sent");
-    release_all(g, 2);
     gev_queue_free(q);
 }
 
@@ -140,7 +129,7 @@ static void *peek_and_log(void *arg)
 {
     void *v = NULL;
     int rc = gev_queue_peek(q, &v, GEV_FOREVER);
-    gevtest_log("%s:%s:%s", (const char *)arg, outcome(rc), v ? (const char *)v : "-");
+    gevtest_log("%s:%s:%s", (const char *)arg, gevtest_outcome(rc), v ? (const char *)v : "-");
     return NULL;
 }
 
@@ -241,7 +230,7 @@ static void *get_10ms(void *arg)
 {
     void *v = NULL;
     int rc = gev_queue_get(q, &v, 0.01);
-    gevtest_log("%s", rc == 0 ? (char *)v : outcome(rc));
+    gevtest_log("%s", rc == 0 ? (char *)v : gevtest_outcome(rc));
     return arg;
 }
 
@@ -252,10 +241,9 @@ static void test_expired_getter_never_consumes(void **state)
     gev_sleep(0);
     gev_greenlet *p = gev_spawn_later(0.01, put_x, NULL);
     gev_greenlet *both[2] = {g, p};
-    assert_int_equal(gev_joinall(both, 2, GEV_FOREVER), 0);
+    gevtest_join_release(both, 2, GEV_FOREVER);
     assert_log("ETIMEDOUT");
     assert_int_equal(gev_queue_size(q), 1);
-    release_all(both, 2);
     gev_queue_free(q);
 }
 
@@ -265,11 +253,11 @@ static void from_link(gev_greenlet *g, void *arg)
     (void)g;
     (void)arg;
     void *v;
-    gevtest_log("put:%s", outcome(gev_queue_put(q, "y", GEV_FOREVER)));
-    gevtest_log("get:%s", outcome(gev_queue_get(q, &v, GEV_FOREVER)));
-    gevtest_log("get0:%s", outcome(gev_queue_get(q, &v, 0)));
-    gevtest_log("get0:%s", outcome(gev_queue_get(q, &v, 0)));
-    gevtest_log("get:%s", outcome(gev_queue_get(q, &v, GEV_FOREVER)));
+    gevtest_log("put:%s", gevtest_outcome(gev_queue_put(q, "y", GEV_FOREVER)));
+    gevtest_log("get:%s", gevtest_outcome(gev_queue_get(q, &v, GEV_FOREVER)));
+    gevtest_log("get0:%s", gevtest_outcome(gev_queue_get(q, &v, 0)));
+    gevtest_log("get0:%s", gevtest_outcome(gev_queue_get(q, &v, 0)));
+    gevtest_log("get:%s", gevtest_outcome(gev_queue_get(q, &v, GEV_FOREVER)));
 }
 
 static void test_from_hub_context(void **state)

@@ -4,8 +4,6 @@
 #include "gevtest.h"
 #include <stdlib.h>
 
-static const char *outcome(int rc) { return rc == 0 ? "0" : strerrorname_np(errno); }
-
 static gev_result *res;
 
 /* Logs "<tag>:<outcome>:<value string>". */
@@ -13,7 +11,7 @@ static void *get_forever(void *arg)
 {
     void *v = NULL;
     int rc = gev_result_get(res, &v, GEV_FOREVER);
-    gevtest_log("%s:%s:%s", (const char *)arg, outcome(rc), v ? (const char *)v : "-");
+    gevtest_log("%s:%s:%s", (const char *)arg, gevtest_outcome(rc), v ? (const char *)v : "-");
     return NULL;
 }
 
@@ -90,10 +88,8 @@ static void test_several_waiters_all_get_it(void **state)
                           gev_spawn(get_forever, "c")};
     gev_sleep(0);
     gev_result_set(res, "v");
-    assert_int_equal(gev_joinall(g, 3, GEV_FOREVER), 0);
+    gevtest_join_release(g, 3, GEV_FOREVER);
     assert_log("a:0:v b:0:v c:0:v");
-    for (int i = 0; i < 3; i++)
-        gev_release(g[i]);
     gev_result_free(res);
 }
 

@@ -4,14 +4,12 @@
 #include "gevtest.h"
 #include <stdlib.h>
 
-static const char *outcome(int rc) { return rc == 0 ? "0" : strerrorname_np(errno); }
-
 static gev_sem *sem;
 
 static void *acquire_and_log(void *arg)
 {
     int rc = gev_sem_acquire(sem, GEV_FOREVER);
-    gevtest_log("%s:%s", (const char *)arg, outcome(rc));
+    gevtest_log("%s:%s", (const char *)arg, gevtest_outcome(rc));
     return arg;
 }
 
@@ -61,10 +59,8 @@ static void test_waiters_served_fifo(void **state)
     for (int i = 0; i < 3; i++)
         assert_int_equal(gev_sem_release(sem), 0);
     assert_int_equal(gev_sem_value(sem), 0);      /* handed over, not counted */
-    assert_int_equal(gev_joinall(g, 3, GEV_FOREVER), 0);
+    gevtest_join_release(g, 3, GEV_FOREVER);
     assert_log("a:0 b:0 c:0");
-    for (int i = 0; i < 3; i++)
-        gev_release(g[i]);
     gev_sem_free(sem);
 }
 
@@ -96,8 +92,7 @@ static void test_ping_pong_cannot_starve_a_third(void **state)
     assert_true(strstr(log, "C:0") - log < 40);
     assert_int_equal(gev_sem_release(sem), 0);
     assert_int_equal(gev_joinall(g, 2, GEV_FOREVER), 0);
-    for (int i = 0; i < 3; i++)
-        gev_release(g[i]);
+    gevtest_release_all(g, 3);
     gev_sem_free(sem);
 }
 

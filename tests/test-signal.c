@@ -44,20 +44,13 @@ static void *raise_signals(void *arg)
     return NULL;
 }
 
-static void join_release(gev_greenlet *const *gs, size_t n)
-{
-    assert_int_equal(gev_joinall(gs, n, 5.0), 0);
-    for (size_t i = 0; i < n; i++)
-        gev_release(gs[i]);
-}
-
 static void test_signal_wait_usr1(void **state)
 {
     (void)state;
     sig_probe p = { SIGUSR1, 5.0, -2, 0 };
     static const int sigs[] = { SIGUSR1, 0 };
     gev_greenlet *gs[2] = { gev_spawn(wait_signal, &p), gev_spawn(raise_signals, (void *)sigs) };
-    join_release(gs, 2);
+    gevtest_join_release(gs, 2, 5.0);
     assert_int_equal(p.rc, 0);
     assert_log("raise10 got10");
 }
@@ -68,7 +61,7 @@ static void two_waiters(int sig1, int sig2, const int *raised, const char *log)
     sig_probe p1 = { sig1, 5.0, -2, 0 }, p2 = { sig2, 5.0, -2, 0 };
     gev_greenlet *gs[3] = { gev_spawn(wait_signal, &p1), gev_spawn(wait_signal, &p2),
                             gev_spawn(raise_signals, (void *)raised) };
-    join_release(gs, 3);
+    gevtest_join_release(gs, 3, 5.0);
     assert_int_equal(p1.rc, 0);
     assert_int_equal(p2.rc, 0);
     assert_log(log);
@@ -161,27 +154,17 @@ static pid_t child_exiting(useconds_t after, int code)
     return pid;
 }
 
-static int ticks;
-
-static void *ticker(void *arg)
-{
-    (void)arg;
-    while (gev_sleep(0.005) == 0)
-        ticks++;
-    return NULL;
-}
-
 static void test_waitpid_while_ticking(void **state)
 {
     (void)state;
-    ticks = 0;
-    gev_greenlet *t = gev_spawn(ticker, NULL);
+    gevtest_ticks = 0;
+    gev_greenlet *t = gev_spawn(gevtest_ticker, NULL);
     pid_t pid = child_exiting(50000, 7);
     int st = -1;
     assert_int_equal(gev_waitpid(pid, &st, 5.0), pid);
     assert_true(WIFEXITED(st));
     assert_int_equal(WEXITSTATUS(st), 7);
-    assert_true(ticks >= 3);
+    assert_true(gevtest_ticks >= 3);
     assert_fails(gev_waitpid(pid, &st, 0), ECHILD);     /* reaped once */
     assert_int_equal(gev_kill(t, 1.0), 0);
     gev_release(t);
@@ -242,7 +225,7 @@ static void test_waitpid_beside_user_sigchld(void **state)
     pid_t other = child_exiting(0, 5);
     pid_probe pp = { child_exiting(50000, 6), -2, -1 };
     gev_greenlet *gs[2] = { gev_spawn(wait_signal, &sp), gev_spawn(wait_child, &pp) };
-    join_release(gs, 2);
+    gevtest_join_release(gs, 2, 5.0);
     assert_int_equal(sp.rc, 0);
     assert_int_equal(pp.rc, pp.pid);
     assert_int_equal(WEXITSTATUS(pp.st), 6);

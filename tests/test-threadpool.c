@@ -79,16 +79,6 @@ static void test_twenty_sleeps_concurrently(void **state)
 
 /* ---- the other greenlets keep running; main may wait too ------------------ */
 
-static int ticks;
-
-static void *ticker(void *arg)
-{
-    (void)arg;
-    while (gev_sleep(0.005) == 0)
-        ticks++;
-    return NULL;
-}
-
 static void *self_thread(void *arg)
 {
     *(pthread_t *)arg = pthread_self();
@@ -99,14 +89,14 @@ static void *self_thread(void *arg)
 static void test_main_waits_others_run(void **state)
 {
     (void)state;
-    ticks = 0;
-    gev_greenlet *t = gev_spawn(ticker, NULL);
+    gevtest_ticks = 0;
+    gev_greenlet *t = gev_spawn(gevtest_ticker, NULL);
     pthread_t worker = pthread_self();
     void *res = NULL;
     assert_int_equal(gev_threadpool_run(self_thread, &worker, &res), 0);
     assert_ptr_equal(res, (void *)7);
     assert_false(pthread_equal(worker, pthread_self()));
-    assert_true(ticks >= 5);
+    assert_true(gevtest_ticks >= 5);
     assert_int_equal(gev_kill(t, 1.0), 0);
     gev_release(t);
 }
@@ -230,12 +220,10 @@ static void test_set_max_one(void **state)
     double t0 = gevtest_now();
     for (int i = 0; i < 3; i++)
         assert_non_null(gs[i] = gev_spawn(run_sleep, &gs[i]));
-    assert_int_equal(gev_joinall(gs, 3, 5.0), 0);
+    gevtest_join_release(gs, 3, 5.0);
     assert_true(gevtest_now() - t0 > 0.29);
     assert_int_equal(atomic_load(&max_in_flight), 1);
     assert_true(gev__threadpool_workers() <= 1);
-    for (int i = 0; i < 3; i++)
-        gev_release(gs[i]);
 }
 
 /* ---- idle workers exit (idle timeout shortened for the test) ---------------- */
@@ -255,8 +243,7 @@ static void test_idle_workers_exit(void **state)
     /* And new ones are made when work comes again. */
     slow_job j = { .usec = 1000 };
     assert_int_equal(gev_threadpool_run(slow_fn, &j, NULL), 0);
-    for (int i = 0; i < 3; i++)
-        gev_release(gs[i]);
+    gevtest_release_all(gs, 3);
 }
 
 /* ---- shutdown waits for a job its greenlet waits for ------------------------ */

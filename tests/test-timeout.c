@@ -77,10 +77,8 @@ static void *timed_out_sleeper(void *arg)
 static void test_timeout_affects_only_its_greenlet(void **state)
 {
     gev_greenlet *g[2] = {gev_spawn(timed_out_sleeper, NULL), gev_spawn(sleep_and_log, NULL)};
-    assert_int_equal(gev_joinall(g, 2, 2.0), 0);
+    gevtest_join_release(g, 2, 2.0);
     assert_log("owner:-1:ETIMEDOUT other:0");
-    gev_release(g[0]);
-    gev_release(g[1]);
 }
 
 static void test_cancel_before_expiry(void **state)
