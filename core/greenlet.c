@@ -80,11 +80,8 @@ static gev__runner *runner_get(gev_hub *hub, size_t stack_size)
 
 /* ---- records ------------------------------------------------------------- */
 
-/* Every field a spawn relies on, set one by one: a memset of the whole
- * record (with its name buffer) was the largest single cost of a spawn.
- * A recycled record comes back from record_free() with no timer armed, no
- * joiners, links, timeouts or name, and keeps counting wait ids, so a
- * wake-up meant for its previous life can never match a wait of this one. */
+/* Every field of a new record, set one by one: a memset of the whole
+ * record (with its name buffer) was the largest single cost of a spawn. */
 static void record_reset(gev_hub *hub, gev_greenlet *g)
 {
     g->hub = hub;
@@ -105,6 +102,21 @@ static void record_reset(gev_hub *hub, gev_greenlet *g)
     g->name_buf[0] = '\0';
 }
 
+/* A record from the free list needs less: record_free() only takes records
+ * that are dead and released with nothing pending, so they come back with
+ * no timer armed, no joiners, links, timeouts or name, the same hub, and
+ * is_main/is_hub false.  They keep counting wait ids, so a wake-up meant
+ * for a previous life never matches a wait of this one. */
+static void record_recycle(gev_hub *hub, gev_greenlet *g)
+{
+    g->value = NULL;
+    g->killed = g->released = false;
+    g->nocancel = g->notify_queued = g->queued = false;
+    g->expired_timeouts = 0;
+    g->id = ++hub->next_id;
+    g->name_buf[0] = '\0';
+}
+
 void gev__greenlet_init_record(gev_hub *hub, gev_greenlet *g)
 {
     memset(g, 0, sizeof *g);
@@ -117,15 +129,18 @@ static gev_greenlet *record_new(gev_hub *hub)
     if (g) {
         hub->free_records = g->all_next;
         hub->free_record_count--;
+        record_recycle(hub, g);
     } else if ((g = malloc(sizeof *g))) {
         g->wait_id = 0;
+        record_reset(hub, g);
     } else {
         return NULL;
     }
-    record_reset(hub, g);
     GEV__DLIST_PUSH_HEAD(hub->all, g, all_next, all_prev);
     return g;
 }
+
+static void free_parts(gev_greenlet *g) __attribute__((noinline, cold));
 
 static void record_free(gev_hub *hub, gev_greenlet *g)
 {
@@ -141,6 +156,12 @@ static void record_free(gev_hub *hub, gev_greenlet *g)
 }
 
 void gev__greenlet_free_parts(gev_greenlet *g)
+{
+    if (__builtin_expect(g->name || g->links, 0))
+        free_parts(g);
+}
+
+static void free_parts(gev_greenlet *g)
 {
     if (g->name) {
         free(g->name);
@@ -318,6 +339,7 @@ static void runner_main(void *arg)
 
 /* ---- spawning ------------------------------------------------------------------- */
 
+/* A record with a runner, not queued anywhere yet. */
 static gev_greenlet *spawn_record(size_t stack_size, gev_fn fn, void *arg)
 {
     if (!fn) {
@@ -358,7 +380,10 @@ gev_greenlet *gev_spawn_sized(size_t stack_size, gev_fn fn, void *arg)
 
 gev_greenlet *gev_spawn(gev_fn fn, void *arg)
 {
-    return gev_spawn_sized(0, fn, arg);
+    gev_greenlet *g = spawn_record(0, fn, arg);
+    if (g)
+        gev__rq_push(g->hub, g);
+    return g;
 }
 
 static void spawn_later_cb(gev__loop *loop, gev__timer *t)
@@ -406,7 +431,8 @@ gev_greenlet *gev_spawn_later(double seconds, gev_fn fn, void *arg)
 static int join_until(gev_greenlet *g, gev__nsec deadline)
 {
     gev_hub *hub = g->hub;
-    if (g == hub->hot.current)
+    gev_greenlet *self = hub->hot.current;
+    if (g == self)
         return EDEADLK;
     if (g->state == GEV__DEAD)
         return 0;
@@ -414,11 +440,17 @@ static int join_until(gev_greenlet *g, gev__nsec deadline)
     if (g->joiner || g->joiners.head)
         return gev__waitq_wait(&g->joiners, &w, deadline);
     /* The usual case, a single joiner, takes the slot: no queue to keep.
-     * Later joiners queue behind it, so joiners still resume in order. */
-    gev__waiter_init(&w);
+     * Later joiners queue behind it, so joiners still resume in order.
+     * Only the fields a wake reads are set. */
+    w.g = self;
+    w.wait_id = ++self->wait_id;
     w.q = &g->joiners;              /* "still in the slot", as on a queue */
     g->joiner = &w;
-    int err = gev__wait(deadline);
+    int err;
+    if (deadline == GEV__FOREVER && !self->is_hub && !self->killed && !self->expired_timeouts)
+        err = gev__wait_forever_unchecked(hub, self);
+    else
+        err = gev__wait(deadline);
     /* Once g has woken its joiners its record may be freed (a link may
      * release it) before we run: only touch it while we are still in the
      * slot, which means g has not finished. */
@@ -431,7 +463,7 @@ int gev_join(gev_greenlet *g, double timeout)
 {
     if (!g)
         return gev__fail(EINVAL);
-    int err = join_until(g, gev__deadline(timeout));
+    int err = join_until(g, timeout < 0 ? GEV__FOREVER : gev__deadline_after(timeout));
     return err ? gev__fail(err) : 0;
 }
 

@@ -67,8 +67,46 @@ static inline gev__context *gev__ctx_of(gev_hub *hub, gev_greenlet *g)
 
 /* hub.c */
 void gev__rq_remove(gev_hub *hub, gev_greenlet *g);
-/* Switch from the current context `from` to whatever should run next. */
-void gev__hub_switch_away(gev_hub *hub, gev__context *from);
+/* Every GEV__POLL_EVERY decisions: queue the hub if a poll is due. */
+void gev__hub_poll_check(gev_hub *hub);
+
+/* Switch from the current context `from` to whatever should run next: the
+ * first ready greenlet, else the hub.  Inline: it is half of every
+ * switch, and a frame of its own is one more call and return on it. */
+static inline void gev__hub_switch_away(gev_hub *hub, gev__context *from)
+{
+    /* Counted per decision, not per real switch: a lone greenlet yielding
+     * to itself must still let the hub poll. */
+    if (__builtin_expect(++hub->since_poll >= GEV__POLL_EVERY, 0))
+        gev__hub_poll_check(hub);
+    gev_greenlet *next = hub->hot.rq_head;
+    if (next) {
+        hub->hot.rq_head = next->rq_next;
+        if (next->rq_next)
+            next->rq_next->rq_prev = NULL;
+        else
+            hub->hot.rq_tail = NULL;
+        next->queued = false;
+    } else {
+        next = hub->hub_g;
+    }
+    gev__context *to = gev__ctx_of(hub, next);
+    if (next->state != GEV__DEAD)
+        next->state = GEV__RUNNING;
+    hub->hot.current = next;
+    if (to != from)
+        gev__context_switch(from, to);
+}
+
+/* gev__wait(GEV__FOREVER) for the current greenlet g, which may block
+ * (gev__block_check() said 0): the hot part, for joins. */
+static inline int gev__wait_forever_unchecked(gev_hub *hub, gev_greenlet *g)
+{
+    g->state = GEV__WAITING;
+    g->wake_err = 0;
+    gev__hub_switch_away(hub, gev__ctx_of(hub, g));
+    return g->wake_err;
+}
 /* A kill (ECANCELED) or scoped timeout (ETIMEDOUT) reached g. */
 void gev__interrupt(gev_greenlet *g, int err);
 

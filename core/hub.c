@@ -51,24 +51,11 @@ static void switch_to(gev_hub *hub, gev__context *from, gev_greenlet *next)
     gev__context_switch(from, gev__ctx_of(hub, next));
 }
 
-void gev__hub_switch_away(gev_hub *hub, gev__context *from)
+void gev__hub_poll_check(gev_hub *hub)
 {
-    /* Counted per decision, not per real switch: a lone greenlet yielding
-     * to itself must still let the hub poll. */
-    if (++hub->since_poll >= GEV__POLL_EVERY) {
-        hub->since_poll = 0;
-        if (gev__time_monotonic() - gev__loop_now(hub->hot.loop) >= GEV__POLL_AFTER)
-            hub_wake_self(hub);
-    }
-    gev_greenlet *next = rq_pop(hub);
-    if (!next)
-        next = hub->hub_g;
-    if (gev__ctx_of(hub, next) == from) {
-        next->state = GEV__RUNNING;
-        hub->hot.current = next;
-        return;
-    }
-    switch_to(hub, from, next);
+    hub->since_poll = 0;
+    if (gev__time_monotonic() - gev__loop_now(hub->hot.loop) >= GEV__POLL_AFTER)
+        hub_wake_self(hub);
 }
 
 /* ---- hub callbacks ---------------------------------------------------- */

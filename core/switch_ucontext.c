@@ -19,15 +19,7 @@
 /* ------------------------------------------------------------------------
  * AddressSanitizer fiber annotations
  * ------------------------------------------------------------------------ */
-#if defined(__SANITIZE_ADDRESS__)
-#define GEV_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define GEV_ASAN 1
-#endif
-#endif
-
-#ifdef GEV_ASAN
+#ifdef GEV__ASAN         /* switch.h */
 #ifdef HAVE_SANITIZER_ASAN_INTERFACE_H
 #include <sanitizer/asan_interface.h>
 #else
@@ -89,8 +81,7 @@ void gev__context_boot(void (*entry)(void *), void *arg)
  * ------------------------------------------------------------------------ */
 #ifdef GEV_CONTEXT_ASM
 
-/* core/switch_<cpu>.S */
-void gev__switch_stack(void **save_sp, void *new_sp);
+/* core/switch_<cpu>.S (gev__switch_stack is declared in switch.h) */
 void *gev__switch_make(void *stack_top, void (*entry)(void *), void *arg);
 
 void gev__context_init_thread(gev__context *ctx)
@@ -113,12 +104,14 @@ void gev__context_init(gev__context *ctx, void *stack_lo, size_t size,
     ctx->sp = gev__switch_make((char *)stack_lo + size, entry, arg);
 }
 
+#ifdef GEV__ASAN         /* else inline in switch.h */
 void gev__context_switch(gev__context *from, gev__context *to)
 {
     switch_begin(from, to, &from->asan_fake_stack);
     gev__switch_stack(&from->sp, to->sp);
     switch_end(from->asan_fake_stack);
 }
+#endif
 
 void gev__context_switch_final(gev__context *from, gev__context *to)
 {
