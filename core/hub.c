@@ -145,6 +145,7 @@ static int hub_init(gev_hub *hub)
     hub->main.state = GEV__RUNNING;
     hub->main.name = strdup("main");
     gev__context_init_thread(&hub->main_ctx);
+    hub->main.ctx = &hub->main_ctx;
     hub->hot.current = &hub->main;
 
     hub->hub_g = calloc(1, sizeof *hub->hub_g);
@@ -156,6 +157,7 @@ static int hub_init(gev_hub *hub)
     hub->hub_g->runner = gev__runner_new(hub, 0, hub_main, hub);
     if (!hub->hub_g->runner)
         return -1;
+    hub->hub_g->ctx = &hub->hub_g->runner->ctx;
     hub->hub_g->state = GEV__WAITING;
 
     gev__async_init(&hub->keepalive, keepalive_cb);

@@ -73,6 +73,7 @@ enum gev__state {
 struct gev_greenlet {
     gev_hub *hub;
     gev__runner *runner;        /* stack + context while alive; NULL for main */
+    gev__context *ctx;          /* where it is switched to: the runner's or main's */
     gev_fn fn;
     void *arg, *value;
     enum gev__state state;
