@@ -92,8 +92,7 @@ static inline void gev__hub_switch_away(gev_hub *hub, gev__context *from)
         next = hub->hub_g;
     }
     gev__context *to = gev__ctx_of(hub, next);
-    if (next->state != GEV__DEAD)
-        next->state = GEV__RUNNING;
+    next->state = GEV__RUNNING;        /* never a dead one: it is queued */
     hub->hot.current = next;
     if (to != from)
         gev__context_switch(from, to);

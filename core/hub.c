@@ -45,8 +45,7 @@ static void hub_wake_self(gev_hub *hub)
 
 static void switch_to(gev_hub *hub, gev__context *from, gev_greenlet *next)
 {
-    if (next->state != GEV__DEAD)
-        next->state = GEV__RUNNING;
+    next->state = GEV__RUNNING;
     hub->hot.current = next;
     gev__context_switch(from, gev__ctx_of(hub, next));
 }
