@@ -229,7 +229,7 @@ static int fd_wait_in_loop(gev_hub *hub, int fd, int events, gev__nsec deadline)
     gev__waiter w;
     gev__waiter_init(&w);                       /* w.flags collects the ready events */
     fd_record_publish(loop, r, &w, events);
-    int err = gev__wait(deadline);
+    int err = gev__wait_prechecked(deadline);  /* fd_wait_checked checked */
     fd_record_unpublish(loop, r, &w);
     if (!err && (w.flags & GEV__ERROR))
         err = EBADF;                /* closed after the event woke us */
@@ -268,26 +268,33 @@ ssize_t gev__fd_do(int fd, gev__fd_op *op)
     int err = gev__fd_check();
     if (err)
         return gev__fail(err);
+    ssize_t r = op->call(fd, op);     /* the fast path: usually done here */
+    return r >= 0 ? r : gev__fd_retry(fd, op);
+}
+
+ssize_t gev__fd_retry(int fd, gev__fd_op *op)
+{
     for (;;) {
-        ssize_t r = op->call(fd, op);     /* the fast path: usually done here */
+        if (errno != EINTR) {
+            if ((errno != EAGAIN && errno != EWOULDBLOCK) || (op->flags & MSG_DONTWAIT))
+                return -1;
+            /* A zero timeout after the call said "would block" (the accept
+             * loop of a server ends this way on every wake-up): no clock
+             * read, no poll(2) to learn the same thing. */
+            if (!op->have_deadline && op->timeout == 0)
+                return gev__fail(ETIMEDOUT);
+            if (!op->have_deadline) {
+                op->deadline = gev__deadline(op->timeout);
+                op->have_deadline = true;
+            }
+            /* fd and the op's events are good, and the caller's check made
+             * the hub. */
+            if (fd_wait_checked(gev__hub_peek(), fd, op->events, op->deadline) < 0)
+                return -1;
+        }
+        ssize_t r = op->call(fd, op);
         if (r >= 0)
             return r;
-        if (errno == EINTR)
-            continue;
-        if ((errno != EAGAIN && errno != EWOULDBLOCK) || (op->flags & MSG_DONTWAIT))
-            return -1;
-        /* A zero timeout after the call said "would block" (the accept
-         * loop of a server ends this way on every wake-up): no clock read,
-         * no poll(2) to learn the same thing. */
-        if (!op->have_deadline && op->timeout == 0)
-            return gev__fail(ETIMEDOUT);
-        if (!op->have_deadline) {
-            op->deadline = gev__deadline(op->timeout);
-            op->have_deadline = true;
-        }
-        /* fd and the op's events are good, and gev__fd_check made the hub. */
-        if (fd_wait_checked(gev__hub_peek(), fd, op->events, op->deadline) < 0)
-            return -1;
     }
 }
 

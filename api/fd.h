@@ -67,9 +67,25 @@ struct gev__fd_op {
 };
 
 /* Runs op on fd: the syscall's result, or -1 with errno (the syscall's, or
- * the wait's: ETIMEDOUT, ECANCELED, EBADF...).  Does not check the fd or
- * the buffers: the public calls do. */
+ * the wait's: ETIMEDOUT, ECANCELED, EBADF...). */
 ssize_t gev__fd_do(int fd, gev__fd_op *op);
+
+/* The rest of gev__fd_do after a first attempt that failed, errno still
+ * set by it: retried on EINTR, waited for on EAGAIN, else -1. */
+ssize_t gev__fd_retry(int fd, gev__fd_op *op);
+
+/* Whether a call may try its syscall at once, inline, before it builds an
+ * op: a hub exists and the current greenlet is neither killed nor past a
+ * scoped timeout (the checks gev__fd_do makes).  The fast path of every
+ * socket call: when the syscall succeeds, that is all it costs. */
+static inline bool gev__fd_may_try(int fd)
+{
+    gev_hub *hub = gev__hub_peek();
+    if (fd < 0 || !hub)
+        return false;
+    const gev_greenlet *g = gev__hot(hub)->current;
+    return !g->killed && !g->expired_timeouts;
+}
 
 /* connect(2) with an absolute deadline, for gev_connect and gev_tcp_connect. */
 int gev__connect_until(int fd, const struct sockaddr *addr, socklen_t len,

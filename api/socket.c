@@ -23,19 +23,72 @@ static ssize_t op_sendto(int fd, gev__fd_op *op)
     return sendto(fd, op->wbuf, op->n, op->flags | MSG_NOSIGNAL, op->dest, op->destlen);
 }
 
+/* The op of a recvfrom or a sendto, built only when the first attempt
+ * could not finish the call, field by field: a compound literal costs a
+ * `rep stos` and a copy. */
+static void op_fill(gev__fd_op *op, ssize_t (*call)(int, gev__fd_op *), int events,
+                    size_t n, int flags, double timeout)
+{
+    op->call = call;
+    op->events = events;
+    op->rbuf = NULL;
+    op->wbuf = NULL;
+    op->n = n;
+    op->flags = flags;
+    op->addr = NULL;
+    op->addrlen = NULL;
+    op->dest = NULL;
+    op->destlen = 0;
+    op->timeout = timeout;
+    op->deadline = 0;
+    op->have_deadline = false;
+}
+
+static void recvfrom_op(gev__fd_op *op, void *buf, size_t n, int flags,
+                        struct sockaddr *addr, socklen_t *addrlen, double timeout)
+{
+    op_fill(op, op_recvfrom, GEV__READ, n, flags, timeout);
+    op->rbuf = buf;
+    op->addr = addr;
+    op->addrlen = addrlen;
+}
+
+static void sendto_op(gev__fd_op *op, const void *buf, size_t n, int flags,
+                      const struct sockaddr *addr, socklen_t addrlen, double timeout)
+{
+    op_fill(op, op_sendto, GEV__WRITE, n, flags, timeout);
+    op->wbuf = buf;
+    op->dest = addr;
+    op->destlen = addrlen;
+}
+
 ssize_t gev_recvfrom(int fd, void *buf, size_t n, int flags,
                      struct sockaddr *addr, socklen_t *addrlen, double timeout)
 {
-    gev__fd_op op = { .call = op_recvfrom, .events = GEV__READ, .rbuf = buf, .n = n,
-                      .flags = flags, .addr = addr, .addrlen = addrlen, .timeout = timeout };
+    gev__fd_op op;
+    if (gev__fd_may_try(fd) && (buf || !n)) {
+        ssize_t r = recvfrom(fd, buf, n, flags, addr, addrlen);
+        if (r >= 0)
+            return r;
+        recvfrom_op(&op, buf, n, flags, addr, addrlen, timeout);
+        return gev__fd_retry(fd, &op);
+    }
+    recvfrom_op(&op, buf, n, flags, addr, addrlen, timeout);
     return gev__fd_do(fd, &op);
 }
 
 ssize_t gev_sendto(int fd, const void *buf, size_t n, int flags,
                    const struct sockaddr *addr, socklen_t addrlen, double timeout)
 {
-    gev__fd_op op = { .call = op_sendto, .events = GEV__WRITE, .wbuf = buf, .n = n,
-                      .flags = flags, .dest = addr, .destlen = addrlen, .timeout = timeout };
+    gev__fd_op op;
+    if (gev__fd_may_try(fd) && (buf || !n)) {
+        ssize_t r = sendto(fd, buf, n, flags | MSG_NOSIGNAL, addr, addrlen);
+        if (r >= 0)
+            return r;
+        sendto_op(&op, buf, n, flags, addr, addrlen, timeout);
+        return gev__fd_retry(fd, &op);
+    }
+    sendto_op(&op, buf, n, flags, addr, addrlen, timeout);
     return gev__fd_do(fd, &op);
 }
 
@@ -57,16 +110,34 @@ ssize_t gev_sendall(int fd, const void *buf, size_t n, double timeout)
         return 0;
     if (n > SSIZE_MAX)
         return gev__fail(EINVAL);
-    /* One deadline for every send, fixed now. */
-    gev__fd_op op = { .call = op_sendto, .events = GEV__WRITE,
-                      .deadline = gev__deadline(timeout), .have_deadline = true };
-    for (size_t done = 0; done < n;) {
+    /* The usual case: everything goes in one send, and no clock is read. */
+    ssize_t r = 0;
+    int first_err = 0;
+    bool tried = gev__fd_may_try(fd) && buf;
+    if (tried) {
+        r = send(fd, buf, n, MSG_NOSIGNAL);
+        if (r == (ssize_t)n)
+            return r;
+        first_err = errno;
+    }
+    /* One deadline for every send that follows, fixed now. */
+    gev__fd_op op;
+    sendto_op(&op, NULL, 0, 0, NULL, 0, timeout);
+    op.deadline = gev__deadline(timeout);
+    op.have_deadline = true;
+    for (size_t done = r > 0 ? (size_t)r : 0; done < n; done += (size_t)r) {
         op.wbuf = buf ? (const char *)buf + done : NULL;
         op.n = n - done;
-        ssize_t r = gev__fd_do(fd, &op);
+        /* After a first attempt that failed, carry on from its errno. */
+        if (tried && r < 0) {
+            errno = first_err;
+            r = gev__fd_retry(fd, &op);
+        } else {
+            r = gev__fd_do(fd, &op);
+        }
         if (r < 0)
             return -1;
-        done += (size_t)r;
+        tried = false;
     }
     return (ssize_t)n;
 }

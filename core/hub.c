@@ -242,8 +242,11 @@ static void wait_timer_cb(gev__loop *loop, gev__timer *t)
 int gev__wait(gev__nsec deadline)
 {
     int err = gev__block_check();
-    if (err)
-        return err;
+    return err ? err : gev__wait_prechecked(deadline);
+}
+
+int gev__wait_prechecked(gev__nsec deadline)
+{
     gev_hub *hub = gev__tls_hub;
     gev_greenlet *g = hub->hot.current;
     if (deadline != GEV__FOREVER) {

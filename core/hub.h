@@ -218,6 +218,9 @@ static inline uint64_t gev__wait_begin(void)
  * or the errno given to gev__wake(); ENOMEM at once if the deadline's timer
  * cannot be armed.  Does not set errno. */
 int gev__wait(gev__nsec deadline);
+/* gev__wait for a caller that got 0 from gev__block_check() and has not
+ * let anything run since (publishing a waiter does not). */
+int gev__wait_prechecked(gev__nsec deadline);
 
 /* Like gev__wait(GEV__FOREVER), but neither a kill nor a scoped timeout
  * ends it: they are recorded and fail the next blocking call.  For waits
