@@ -74,13 +74,28 @@ enum { HEAD_EOF = 0, HEAD_FAILED = -1, HEAD_TOO_BIG = -2 };
  * wait for it needs no clock of ours (gev_recv's timeout is relative).
  * Returns the length of the head, or HEAD_EOF (closed before a byte),
  * HEAD_FAILED, HEAD_TOO_BIG. */
+/* Where the head ends ("\r\n\r\n") in data[0..len), or NULL; the first
+ * `searched` bytes were looked at before, so only the new ones are. */
+static char *find_head_end(char *data, size_t searched, size_t len)
+{
+    size_t i = searched > 3 ? searched - 3 : 0;
+    char *lf;
+    while ((lf = memchr(data + i, '\n', len - i))) {
+        size_t at = (size_t)(lf - data);
+        if (at >= 3 && lf[-1] == '\r' && lf[-2] == '\n' && lf[-3] == '\r')
+            return lf + 1;
+        i = at + 1;
+    }
+    return NULL;
+}
+
 static ssize_t read_head(int fd, conn_buf *b)
 {
     double deadline = 0;            /* 0: no byte of this head yet */
-    for (;;) {
-        char *end = memmem(b->data, b->len, "\r\n\r\n", 4);
+    for (size_t searched = 0;; searched = b->len) {
+        char *end = find_head_end(b->data, searched, b->len);
         if (end)
-            return end + 4 - b->data;
+            return end - b->data;
         if (b->len == sizeof b->data)
             return HEAD_TOO_BIG;
         double left = header_timeout;
@@ -108,78 +123,92 @@ typedef struct {
     bool has_body;                  /* Content-Length > 0 or Transfer-Encoding */
 } request;
 
-/* strchr for the few bytes of a request line or a header name: the library
- * call costs more than the scan at these lengths, and a server parses a
- * head per request. */
-static char *find_char(char *s, char c)
+/* The parser works on lines as [start, end) ranges, with memchr: a head
+ * is parsed per request, and byte loops or calls that look for a NUL cost
+ * more than the rest of the request's work in user space. */
+
+/* RFC 9110 token characters, as a table filled once by main(). */
+static bool tchar[256];
+
+static void init_tchars(void)
 {
-    for (; *s; s++)
-        if (*s == c)
-            return s;
-    return NULL;
+    for (int c = 0; c < 256; c++)
+        tchar[c] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                   (c >= '0' && c <= '9') || (c && strchr("!#$%&'*+-.^_`|~", c));
 }
 
-static bool is_tchar(char c)
+static bool all_tchars(const char *p, const char *end)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           (c && strchr("!#$%&'*+-.^_`|~", c));
+    for (; p < end; p++)
+        if (!tchar[(unsigned char)*p])
+            return false;
+    return true;
 }
 
-/* "METHOD SP TARGET SP HTTP/1.x": 0, or the status to answer. */
-static int parse_request_line(char *line, request *r)
+/* "METHOD SP TARGET SP HTTP/1.x" in [line, eol): 0, or the status to answer. */
+static int parse_request_line(char *line, char *eol, request *r)
 {
-    char *sp1 = find_char(line, ' ');
-    char *sp2 = sp1 ? find_char(sp1 + 1, ' ') : NULL;
-    if (!sp1 || !sp2 || sp1 == line || sp2 == sp1 + 1)
+    char *sp1 = memchr(line, ' ', (size_t)(eol - line));
+    char *sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t)(eol - sp1 - 1)) : NULL;
+    if (!sp1 || !sp2 || sp1 == line || sp2 == sp1 + 1 || !all_tchars(line, sp1))
         return 400;
     *sp1 = *sp2 = '\0';
-    for (const char *p = line; *p; p++)
-        if (!is_tchar(*p))
-            return 400;
     r->method = line;
     r->target = sp1 + 1;
     const char *version = sp2 + 1;
-    if (strncmp(version, "HTTP/", 5) != 0 || strlen(version) != 8 || version[6] != '.')
+    if (eol - version != 8 || memcmp(version, "HTTP/", 5) != 0 || version[6] != '.')
         return 400;
     if (version[5] != '1' || (version[7] != '0' && version[7] != '1'))
         return 505;
     r->minor = version[7] - '0';
     r->keep_alive = r->minor == 1;
-    for (const char *p = r->target; *p; p++)
+    for (const char *p = r->target; p < sp2; p++)
         if ((unsigned char)*p <= ' ' || *p == 0x7f)
             return 400;
     return 0;
 }
 
-/* One "Name: value" line: 0, or the status to answer. */
-static int parse_header(char *line, request *r, bool *has_host)
+static char ascii_lower(char c)
 {
-    char *colon = find_char(line, ':');
-    if (!colon || colon == line)
+    return c >= 'A' && c <= 'Z' ? (char)(c + ('a' - 'A')) : c;
+}
+
+/* A header name (len bytes) against a lower-case name, ignoring case. */
+static bool name_is(const char *name, size_t len, const char *want)
+{
+    size_t i = 0;
+    while (i < len && want[i] && ascii_lower(name[i]) == want[i])
+        i++;
+    return i == len && !want[i];
+}
+
+/* One "Name: value" line in [line, eol), NUL-terminated at eol: 0, or the
+ * status to answer. */
+static int parse_header(char *line, char *eol, request *r, bool *has_host)
+{
+    char *colon = memchr(line, ':', (size_t)(eol - line));
+    if (!colon || colon == line || !all_tchars(line, colon))
         return 400;                 /* also catches obsolete line folding */
-    for (const char *p = line; p < colon; p++)
-        if (!is_tchar(*p))
-            return 400;
-    *colon = '\0';
+    size_t len = (size_t)(colon - line);
     char *value = colon + 1;
     value += strspn(value, " \t");
-    if (!strcasecmp(line, "Host"))
+    if (name_is(line, len, "host"))
         *has_host = true;
-    else if (!strcasecmp(line, "Connection"))
+    else if (name_is(line, len, "connection"))
         r->keep_alive = strcasestr(value, "close") ? false
                       : strcasestr(value, "keep-alive") ? true : r->keep_alive;
-    else if (!strcasecmp(line, "Transfer-Encoding"))
+    else if (name_is(line, len, "transfer-encoding"))
         r->has_body = true;
-    else if (!strcasecmp(line, "Content-Length"))
+    else if (name_is(line, len, "content-length"))
         r->has_body |= strspn(value, "0") != strcspn(value, " \t");
     return 0;
 }
 
-/* The CR of the CRLF that ends line, or NULL for a line with a bare CR
- * (RFC 9112 lets a server reject those). */
-static char *end_of_line(char *line)
+/* The CR of the CRLF that ends the line at `line` (the head ends at `end`),
+ * or NULL for a line with a bare CR (RFC 9112 lets a server reject those). */
+static char *end_of_line(char *line, const char *end)
 {
-    char *cr = find_char(line, '\r');
+    char *cr = memchr(line, '\r', (size_t)(end - line));
     return cr && cr[1] == '\n' ? cr : NULL;
 }
 
@@ -189,18 +218,19 @@ static int parse_head(char *head, size_t len, request *r)
     memset(r, 0, sizeof *r);
     if (memchr(head, '\0', len))
         return 400;                 /* the string functions below would stop there */
-    head[len - 2] = '\0';           /* the last header line ends at the blank line */
-    char *line = head, *eol = end_of_line(line);
+    char *end = head + len - 2;     /* the blank line */
+    *end = '\0';
+    char *line = head, *eol = end_of_line(line, end);
     if (!eol)
         return 400;
     *eol = '\0';
-    int status = parse_request_line(line, r);
+    int status = parse_request_line(line, eol, r);
     bool has_host = false;
-    for (line = eol + 2; !status && *line; line = eol + 2) {
-        if (!(eol = end_of_line(line)))
+    for (line = eol + 2; !status && line < end; line = eol + 2) {
+        if (!(eol = end_of_line(line, end)))
             return 400;
         *eol = '\0';
-        status = parse_header(line, r, &has_host);
+        status = parse_header(line, eol, r, &has_host);
     }
     if (!status && r->minor == 1 && !has_host)
         status = 400;               /* RFC 9112: HTTP/1.1 requires Host */
@@ -499,6 +529,7 @@ int main(int argc, char **argv)
             usage();
     }
     format_hello();
+    init_tchars();
     if (root && (root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
         perror(root);
         return 1;
