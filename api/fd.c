@@ -100,7 +100,7 @@ static fd_record *fd_record_of(gev_hub *hub, int fd)
 
 /* Hands `ev` to the waiter of one direction; returns the events nobody
  * wanted.  A waiter already woken by another source ignores the wake. */
-static int fd_deliver(gev__waiter *w, int ev)
+static inline int fd_deliver(gev__waiter *w, int ev)
 {
     if (!ev)
         return 0;

@@ -62,34 +62,49 @@ static void sendto_op(gev__fd_op *op, const void *buf, size_t n, int flags,
     op->destlen = addrlen;
 }
 
+/* The slow paths live apart, so that the fast ones keep a small frame
+ * (no op on their stack).  `tried`: the first attempt was made and failed,
+ * errno still says how. */
+static __attribute__((noinline)) ssize_t
+recvfrom_rest(int fd, void *buf, size_t n, int flags, struct sockaddr *addr,
+              socklen_t *addrlen, double timeout, bool tried)
+{
+    gev__fd_op op;
+    recvfrom_op(&op, buf, n, flags, addr, addrlen, timeout);
+    return tried ? gev__fd_retry(fd, &op) : gev__fd_do(fd, &op);
+}
+
+static __attribute__((noinline)) ssize_t
+sendto_rest(int fd, const void *buf, size_t n, int flags, const struct sockaddr *addr,
+            socklen_t addrlen, double timeout, bool tried)
+{
+    gev__fd_op op;
+    sendto_op(&op, buf, n, flags, addr, addrlen, timeout);
+    return tried ? gev__fd_retry(fd, &op) : gev__fd_do(fd, &op);
+}
+
 ssize_t gev_recvfrom(int fd, void *buf, size_t n, int flags,
                      struct sockaddr *addr, socklen_t *addrlen, double timeout)
 {
-    gev__fd_op op;
-    if (gev__fd_may_try(fd) && (buf || !n)) {
+    bool tried = gev__fd_may_try(fd) && (buf || !n);
+    if (tried) {
         ssize_t r = recvfrom(fd, buf, n, flags, addr, addrlen);
         if (r >= 0)
             return r;
-        recvfrom_op(&op, buf, n, flags, addr, addrlen, timeout);
-        return gev__fd_retry(fd, &op);
     }
-    recvfrom_op(&op, buf, n, flags, addr, addrlen, timeout);
-    return gev__fd_do(fd, &op);
+    return recvfrom_rest(fd, buf, n, flags, addr, addrlen, timeout, tried);
 }
 
 ssize_t gev_sendto(int fd, const void *buf, size_t n, int flags,
                    const struct sockaddr *addr, socklen_t addrlen, double timeout)
 {
-    gev__fd_op op;
-    if (gev__fd_may_try(fd) && (buf || !n)) {
+    bool tried = gev__fd_may_try(fd) && (buf || !n);
+    if (tried) {
         ssize_t r = sendto(fd, buf, n, flags | MSG_NOSIGNAL, addr, addrlen);
         if (r >= 0)
             return r;
-        sendto_op(&op, buf, n, flags, addr, addrlen, timeout);
-        return gev__fd_retry(fd, &op);
     }
-    sendto_op(&op, buf, n, flags, addr, addrlen, timeout);
-    return gev__fd_do(fd, &op);
+    return sendto_rest(fd, buf, n, flags, addr, addrlen, timeout, tried);
 }
 
 ssize_t gev_recv(int fd, void *buf, size_t n, int flags, double timeout)
@@ -102,31 +117,19 @@ ssize_t gev_send(int fd, const void *buf, size_t n, int flags, double timeout)
     return gev_sendto(fd, buf, n, flags, NULL, 0, timeout);
 }
 
-ssize_t gev_sendall(int fd, const void *buf, size_t n, double timeout)
+/* gev_sendall after a first attempt: `done` bytes went (r >= 0), or the
+ * attempt failed with errno (r < 0, tried), or none was made. */
+static __attribute__((noinline)) ssize_t
+sendall_rest(int fd, const char *buf, size_t n, double timeout, ssize_t r, bool tried)
 {
-    if (fd < 0)
-        return gev__fail(EBADF);
-    if (n == 0)
-        return 0;
-    if (n > SSIZE_MAX)
-        return gev__fail(EINVAL);
-    /* The usual case: everything goes in one send, and no clock is read. */
-    ssize_t r = 0;
-    int first_err = 0;
-    bool tried = gev__fd_may_try(fd) && buf;
-    if (tried) {
-        r = send(fd, buf, n, MSG_NOSIGNAL);
-        if (r == (ssize_t)n)
-            return r;
-        first_err = errno;
-    }
+    int first_err = errno;
     /* One deadline for every send that follows, fixed now. */
     gev__fd_op op;
     sendto_op(&op, NULL, 0, 0, NULL, 0, timeout);
     op.deadline = gev__deadline(timeout);
     op.have_deadline = true;
     for (size_t done = r > 0 ? (size_t)r : 0; done < n; done += (size_t)r) {
-        op.wbuf = buf ? (const char *)buf + done : NULL;
+        op.wbuf = buf ? buf + done : NULL;
         op.n = n - done;
         /* After a first attempt that failed, carry on from its errno. */
         if (tried && r < 0) {
@@ -140,6 +143,25 @@ ssize_t gev_sendall(int fd, const void *buf, size_t n, double timeout)
         tried = false;
     }
     return (ssize_t)n;
+}
+
+ssize_t gev_sendall(int fd, const void *buf, size_t n, double timeout)
+{
+    if (fd < 0)
+        return gev__fail(EBADF);
+    if (n == 0)
+        return 0;
+    if (n > SSIZE_MAX)
+        return gev__fail(EINVAL);
+    /* The usual case: everything goes in one send, and no clock is read. */
+    ssize_t r = 0;
+    bool tried = gev__fd_may_try(fd) && buf;
+    if (tried) {
+        r = send(fd, buf, n, MSG_NOSIGNAL);
+        if (r == (ssize_t)n)
+            return r;
+    }
+    return sendall_rest(fd, buf, n, timeout, r, tried);
 }
 
 /* ---- sockets --------------------------------------------------------------- */
