@@ -217,17 +217,21 @@ static int fd_poll_now(int fd, int events)
 static int fd_wait_in_loop(gev_hub *hub, int fd, int events, gev__nsec deadline)
 {
     gev__loop *loop = gev__hub_loop(hub);
-    fd_table *t = fd_table_get(hub);
-    fd_record *r = t ? fd_record_get(t, fd) : NULL;
+    fd_record *r = fd_record_of(hub, fd);      /* usually there already */
 
-    if (!r)
-        return gev__fail(ENOMEM);
+    if (!r) {
+        fd_table *t = fd_table_get(hub);
+        if (!t || !(r = fd_record_get(t, fd)))
+            return gev__fail(ENOMEM);
+    }
     if (((events & GEV__READ) && r->reader) || ((events & GEV__WRITE) && r->writer))
         return gev__fail(EBUSY);
     if (fd_record_arm(loop, r, fd, events) < 0)
         return errno == EPERM ? events : -1;   /* a regular file: always ready */
-    gev__waiter w;
-    gev__waiter_init(&w);                       /* w.flags collects the ready events */
+    /* Only what the wakers read (fd_deliver, fd_record_close_waiters):
+     * the waiter is on no queue.  w.flags collects the ready events. */
+    gev_greenlet *g = gev__hot(hub)->current;
+    gev__waiter w = { .g = g, .wait_id = ++g->wait_id };
     fd_record_publish(loop, r, &w, events);
     int err = gev__wait_prechecked(deadline);  /* fd_wait_checked checked */
     fd_record_unpublish(loop, r, &w);
