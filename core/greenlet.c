@@ -66,16 +66,26 @@ static void runner_park(gev_hub *hub, gev__runner *r)
 }
 
 static void runner_main(void *arg);
+static void finish(gev_hub *hub, gev_greenlet *g);
 
-static gev__runner *runner_get(gev_hub *hub, size_t stack_size)
+gev__context *gev__runner_bind_slow(gev_hub *hub, gev_greenlet *g)
 {
-    if ((stack_size == 0 || stack_size == hub->default_stack) && hub->idle) {
-        gev__runner *r = hub->idle;
+    gev__runner *r;
+    if ((g->stack_size == 0 || g->stack_size == hub->default_stack) && hub->idle) {
+        r = hub->idle;
         hub->idle = r->next;
         hub->idle_count--;
-        return r;
+    } else if (!(r = gev__runner_new(hub, g->stack_size, runner_main, NULL))) {
+        /* Out of memory or mappings, where gev_spawn can no longer say so:
+         * it ends as a greenlet killed before it started does. */
+        g->killed = true;
+        finish(hub, g);
+        gev__greenlet_maybe_free(g);
+        return NULL;
     }
-    return gev__runner_new(hub, stack_size, runner_main, NULL);
+    r->g = g;
+    g->runner = r;
+    return g->ctx = &r->ctx;
 }
 
 /* ---- records ------------------------------------------------------------- */
@@ -110,6 +120,7 @@ static void record_reset(gev_hub *hub, gev_greenlet *g)
  * for a previous life never matches a wait of this one. */
 static void record_recycle(gev_hub *hub, gev_greenlet *g)
 {
+    g->ctx = NULL;              /* its last runner went to someone else */
     g->value = NULL;
     g->killed = g->released = false;
     g->nocancel = g->notify_queued = g->queued = false;
@@ -348,24 +359,17 @@ static inline __attribute__((always_inline)) gev_greenlet *spawn_record(size_t s
         errno = EINVAL;
         return NULL;
     }
+    if (stack_size > GEV__STACK_SIZE_LIMIT) {
+        errno = ENOMEM;
+        return NULL;
+    }
     gev_hub *hub = gev__hub();
     if (!hub)
         return NULL;
     gev_greenlet *g = record_new(hub);
     if (!g)
         return NULL;
-    gev__runner *r = runner_get(hub, stack_size);
-    if (!r) {
-        int err = errno;
-        g->released = true;
-        g->state = GEV__DEAD;
-        gev__greenlet_maybe_free(g);
-        errno = err;
-        return NULL;
-    }
-    r->g = g;
-    g->runner = r;
-    g->ctx = &r->ctx;
+    g->stack_size = stack_size;     /* the runner comes when it first runs */
     g->fn = fn;
     g->arg = arg;
     g->state = GEV__NEW;
@@ -487,12 +491,8 @@ int gev_joinall(gev_greenlet *const *gs, size_t n, double timeout)
 
 static void kill_unstarted(gev_hub *hub, gev_greenlet *g)
 {
-    gev__rq_remove(hub, g);
+    gev__rq_remove(hub, g);     /* it has no runner yet */
     g->killed = true;
-    gev__runner *r = g->runner;
-    g->runner = NULL;
-    r->g = NULL;
-    runner_park(hub, r);
     finish(hub, g);
 }
 

@@ -5,9 +5,14 @@
 
 #include "hub.h"
 
-/* A stack with a context parked on it.  A finished greenlet's runner stays
- * parked in its loop (runner_main) and is handed to the next spawn, so a
- * spawn that finds an idle runner costs no syscall and no context setup. */
+/* A stack with a context parked on it.  A greenlet gets one when it first
+ * runs, not when it is spawned: 100,000 spawned greenlets that each finish
+ * before the next starts need one stack between them, not 100,000 (a
+ * greenlet that has not started has no stack in gevent either).  A finished
+ * greenlet's runner stays parked in its loop (runner_main) and is handed to
+ * the next greenlet that starts, so a start that finds an idle runner costs
+ * no syscall and no context setup; when the greenlet that finishes is the
+ * one whose runner the next one takes, there is not even a switch. */
 struct gev__runner {
     gev__context ctx;
     gev__stack *stack;
@@ -71,6 +76,39 @@ void gev__rq_remove(gev_hub *hub, gev_greenlet *g);
 /* Every GEV__POLL_EVERY decisions: queue the hub if a poll is due. */
 void gev__hub_poll_check(gev_hub *hub);
 
+/* The first ready greenlet, taken off the run queue, else the hub. */
+static inline gev_greenlet *gev__rq_pop_or_hub(gev_hub *hub)
+{
+    gev_greenlet *next = hub->hot.rq_head;
+    if (!next)
+        return hub->hub_g;
+    hub->hot.rq_head = next->rq_next;
+    if (next->rq_next)
+        next->rq_next->rq_prev = NULL;
+    else
+        hub->hot.rq_tail = NULL;
+    next->queued = false;
+    return next;
+}
+
+/* greenlet.c: the runner for a greenlet about to run for the first time,
+ * when no idle one of its size is at hand; NULL (ENOMEM) if no stack can be
+ * had, and then the greenlet has ended without running. */
+gev__context *gev__runner_bind_slow(gev_hub *hub, gev_greenlet *g);
+
+/* Give g, about to run for the first time, a runner: its context. */
+static inline gev__context *gev__runner_bind(gev_hub *hub, gev_greenlet *g)
+{
+    gev__runner *r = hub->idle;
+    if (__builtin_expect(!r || g->stack_size, 0))
+        return gev__runner_bind_slow(hub, g);
+    hub->idle = r->next;
+    hub->idle_count--;
+    r->g = g;
+    g->runner = r;
+    return g->ctx = &r->ctx;
+}
+
 /* Switch from the current context `from` to whatever should run next: the
  * first ready greenlet, else the hub.  Inline: it is half of every
  * switch, and a frame of its own is one more call and return on it. */
@@ -80,18 +118,12 @@ static inline void gev__hub_switch_away(gev_hub *hub, gev__context *from)
      * to itself must still let the hub poll. */
     if (__builtin_expect(++hub->since_poll >= GEV__POLL_EVERY, 0))
         gev__hub_poll_check(hub);
-    gev_greenlet *next = hub->hot.rq_head;
-    if (next) {
-        hub->hot.rq_head = next->rq_next;
-        if (next->rq_next)
-            next->rq_next->rq_prev = NULL;
-        else
-            hub->hot.rq_tail = NULL;
-        next->queued = false;
-    } else {
-        next = hub->hub_g;
-    }
+    gev_greenlet *next = gev__rq_pop_or_hub(hub);
     gev__context *to = gev__ctx_of(hub, next);
+    /* A greenlet that never ran (the hub always has a context).  If it
+     * cannot get a stack it has ended instead: pick again. */
+    while (__builtin_expect(!to, 0) && !(to = gev__runner_bind(hub, next)))
+        to = gev__ctx_of(hub, next = gev__rq_pop_or_hub(hub));
     next->state = GEV__RUNNING;        /* never a dead one: it is queued */
     hub->hot.current = next;
     if (to != from)

@@ -120,6 +120,8 @@ static void hub_main(void *arg)
         gev_greenlet *next = rq_pop(hub);
         if (!next)
             continue;
+        if (!next->ctx && !gev__runner_bind(hub, next))
+            continue;       /* no stack for it: it ended without running */
         /* Callbacks queued by the ones just run: hub_wake_self() does
          * nothing while the hub itself runs, so queue it here. */
         if (hub->cb_head)

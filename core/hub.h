@@ -72,8 +72,11 @@ enum gev__state {
 
 struct gev_greenlet {
     gev_hub *hub;
-    gev__runner *runner;        /* stack + context while alive; NULL for main */
-    gev__context *ctx;          /* where it is switched to: the runner's or main's */
+    gev__runner *runner;        /* stack + context from its first run until it
+                                   ends; NULL before (and for main) */
+    gev__context *ctx;          /* where it is switched to: the runner's or
+                                   main's; NULL until it first runs */
+    size_t stack_size;          /* asked for at spawn; 0 = the default */
     gev_fn fn;
     void *arg, *value;
     enum gev__state state;

@@ -250,7 +250,7 @@ gev__stack *gev__stack_get(gev__stack_cache *c, size_t size)
     if (size == 0) {
         size = default_size;
     } else {
-        if (size > STACK_SIZE_MAX * 4) {
+        if (size > GEV__STACK_SIZE_LIMIT) {
             errno = ENOMEM;
             return NULL;
         }

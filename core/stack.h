@@ -20,6 +20,8 @@
 #include <stddef.h>
 
 #define GEV__STACK_DEFAULT_SIZE (256u * 1024u)
+/* Larger requests fail with ENOMEM (checked at spawn, before any mapping). */
+#define GEV__STACK_SIZE_LIMIT ((size_t)4 << 30)
 
 typedef struct gev__stack {
     void *lo;                   /* lowest usable byte (just above the guard) */

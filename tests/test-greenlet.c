@@ -8,8 +8,10 @@
 #endif
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "stack.h"      /* gev__stack_stats_get: how many stacks are mapped */
 
 static void *log_name(void *arg)
 {
@@ -188,6 +190,97 @@ static void test_100k_spawned_and_joined(void **state)
     free(g);
 }
 
+static size_t live_stacks(void)
+{
+    gev__stack_stats st;
+    gev__stack_stats_get(&st);
+    return st.guarded + st.unguarded;
+}
+
+static long run_order[20000];
+static long run_count;
+
+static void *note_order(void *arg)
+{
+    run_order[run_count++] = (long)(intptr_t)arg;
+    return arg;
+}
+
+static void test_unstarted_greenlets_hold_no_stack(void **state)
+{
+    /* A greenlet gets its stack when it first runs: spawned ones that each
+     * finish before the next starts share one stack, in spawn order. */
+    enum { N = 20000 };
+    static gev_greenlet *g[N];
+    assert_int_equal(gev_sleep(0), 0);     /* the hub's own stack is mapped */
+    size_t before = live_stacks();
+    run_count = 0;
+    for (long i = 0; i < N; i++)
+        assert_non_null(g[i] = gev_spawn(note_order, (void *)(intptr_t)i));
+    assert_int_equal(live_stacks(), before);
+    assert_int_equal(gev_join(g[0], GEV_FOREVER), 0);
+    assert_int_equal(run_count, N);        /* all ran before main resumed */
+    for (long i = 0; i < N; i++) {
+        assert_int_equal(run_order[i], i);
+        assert_true(gev_ready(g[i]));
+        assert_ptr_equal(gev_value(g[i]), (void *)(intptr_t)i);
+    }
+    assert_true(live_stacks() <= before + 1);
+    gevtest_release_all(g, N);
+}
+
+static void note_link(gev_greenlet *g, void *arg)
+{
+    (void)g;
+    gevtest_log("link-%s", (const char *)arg);
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+#ifndef UNDER_ASAN
+#define UNDER_ASAN 0
+#endif
+
+#define STACKLESS_CHECK(cond, code) do { if (!(cond)) { \
+        fprintf(stderr, "no-stack child: %s failed\n", #cond); _exit(code); } } while (0)
+
+static void test_no_stack_at_start_ends_like_a_kill(void **state)
+{
+    /* An address-space limit the first greenlet's 2 GiB stack cannot fit
+     * under: it ends without running, killed, links fired; the next one
+     * runs as usual.  In a child, since the limit stays. */
+    if (RUNNING_ON_VALGRIND || UNDER_ASAN)
+        skip();     /* both reserve more address space than the limit */
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        alarm(20);
+        STACKLESS_CHECK(gev_reinit() == 0, 9);
+        struct rlimit rl = {(rlim_t)1 << 30, (rlim_t)1 << 30};
+        STACKLESS_CHECK(setrlimit(RLIMIT_AS, &rl) == 0, 10);
+        gevtest_log_reset();
+        gev_greenlet *big = gev_spawn_sized((size_t)2 << 30, log_name, "big");
+        gev_greenlet *small = gev_spawn(log_name, "small");
+        STACKLESS_CHECK(big && small, 11);
+        STACKLESS_CHECK(gev_link(big, note_link, "big") == 0, 12);
+        STACKLESS_CHECK(gev_join(big, GEV_FOREVER) == 0, 13);
+        STACKLESS_CHECK(gev_join(small, GEV_FOREVER) == 0, 14);
+        STACKLESS_CHECK(gev_ready(big) && gev_killed(big) && !gev_value(big), 15);
+        STACKLESS_CHECK(!gev_killed(small) && gev_value(small), 16);
+        STACKLESS_CHECK(strcmp(gevtest_log_str(), "small link-big") == 0, 17);
+        _exit(0);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 static void *park_forever(void *arg)
 {
     gev_sleep(3600);
@@ -311,6 +404,8 @@ int main(void)
         gevtest(test_joinall_one_deadline),
         gevtest(test_spawn_later_order),
         gevtest(test_100k_spawned_and_joined),
+        gevtest(test_unstarted_greenlets_hold_no_stack),
+        gevtest(test_no_stack_at_start_ends_like_a_kill),
         gevtest(test_40k_concurrent_greenlets),
         gevtest(test_deep_recursion_within_stack),
         gevtest(test_stack_overflow_is_reported),
