@@ -15,20 +15,9 @@
 _Static_assert(GEV_READ == GEV__READ && GEV_WRITE == GEV__WRITE,
                "public and loop event bits are passed through unchanged");
 
-/* Records live in fixed chunks so a watcher never moves once the loop has
- * linked it; only the array of chunk pointers grows. */
-#define FD_CHUNK 256
-
-typedef struct fd_record {
-    gev__io io;                 /* armed for io.events while active */
-    gev__waiter *reader;        /* on the waiting greenlet's stack; */
-    gev__waiter *writer;        /* it unpublishes itself when it resumes */
-} fd_record;
-
-typedef struct fd_table {
-    fd_record **chunks;
-    size_t nchunks;
-} fd_table;
+#define FD_CHUNK GEV__FD_CHUNK
+typedef gev__fd_record fd_record;
+typedef gev__fd_table fd_table;
 
 /* ---- the table ---------------------------------------------------------- */
 
@@ -61,15 +50,6 @@ static fd_table *fd_table_get(gev_hub *hub)
     return t;
 }
 
-/* The record of fd if it was ever created, else NULL. */
-static fd_record *fd_record_find(const fd_table *t, int fd)
-{
-    size_t c = (size_t)fd / FD_CHUNK;
-
-    if (!t || c >= t->nchunks || !t->chunks[c])
-        return NULL;
-    return &t->chunks[c][(size_t)fd % FD_CHUNK];
-}
 
 static fd_record *fd_record_get(fd_table *t, int fd)
 {
@@ -93,7 +73,29 @@ static fd_record *fd_record_get(fd_table *t, int fd)
 
 static fd_record *fd_record_of(gev_hub *hub, int fd)
 {
-    return fd_record_find(gev__hub_slot(hub, GEV__HUB_SLOT_IO), fd);
+    return gev__fd_record_peek(hub, fd);
+}
+
+/* The state that belongs to the file, not to the number. */
+static void fd_record_forget_file(fd_record *r)
+{
+    r->read_drained = false;
+    r->kind = GEV__FD_KIND_UNKNOWN;
+}
+
+bool gev__fd_drained_is_stream(gev__fd_record *r, int fd)
+{
+    if (r->kind == GEV__FD_KIND_UNKNOWN) {
+        int type = 0;
+        socklen_t len = sizeof type;
+        bool stream = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 &&
+                      type == SOCK_STREAM;
+        r->kind = stream ? GEV__FD_KIND_STREAM : GEV__FD_KIND_OTHER;
+    }
+    if (r->kind == GEV__FD_KIND_STREAM)
+        return true;
+    r->read_drained = false;
+    return false;
 }
 
 /* ---- the watcher -------------------------------------------------------- */
@@ -136,6 +138,8 @@ static void fd_io_cb(gev__loop *loop, gev__io *io, int revents)
         fd_record_close_waiters(r);
         return;
     }
+    if (revents & GEV__READ)
+        r->read_drained = false;        /* something came after the short read */
     int idle = fd_deliver(r->reader, revents & GEV__READ) |
                fd_deliver(r->writer, revents & GEV__WRITE);
     if (!idle)
@@ -311,8 +315,10 @@ void gev__fd_closing(int fd)
     if (!hub || fd < 0)
         return;
     fd_record *r = fd_record_of(hub, fd);
-    if (r)
+    if (r) {
         fd_record_close_waiters(r);
+        fd_record_forget_file(r);
+    }
     /* Stops our watcher and everybody else's on this number, and makes the
      * backend forget the fd (gevent #2100, #1504). */
     gev__loop_closing_fd(gev__hub_loop(hub), fd);
@@ -327,6 +333,8 @@ void gev__fd_fresh(int fd)
      * was closed behind our back, and its interest must not stick. */
     if (r && r->io.base.active)
         gev__fd_closing(fd);
+    else if (r)
+        fd_record_forget_file(r);
 }
 
 int gev_close(int fd)

@@ -23,6 +23,44 @@
 #include <sys/socket.h>
 #include "hub.h"
 
+/* The table: records live in fixed chunks so a watcher never moves once
+ * the loop has linked it; only the array of chunk pointers grows.  Here for
+ * the inline fast paths of the socket calls. */
+#define GEV__FD_CHUNK 256
+
+enum { GEV__FD_KIND_UNKNOWN, GEV__FD_KIND_STREAM, GEV__FD_KIND_OTHER };
+
+typedef struct gev__fd_record {
+    gev__io io;                 /* armed for io.events while active */
+    gev__waiter *reader;        /* on the waiting greenlet's stack; */
+    gev__waiter *writer;        /* it unpublishes itself when it resumes */
+    /* A recv on this stream socket came back short, so it emptied the
+     * socket's receive queue, and no read event has been seen since: the
+     * next recv waits for one instead of trying first (see gev_recvfrom). */
+    bool read_drained;
+    unsigned char kind;         /* GEV__FD_KIND_*, learned when first needed */
+} gev__fd_record;
+
+typedef struct gev__fd_table {
+    gev__fd_record **chunks;
+    size_t nchunks;
+} gev__fd_table;
+
+/* The record of fd if it was ever created, else NULL. */
+static inline gev__fd_record *gev__fd_record_peek(gev_hub *hub, int fd)
+{
+    const gev__fd_table *t = gev__hub_slot(hub, GEV__HUB_SLOT_IO);
+    size_t c = (size_t)fd / GEV__FD_CHUNK;
+
+    if (!t || c >= t->nchunks || !t->chunks[c])
+        return NULL;
+    return &t->chunks[c][(size_t)fd % GEV__FD_CHUNK];
+}
+
+/* For a record marked read_drained: whether fd is a SOCK_STREAM socket
+ * (asked once per file); if not, the mark is dropped for good. */
+bool gev__fd_drained_is_stream(gev__fd_record *r, int fd);
+
 /* Wait until fd is ready for `events` (GEV__READ and/or GEV__WRITE) or the
  * absolute deadline passes.  The only place that blocks on an fd.
  * Returns the ready events (> 0), or -1 with errno: EBADF (bad fd, or

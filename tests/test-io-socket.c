@@ -451,6 +451,64 @@ static void test_tcp_connect_tries_each_address(void **state)
     assert_fails(gev__tcp_connect_list(NULL, gev__deadline(5)), EADDRNOTAVAIL);
 }
 
+/* ---- a recv after a short read waits for the loop (stream only) ---- */
+
+struct short_read {
+    int fds[2];
+    double timeout;
+};
+
+static void *log_t(void *arg)
+{
+    (void)arg;
+    gevtest_log("t");
+    return NULL;
+}
+
+/* Reads 10 bytes (a wait, then a short read), puts 5 more in the socket
+ * itself, spawns a logger and reads again: "t" before "r5" means the
+ * second recv went through the loop although the bytes were there. */
+static void *short_reader(void *arg)
+{
+    struct short_read *sr = arg;
+    char buf[100];
+    gevtest_log("r%zd", gev_recv(sr->fds[0], buf, sizeof buf, 0, 5));
+    assert_int_equal(write(sr->fds[1], "abcde", 5), 5);
+    gev_greenlet *t = gev_spawn(log_t, NULL);
+    ssize_t n = gev_recv(sr->fds[0], buf, sizeof buf, 0, sr->timeout);
+    gevtest_log("r%zd", n);
+    assert_memory_equal(buf, "abcde", 5);
+    assert_int_equal(gev_join(t, GEV_FOREVER), 0);
+    gev_release(t);
+    return NULL;
+}
+
+static const char *short_read_order(int type, double timeout)
+{
+    struct short_read sr = { .timeout = timeout };
+    assert_int_equal(socketpair(AF_UNIX, type, 0, sr.fds), 0);
+    assert_int_equal(gev_nonblock(sr.fds[0]), 0);
+    gevtest_log_reset();
+    gev_greenlet *g = gev_spawn(short_reader, &sr);
+    assert_int_equal(gev_sleep(0), 0);              /* it waits in its first recv */
+    assert_int_equal(write(sr.fds[1], "0123456789", 10), 10);
+    assert_int_equal(gev_join(g, 5), 0);
+    gev_release(g);
+    close2(sr.fds[0], sr.fds[1]);
+    return gevtest_log_str();
+}
+
+static void test_recv_after_short_read_waits_for_the_loop(void **state)
+{
+    /* A short read emptied the stream: the next recv lets the loop say
+     * when there is more, and still gets the bytes that came meanwhile. */
+    assert_string_equal(short_read_order(SOCK_STREAM, 5), "r10 t r5");
+    /* Timeout 0 must not wait: it tries at once. */
+    assert_string_equal(short_read_order(SOCK_STREAM, 0), "r10 r5 t");
+    /* A short datagram says nothing about what else is queued. */
+    assert_string_equal(short_read_order(SOCK_DGRAM, 5), "r10 r5 t");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -465,6 +523,7 @@ int main(void)
         gevtest(test_peer_reset),
         gevtest(test_peer_reset_wakes_waiter),
         gevtest(test_udp),
+        gevtest(test_recv_after_short_read_waits_for_the_loop),
         gevtest(test_connect_refused),
         gevtest(test_connect_timeout),
         gevtest(test_kill_during_connect),
