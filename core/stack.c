@@ -150,59 +150,108 @@ static void report_fallback(const char *why)
             why, atomic_load(&live_guarded), guarded_limit);
 }
 
+/* Unguarded stacks are never unmapped.  Neighbouring ones merge into one
+ * kernel mapping, and unmapping one from the middle of such a run splits it
+ * in two: one mapping more, which is exactly what there is none of once
+ * stacks go unguarded.  munmap then fails, and the range would be lost.  So
+ * a returned unguarded stack gives its memory back (MADV_DONTNEED) and waits
+ * here, process-wide, address range and all, for the next stack that cannot
+ * have a guard page.  Without this, a second wave of 100,000 greenlets found
+ * no mappings left for half of its stacks. */
+static pthread_mutex_t dormant_lock = PTHREAD_MUTEX_INITIALIZER;
+static gev__stack *dormant;
+
+static void dormant_put(gev__stack *s)
+{
+    (void)madvise(s->map, s->map_size, MADV_DONTNEED);
+    pthread_mutex_lock(&dormant_lock);
+    s->next = dormant;
+    dormant = s;
+    pthread_mutex_unlock(&dormant_lock);
+}
+
+/* A dormant stack of `size` usable bytes, or NULL. */
+static gev__stack *dormant_take(size_t size)
+{
+    gev__stack *s, **pp;
+    pthread_mutex_lock(&dormant_lock);
+    for (pp = &dormant; (s = *pp) && s->size != size; pp = &s->next)
+        ;
+    if (s)
+        *pp = s->next;
+    pthread_mutex_unlock(&dormant_lock);
+    return s;
+}
+
+/* A new guarded mapping: true if s now describes one. */
+static bool stack_map_guarded(gev__stack *s, size_t size)
+{
+    if (atomic_load_explicit(&live_guarded, memory_order_relaxed) >= guarded_limit) {
+        report_fallback("too many guarded stacks");
+        return false;
+    }
+    void *map = mmap(NULL, size + page_size, PROT_READ | PROT_WRITE, STACK_MAP_FLAGS, -1, 0);
+    if (map == MAP_FAILED) {
+        report_fallback("mmap failed");
+        return false;
+    }
+    if (mprotect(map, page_size, PROT_NONE) != 0) {
+        /* Out of mappings (ENOMEM): this one becomes unguarded. */
+        munmap(map, size + page_size);
+        report_fallback("mprotect failed");
+        return false;
+    }
+    s->map = map;
+    s->map_size = size + page_size;
+    s->lo = (char *)map + page_size;
+    s->guarded = true;
+    return true;
+}
+
+static bool stack_map_unguarded(gev__stack *s, size_t size)
+{
+    void *map = mmap(NULL, size, PROT_READ | PROT_WRITE, STACK_MAP_FLAGS, -1, 0);
+    if (map == MAP_FAILED)
+        return false;
+    s->map = map;
+    s->map_size = size;
+    s->lo = map;
+    s->guarded = false;
+    return true;
+}
+
+static void stack_register(gev__stack *s)
+{
+    atomic_fetch_add_explicit(s->guarded ? &live_guarded : &live_unguarded, 1,
+                              memory_order_relaxed);
+    s->next = NULL;
+#ifdef HAVE_VALGRIND_VALGRIND_H
+    s->valgrind_id = VALGRIND_STACK_REGISTER(s->lo, (char *)s->lo + s->size);
+#else
+    s->valgrind_id = 0;
+#endif
+}
+
 static gev__stack *stack_map(size_t size)
 {
     gev__stack *s = malloc(sizeof *s);
-    void *map = MAP_FAILED;
-    bool guarded = false;
-
     if (!s) {
         errno = ENOMEM;
         return NULL;
     }
-    if (atomic_load_explicit(&live_guarded, memory_order_relaxed) < guarded_limit) {
-        map = mmap(NULL, size + page_size, PROT_READ | PROT_WRITE, STACK_MAP_FLAGS, -1, 0);
-        if (map != MAP_FAILED) {
-            if (mprotect(map, page_size, PROT_NONE) == 0) {
-                guarded = true;
-            } else {
-                /* Out of mappings (ENOMEM): this one becomes unguarded. */
-                munmap(map, size + page_size);
-                map = MAP_FAILED;
-                report_fallback("mprotect failed");
-            }
-        } else {
-            report_fallback("mmap failed");
-        }
-    } else {
-        report_fallback("too many guarded stacks");
-    }
-
-    if (guarded) {
-        s->map = map;
-        s->map_size = size + page_size;
-        s->lo = (char *)map + page_size;
-        atomic_fetch_add_explicit(&live_guarded, 1, memory_order_relaxed);
-    } else {
-        map = mmap(NULL, size, PROT_READ | PROT_WRITE, STACK_MAP_FLAGS, -1, 0);
-        if (map == MAP_FAILED) {
+    s->size = size;
+    if (!stack_map_guarded(s, size)) {
+        gev__stack *old = dormant_take(size);
+        if (old) {
+            free(s);
+            s = old;
+        } else if (!stack_map_unguarded(s, size)) {
             free(s);
             errno = ENOMEM;
             return NULL;
         }
-        s->map = map;
-        s->map_size = size;
-        s->lo = map;
-        atomic_fetch_add_explicit(&live_unguarded, 1, memory_order_relaxed);
     }
-    s->size = size;
-    s->guarded = guarded;
-    s->next = NULL;
-#ifdef HAVE_VALGRIND_VALGRIND_H
-    s->valgrind_id = VALGRIND_STACK_REGISTER(s->lo, (char *)s->lo + size);
-#else
-    s->valgrind_id = 0;
-#endif
+    stack_register(s);
     return s;
 }
 
@@ -211,14 +260,14 @@ static void stack_unmap(gev__stack *s)
 #ifdef HAVE_VALGRIND_VALGRIND_H
     VALGRIND_STACK_DEREGISTER(s->valgrind_id);
 #endif
-    if (munmap(s->map, s->map_size) != 0) {
-        /* Splitting a merged mapping of unguarded stacks can itself run
-         * out of mappings: give the memory back, keep the address range. */
-        (void)madvise(s->map, s->map_size, MADV_DONTNEED);
-    }
     atomic_fetch_sub_explicit(s->guarded ? &live_guarded : &live_unguarded, 1,
                               memory_order_relaxed);
-    free(s);
+    if (s->guarded) {
+        munmap(s->map, s->map_size);    /* its own two mappings: no split */
+        free(s);
+    } else {
+        dormant_put(s);
+    }
 }
 
 /* ------------------------------------------------------------------------
