@@ -100,6 +100,15 @@ GEV_API int   gev_unlink(gev_greenlet *g, void (*cb)(gev_greenlet *g, void *arg)
 GEV_API void  gev_release(gev_greenlet *g);
 /* Sleep; 0 yields: every greenlet ready now runs first, FIFO. */
 GEV_API int   gev_sleep(double seconds);
+/* The monotonic clock every timeout counts from (CLOCK_MONOTONIC, in
+ * seconds; not the time of day), read now. */
+GEV_API double gev_now(void);
+/* Sleep until gev_now() reaches `deadline` (libdill's deadlines): greenlets
+ * that ask for deadlines wake in deadline order, equal ones in the order
+ * they started sleeping, with no clock read in between to shift them.  The
+ * deadline is taken to the nearest nanosecond.  One already past yields as
+ * gev_sleep(0) does; NaN is EINVAL. */
+GEV_API int   gev_sleep_until(double deadline);
 
 /* ------------------------------------------------------------------ */
 /* Scoped timeouts (gevent.Timeout)                                    */

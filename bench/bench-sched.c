@@ -166,20 +166,30 @@ int bench_mem(int argc, char **argv)
  * gev_sleep computed from its own clock read a moment later (the timer in
  * the greenlet's record, core/hub.h): an interrupt between the two reads
  * can swap two deadlines a few microseconds apart in the first measure,
- * never in the second. */
+ * never in the second.  A second pass ("timers_until_*") sleeps with
+ * gev_sleep_until(gev_now() + duration) instead: the deadline noted is then
+ * the very one the greenlet asked for, so the first measure has no clock
+ * read between the deadline and the timer. */
 
 static struct {
     uint32_t *dur_us;
     int64_t *deadline, *gev_deadline, *woke;
     long *order;
     long nwoken;
+    bool until;
 } tm;
 
 static void *sleeper(void *arg)
 {
     long i = (long)(intptr_t)arg;
-    tm.deadline[i] = bench_now_ns() + (int64_t)tm.dur_us[i] * 1000;
-    gev_sleep(tm.dur_us[i] / 1e6);
+    if (tm.until) {
+        double deadline = gev_now() + tm.dur_us[i] / 1e6;
+        tm.deadline[i] = (int64_t)(deadline * 1e9 + 0.5);  /* gev_sleep_until's rounding */
+        gev_sleep_until(deadline);
+    } else {
+        tm.deadline[i] = bench_now_ns() + (int64_t)tm.dur_us[i] * 1000;
+        gev_sleep(tm.dur_us[i] / 1e6);
+    }
     tm.woke[i] = bench_now_ns();
     tm.gev_deadline[i] = gev_current()->timer.deadline;
     tm.order[tm.nwoken++] = i;
@@ -202,26 +212,13 @@ static long count_inversions(const int64_t *deadline, long n, long *over_1ms, in
     return inv;
 }
 
-int bench_timers(int argc, char **argv)
+/* One pass: spawn the sleepers, join them, print the results under
+ * `prefix` ("timers" or "timers_until"). */
+static void timer_pass(long n, uint32_t longest, const char *prefix)
 {
-    (void)argc;
-    long n = atol(argv[1]);
-    if (n < 2)
-        bench_die("timers: N must be at least 2");
-    tm.dur_us = calloc((size_t)n, sizeof *tm.dur_us);
-    tm.deadline = calloc((size_t)n, sizeof *tm.deadline);
-    tm.gev_deadline = calloc((size_t)n, sizeof *tm.gev_deadline);
-    tm.woke = calloc((size_t)n, sizeof *tm.woke);
-    tm.order = calloc((size_t)n, sizeof *tm.order);
     gev_greenlet **gs = calloc((size_t)n, sizeof *gs);
-    if (!tm.dur_us || !tm.deadline || !tm.gev_deadline || !tm.woke || !tm.order || !gs)
+    if (!gs)
         bench_die("calloc");
-    uint32_t seed = BENCH_TIMER_SEED, longest = 0;
-    for (long i = 0; i < n; i++) {
-        tm.dur_us[i] = bench_xorshift32(&seed) % (BENCH_TIMER_MAX_US + 1);
-        if (tm.dur_us[i] > longest)
-            longest = tm.dur_us[i];
-    }
     /* Fault the result arrays in now: a first touch inside a sleeper, between
      * its clock read and gev_sleep's, costs up to a huge page's zeroing
      * (~0.1 ms) and would shift its recorded deadline against gev's. */
@@ -229,6 +226,7 @@ int bench_timers(int argc, char **argv)
     memset(tm.gev_deadline, 0xff, (size_t)n * sizeof *tm.gev_deadline);
     memset(tm.woke, 0xff, (size_t)n * sizeof *tm.woke);
     memset(tm.order, 0xff, (size_t)n * sizeof *tm.order);
+    tm.nwoken = 0;
 
     int64_t t0 = bench_now_ns();
     for (long i = 0; i < n; i++)
@@ -238,6 +236,7 @@ int bench_timers(int argc, char **argv)
     int64_t t1 = bench_now_ns();
     if (tm.nwoken != n)
         bench_die("timers: not every greenlet woke");
+    free(gs);
 
     long inv_1ms, gev_inv_1ms;
     int64_t worst, gev_worst;           /* the largest inversion, ns */
@@ -250,17 +249,46 @@ int bench_timers(int argc, char **argv)
         max_us = late > max_us ? late : max_us;
         min_us = late < min_us ? late : min_us;
     }
+    char key[64];
     double wall_ms = (double)(t1 - t0) / 1e6, longest_ms = longest / 1e3;
-    bench_result("timers", "value=%.1f unit=ms wall_ms=%.1f longest_ms=%.1f",
+    bench_result(prefix, "value=%.1f unit=ms wall_ms=%.1f longest_ms=%.1f",
                  wall_ms - longest_ms, wall_ms, longest_ms);
-    bench_result("timers_inv", "value=%ld unit=pairs ordered=%s max_inv_us=%.1f", inv,
+    snprintf(key, sizeof key, "%s_inv", prefix);
+    bench_result(key, "value=%ld unit=pairs ordered=%s max_inv_us=%.1f", inv,
                  inv ? "no" : "yes", worst / 1e3);
-    bench_result("timers_inv1ms", "value=%ld unit=pairs", inv_1ms);
-    bench_result("timers_inv_gev", "value=%ld unit=pairs ordered=%s max_inv_us=%.1f",
+    snprintf(key, sizeof key, "%s_inv1ms", prefix);
+    bench_result(key, "value=%ld unit=pairs", inv_1ms);
+    snprintf(key, sizeof key, "%s_inv_gev", prefix);
+    bench_result(key, "value=%ld unit=pairs ordered=%s max_inv_us=%.1f",
                  gev_inv, gev_inv ? "no" : "yes", gev_worst / 1e3);
-    bench_result("timers_late", "value=%.1f unit=us max_late_us=%.1f min_late_us=%.1f",
+    snprintf(key, sizeof key, "%s_late", prefix);
+    bench_result(key, "value=%.1f unit=us max_late_us=%.1f min_late_us=%.1f",
                  sum_us / n, max_us, min_us);
-    free(gs);
+}
+
+int bench_timers(int argc, char **argv)
+{
+    (void)argc;
+    long n = atol(argv[1]);
+    if (n < 2)
+        bench_die("timers: N must be at least 2");
+    tm.dur_us = calloc((size_t)n, sizeof *tm.dur_us);
+    tm.deadline = calloc((size_t)n, sizeof *tm.deadline);
+    tm.gev_deadline = calloc((size_t)n, sizeof *tm.gev_deadline);
+    tm.woke = calloc((size_t)n, sizeof *tm.woke);
+    tm.order = calloc((size_t)n, sizeof *tm.order);
+    if (!tm.dur_us || !tm.deadline || !tm.gev_deadline || !tm.woke || !tm.order)
+        bench_die("calloc");
+    uint32_t seed = BENCH_TIMER_SEED, longest = 0;
+    for (long i = 0; i < n; i++) {
+        tm.dur_us[i] = bench_xorshift32(&seed) % (BENCH_TIMER_MAX_US + 1);
+        if (tm.dur_us[i] > longest)
+            longest = tm.dur_us[i];
+    }
+    tm.until = false;
+    timer_pass(n, longest, "timers");
+    tm.until = true;
+    timer_pass(n, longest, "timers_until");
     free(tm.dur_us);
     free(tm.deadline);
     free(tm.gev_deadline);

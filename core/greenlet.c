@@ -618,19 +618,40 @@ static int yield_checked(void)
     return gev__block_check();
 }
 
+static int sleep_to(gev__nsec deadline)
+{
+    gev__wait_begin();
+    int err = gev__wait(deadline);
+    /* The deadline is the point of a sleep; only a scoped timeout's
+     * ETIMEDOUT is an error. */
+    if (err == ETIMEDOUT && gev__block_check() != ETIMEDOUT)
+        err = 0;
+    return err;
+}
+
 int gev_sleep(double seconds)
 {
-    int err;
-    if (seconds <= 0) {
-        err = yield_checked();
-    } else {
-        gev__nsec deadline = gev__deadline(seconds);
-        gev__wait_begin();
-        err = gev__wait(deadline);
-        /* The deadline is the point of a sleep; only a scoped timeout's
-         * ETIMEDOUT is an error. */
-        if (err == ETIMEDOUT && gev__block_check() != ETIMEDOUT)
-            err = 0;
-    }
+    int err = seconds <= 0 ? yield_checked() : sleep_to(gev__deadline(seconds));
+    return err ? gev__fail(err) : 0;
+}
+
+double gev_now(void)
+{
+    gev_hub *hub = gev__hub_peek();
+    gev__nsec now = hub ? gev__loop_update_now(hub->hot.loop) : gev__time_monotonic();
+    return (double)now / 1e9;
+}
+
+int gev_sleep_until(double deadline)
+{
+    if (deadline != deadline)
+        return gev__fail(EINVAL);
+    gev_hub *hub = gev__hub();
+    if (!hub)
+        return -1;
+    /* A negative deadline is long past: nsec_from_seconds would say
+     * "forever" for it. */
+    gev__nsec at = deadline > 0 ? gev__nsec_from_seconds(deadline) : 0;
+    int err = at <= gev__loop_update_now(hub->hot.loop) ? yield_checked() : sleep_to(at);
     return err ? gev__fail(err) : 0;
 }
