@@ -50,28 +50,11 @@ static void switch_to(gev_hub *hub, gev__context *from, gev_greenlet *next)
     gev__context_switch(from, gev__ctx_of(hub, next));
 }
 
-/* A poll is due: the hub runs next, ahead of what is ready.  Behind it,
- * a long run queue (100,000 greenlets just spawned, each mapping a stack
- * as it starts) would keep expired timers and ready fds waiting for all of
- * it, which is the starvation the periodic poll is there to prevent.  What
- * the poll wakes still queues behind what was ready before. */
-static void hub_wake_self_first(gev_hub *hub)
-{
-    gev_greenlet *h = hub->hub_g;
-    if (hub->hot.current == h)
-        return;
-    gev__rq_remove(hub, h);
-    if (!hub->hot.rq_head)
-        hub->hot.rq_tail = h;
-    GEV__DLIST_PUSH_HEAD(hub->hot.rq_head, h, rq_next, rq_prev);
-    h->queued = true;
-}
-
 void gev__hub_poll_check(gev_hub *hub)
 {
     hub->since_poll = 0;
     if (gev__time_monotonic() - gev__loop_now(hub->hot.loop) >= GEV__POLL_AFTER)
-        hub_wake_self_first(hub);
+        hub_wake_self(hub);
 }
 
 /* ---- hub callbacks ---------------------------------------------------- */
