@@ -130,8 +130,8 @@ GEV_API void gev_timeout_cancel(gev_timeout *t);   /* ends the scope, frees t */
  * real errors, never SIGPIPE) but waits cooperatively; the syscall is tried
  * first and the loop is used only on EAGAIN, except right after a recv from
  * a stream socket came back short (its queue was empty): the next gev_recv /
- * gev_recvfrom without flags and with a timeout other than 0 waits for the
- * loop's "readable" first (bytes that came meanwhile are reported by the next
+ * gev_recvfrom without flags and with a timeout other than 0 (and not in the
+ * hub) waits for the loop's "readable" first (bytes that came meanwhile are reported by the next
  * poll) instead of a recv(2) that would fail with EAGAIN.  EINTR is
  * retried.  A second
  * greenlet waiting on one fd in the same direction gets EBUSY.  Close fds

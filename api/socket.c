@@ -97,12 +97,13 @@ sendto_rest(int fd, const void *buf, size_t n, int flags, const struct sockaddr 
  * (lazy disarm), so bytes that came in the meantime are reported by the
  * next poll: nothing is missed, at worst the recv is served one poll later.
  * Datagram sockets (a short read says nothing about the queue), calls with
- * flags, timeout 0 (it must not wait) and a second reader (EBUSY is for
- * calls that have to wait) always try first. */
+ * flags, timeout 0 (it must not wait), a second reader (EBUSY is for calls
+ * that have to wait) and the hub itself (it may not wait: EDEADLK is for
+ * calls that have to) always try first. */
 static inline bool recv_waits_first(gev__fd_record *rec, int fd, double timeout)
 {
     return rec && rec->read_drained && timeout != 0 && !rec->reader &&
-           gev__fd_drained_is_stream(rec, fd);
+           !gev__in_hub() && gev__fd_drained_is_stream(rec, fd);
 }
 
 static inline void recv_note_short(gev__fd_record *rec, ssize_t r, size_t n)

@@ -509,6 +509,44 @@ static void test_recv_after_short_read_waits_for_the_loop(void **state)
     assert_string_equal(short_read_order(SOCK_DGRAM, 5), "r10 r5 t");
 }
 
+struct hub_recv {
+    int fd;
+    ssize_t got;
+    int err;
+};
+
+static void recv_in_link(gev_greenlet *g, void *arg)
+{
+    (void)g;
+    struct hub_recv *hr = arg;
+    char buf[100];
+    hr->got = gev_recv(hr->fd, buf, sizeof buf, 0, 5);
+    hr->err = errno;
+}
+
+static void test_recv_after_short_read_in_hub_context(void **state)
+{
+    /* The hub may not wait, so it does not wait first either: with the
+     * bytes there, its recv succeeds as it did before any short read. */
+    int fds[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+    assert_int_equal(gev_nonblock(fds[0]), 0);
+    struct short_read sr = { .fds = { fds[0], fds[1] }, .timeout = 5 };
+    gev_greenlet *g = gev_spawn(short_reader, &sr);  /* leaves fds[0] drained */
+    assert_int_equal(gev_sleep(0), 0);
+    assert_int_equal(write(fds[1], "0123456789", 10), 10);
+    assert_int_equal(gev_join(g, 5), 0);
+    gev_release(g);
+    assert_int_equal(write(fds[1], "xyz", 3), 3);
+    struct hub_recv hr = { .fd = fds[0], .got = -2 };
+    gev_greenlet *t = gev_spawn(log_t, NULL);
+    assert_int_equal(gev_link(t, recv_in_link, &hr), 0);
+    assert_int_equal(gev_join(t, 5), 0);
+    gev_release(t);
+    assert_int_equal(hr.got, 3);
+    close2(fds[0], fds[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -524,6 +562,7 @@ int main(void)
         gevtest(test_peer_reset_wakes_waiter),
         gevtest(test_udp),
         gevtest(test_recv_after_short_read_waits_for_the_loop),
+        gevtest(test_recv_after_short_read_in_hub_context),
         gevtest(test_connect_refused),
         gevtest(test_connect_timeout),
         gevtest(test_kill_during_connect),
