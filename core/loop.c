@@ -1015,11 +1015,29 @@ static gev__nsec poll_timeout(const gev__loop *loop, int mode)
     return left > 0 ? left : 0;
 }
 
+/* A backend may end a timed wait early with nothing to report (libevent
+ * counts its timeout on a coarse clock that lags by up to a tick).  Wait
+ * out the rest here, so one iteration with a timer is enough for it to
+ * fire, as under libev. */
+static int poll_backend(gev__loop *loop, int mode)
+{
+    gev__nsec timeout = poll_timeout(loop, mode);
+    for (;;) {
+        if (gev__backend_poll(loop->backend, timeout) == -1)
+            return -1;
+        if (timeout == 0 || timeout == GEV__FOREVER || loop->nready > 0
+            || loop->any_signal_pending)
+            return 0;
+        if ((timeout = poll_timeout(loop, mode)) == 0)
+            return 0;
+    }
+}
+
 static int loop_iterate(gev__loop *loop, int mode)
 {
     prepares_run(loop);
     loop->iteration++;
-    if (gev__backend_poll(loop->backend, poll_timeout(loop, mode)) == -1)
+    if (poll_backend(loop, mode) == -1)
         return -1;
     fds_dispatch(loop);
     loop->now = gev__time_monotonic();

@@ -276,7 +276,8 @@ void gev__backend_free(gev__backend *b);
 
 /* Wait for events for at most `timeout` ns (GEV__FOREVER: no limit, 0: just
  * look) and report each through gev__loop_fd_event() / gev__loop_signal_event().
- * May return early; the core loops.  0, or -1 + errno on failure. */
+ * May return early, even from a timed wait with nothing to report: the core
+ * polls again for the rest.  0, or -1 + errno on failure. */
 int gev__backend_poll(gev__backend *b, gev__nsec timeout);
 
 /* Set the interest in fd to `mask` (GEV__READ|GEV__WRITE, 0 = none).

@@ -3,9 +3,11 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/time.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
@@ -256,6 +258,31 @@ static void test_once_waits_for_the_timer(void **state)
         assert_int_equal(a.r.calls, 1);         /* one iteration was enough */
         assert_true(elapsed_since(t0) >= TU_MS(20));
     }
+}
+
+static void on_foreign_alarm(int sig) { (void)sig; }
+
+/* A signal the loop does not watch interrupts the wait (libev then ends
+ * its round, libevent recounts from its coarse clock): the iteration still
+ * waits until the timer is due. */
+static void test_once_waits_through_a_foreign_signal(void **state)
+{
+    gev__loop *loop = *state;
+    struct sigaction sa = { .sa_handler = on_foreign_alarm }, old;
+    assert_int_equal(sigaction(SIGALRM, &sa, &old), 0);
+    for (int round = 0; round < 3; round++) {
+        rtimer a;
+        rtimer_init(&a, 1, NULL);
+        gev__nsec t0 = gev__time_monotonic();
+        gev__loop_update_now(loop);
+        gev__timer_start(loop, &a.t, TU_MS(40), 0);
+        struct itimerval it = { .it_value = { .tv_usec = 5000 } };
+        assert_int_equal(setitimer(ITIMER_REAL, &it, NULL), 0);
+        assert_int_equal(gev__loop_run(loop, GEV__RUN_ONCE), 0);
+        assert_int_equal(a.r.calls, 1);
+        assert_true(elapsed_since(t0) >= TU_MS(40));
+    }
+    assert_int_equal(sigaction(SIGALRM, &old, NULL), 0);
 }
 
 static void test_nowait_never_blocks(void **state)
@@ -567,6 +594,7 @@ int main(void)
         TU_CASE(test_alive_and_ref_flags),
         TU_CASE(test_run_return_values),
         TU_CASE(test_once_waits_for_the_timer),
+        TU_CASE(test_once_waits_through_a_foreign_signal),
         TU_CASE(test_nowait_never_blocks),
         TU_CASE(test_once_with_nothing_referenced_does_not_block),
         TU_CASE(test_break_from_callback),
