@@ -27,13 +27,13 @@
  * and then the connection is closed, so the body is never mistaken for
  * the next request.
  */
-#define _GNU_SOURCE         /* memmem, strcasestr */
 #include <gev.h>
 #include <errno.h>
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,10 +49,189 @@
 static int root_fd = -1;        /* --root, opened once; -1: no files */
 static double header_timeout = 10.0;
 
+/* ---- parsing a request head ---------------------------------------------------- */
+
+#define LINES_MAX 100           /* header lines (Apache's LimitRequestFields) */
+
+typedef struct {
+    int status;                     /* 0, or the error to answer */
+    const char *method, *target;    /* NUL-terminated inside the buffer */
+    int minor;                      /* HTTP/1.<minor> */
+    bool head_only;                 /* HEAD */
+    bool keep_alive;
+    bool has_body;                  /* Content-Length > 0 or Transfer-Encoding */
+} request;
+
+/* The head is parsed in one pass over its bytes, each checked against a
+ * table of what may stand there, and the pass itself finds where the head
+ * ends.  A head is parsed per request, and searching it again for each
+ * thing it may hold costs more than the rest of the request's work in user
+ * space.  Because every byte is checked, a NUL, a bare CR or LF or another
+ * control character anywhere gets 400 (RFC 9112 lets a server reject
+ * them; accepting them is how request smuggling starts). */
+static bool tchar[256];         /* RFC 9110 token characters (methods, names) */
+static bool vchar[256];         /* what may stand in a field value */
+
+static void init_tables(void)
+{
+    for (int c = 0; c < 256; c++) {
+        tchar[c] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                   (c >= '0' && c <= '9') || (c && strchr("!#$%&'*+-.^_`|~", c));
+        vchar[c] = c == '\t' || (c >= ' ' && c != 0x7f);
+    }
+}
+
+static char *skip_tchars(char *p)
+{
+    while (tchar[(unsigned char)*p])
+        p++;
+    return p;
+}
+
+/* Skip the bytes a field value may hold.  Values are most of a head's
+ * bytes, so they go eight at a time where they can: a word holds nothing
+ * else if no byte of it is below ' ' (HTAB is, so a word with a tab takes
+ * the byte loop) and none is DEL.  (x - 0x20..20) & ~x & 0x80..80 is
+ * nonzero exactly when some byte of x is below 0x20; x ^ 0x7f..7f turns a
+ * DEL into a zero byte, found the same way.) */
+static char *skip_vchars(char *p, const char *end)
+{
+    const uint64_t ones = 0x0101010101010101u, highs = ones * 0x80;
+    while (end - p >= 8) {
+        uint64_t w;
+        memcpy(&w, p, sizeof w);
+        uint64_t del = w ^ (ones * 0x7f);
+        if (((w - ones * ' ') & ~w & highs) | ((del - ones) & ~del & highs))
+            break;
+        p += 8;
+    }
+    while (vchar[(unsigned char)*p])
+        p++;
+    return p;
+}
+
+/* A header name (len bytes of tchars) against a lower-case name.  Setting
+ * bit 0x20 lower-cases a letter and leaves '-' and digits alone; no other
+ * tchar becomes a letter or '-' by it. */
+static bool name_is(const char *name, size_t len, const char *want, size_t want_len)
+{
+    if (len != want_len)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if ((name[i] | 0x20) != want[i])
+            return false;
+    return true;
+}
+#define NAME_IS(name, len, lit) name_is(name, len, lit, sizeof lit - 1)
+
+/* Whether the n bytes at v hold `word`, in any case. */
+static bool has_word(const char *v, size_t n, const char *word)
+{
+    size_t len = strlen(word);
+    for (size_t i = 0; i + len <= n; i++)
+        if (!strncasecmp(v + i, word, len))
+            return true;
+    return false;
+}
+
+/* Act on one header; [value, vend) is its value, leading blanks included. */
+static void apply_header(request *r, const char *name, size_t len,
+                         const char *value, const char *vend, bool *has_host)
+{
+    while (value < vend && (*value == ' ' || *value == '\t'))
+        value++;
+    size_t vlen = (size_t)(vend - value);
+    if (NAME_IS(name, len, "host"))
+        *has_host = true;
+    else if (NAME_IS(name, len, "connection"))
+        r->keep_alive = has_word(value, vlen, "close") ? false
+                      : has_word(value, vlen, "keep-alive") ? true : r->keep_alive;
+    else if (NAME_IS(name, len, "transfer-encoding"))
+        r->has_body = true;
+    else if (NAME_IS(name, len, "content-length"))
+        while (value < vend && *value != ' ' && *value != '\t')
+            r->has_body |= *value++ != '0';
+}
+
+enum { HEAD_EOF = 0, HEAD_FAILED = -1, HEAD_MORE = -2 };
+
+/* What the head's end means once it is all here. */
+static int finish_head(request *r, bool has_host)
+{
+    if (r->minor == 1 && !has_host)
+        return 400;                 /* RFC 9112: HTTP/1.1 requires Host */
+    if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0)
+        return 501;
+    r->head_only = r->method[0] == 'H';
+    if (r->has_body)
+        r->keep_alive = false;
+    return 0;
+}
+
+#define NEED(cond) do { if (p == end) return HEAD_MORE; if (!(cond)) goto bad; } while (0)
+
+/* Parse the head at data[0..len) (data[len] is a NUL, which no table
+ * accepts, so every loop stops at the end).  The head's length, with
+ * r->status 0 or the error to answer; HEAD_MORE if it is not all here
+ * yet.  The buffer is only written to once the head is known complete, so
+ * a partial head can be parsed again when more arrives. */
+static ssize_t parse_head(char *data, size_t len, request *r)
+{
+    char *p = data, *end = data + len;
+    memset(r, 0, sizeof *r);
+    char *method_end = p = skip_tchars(p);
+    NEED(p > data && *p == ' ');
+    char *target = ++p;
+    while ((unsigned char)*p > ' ' && *p != 0x7f)
+        p++;
+    NEED(p > target && *p == ' ');
+    char *target_end = p++;
+    if (end - p < 10)               /* "HTTP/1.1\r\n" */
+        return memchr(p, '\n', (size_t)(end - p)) ? (r->status = 400, (ssize_t)len) : HEAD_MORE;
+    if (memcmp(p, "HTTP/", 5) != 0 || p[6] != '.' || p[8] != '\r' || p[9] != '\n')
+        goto bad;
+    if (p[5] != '1' || (p[7] != '0' && p[7] != '1'))
+        r->status = 505;
+    r->minor = p[7] - '0';
+    r->keep_alive = r->minor == 1;
+    p += 10;
+
+    bool has_host = false;
+    for (int lines = 0;; lines++) {
+        NEED(true);
+        if (*p == '\r')
+            break;
+        if (lines == LINES_MAX)
+            return r->status = 431, (ssize_t)len;
+        char *name = p;
+        p = skip_tchars(p);
+        NEED(p > name && *p == ':');        /* also refuses obsolete line folding */
+        char *value = ++p;
+        p = skip_vchars(p, end);
+        NEED(*p == '\r');
+        p++;
+        NEED(*p == '\n');
+        apply_header(r, name, (size_t)(value - 1 - name), value, p - 1, &has_host);
+        p++;
+    }
+    p++;
+    NEED(*p == '\n');
+    *method_end = *target_end = '\0';
+    r->method = data;
+    r->target = target;
+    if (!r->status)
+        r->status = finish_head(r, has_host);
+    return p + 1 - data;
+bad:
+    r->status = 400;
+    return (ssize_t)len;
+}
+#undef NEED
+
 /* ---- reading a request head ------------------------------------------------ */
 
 typedef struct {
-    char data[HEAD_MAX];
+    char data[HEAD_MAX + 1];    /* + the NUL parse_head() wants after the bytes */
     size_t len;                 /* bytes in data (a pipelined request may follow the head) */
 } conn_buf;
 
@@ -63,41 +242,32 @@ static double now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-enum { HEAD_EOF = 0, HEAD_FAILED = -1, HEAD_TOO_BIG = -2 };
-
-/* Read until the buffer holds a whole head ("\r\n\r\n").  Two limits, as
- * nginx has them: a connection with nothing sent yet waits header_timeout
- * for a first byte; from that byte on, the whole head must arrive within
- * header_timeout too (one deadline for all reads, so a client dripping a
- * byte at a time is cut as surely as a silent one).  The clock is read only
- * once part of a head is here: the usual head comes in one piece, and the
- * wait for it needs no clock of ours (gev_recv's timeout is relative).
- * Returns the length of the head, or HEAD_EOF (closed before a byte),
- * HEAD_FAILED, HEAD_TOO_BIG. */
-/* Where the head ends ("\r\n\r\n") in data[0..len), or NULL; the first
- * `searched` bytes were looked at before, so only the new ones are. */
-static char *find_head_end(char *data, size_t searched, size_t len)
-{
-    size_t i = searched > 3 ? searched - 3 : 0;
-    char *lf;
-    while ((lf = memchr(data + i, '\n', len - i))) {
-        size_t at = (size_t)(lf - data);
-        if (at >= 3 && lf[-1] == '\r' && lf[-2] == '\n' && lf[-3] == '\r')
-            return lf + 1;
-        i = at + 1;
-    }
-    return NULL;
-}
-
-static ssize_t read_head(int fd, conn_buf *b)
+/* Read until the buffer holds a whole head, and parse it into r.  Two
+ * limits, as nginx has them: a connection with nothing sent yet waits
+ * header_timeout for a first byte; from that byte on, the whole head must
+ * arrive within header_timeout too (one deadline for all reads, so a
+ * client dripping a byte at a time is cut as surely as a silent one).  The
+ * clock is read only once part of a head is here: the usual head comes in
+ * one piece, and the wait for it needs no clock of ours (gev_recv's
+ * timeout is relative).  A partial head is parsed again only once a new
+ * line has begun, so a head dripped byte by byte costs a parse per line,
+ * not per byte.  Returns the length of the head (r->status says if it is
+ * an error), or HEAD_EOF (closed before a byte), HEAD_FAILED. */
+static ssize_t read_head(int fd, conn_buf *b, request *r)
 {
     double deadline = 0;            /* 0: no byte of this head yet */
-    for (size_t searched = 0;; searched = b->len) {
-        char *end = find_head_end(b->data, searched, b->len);
-        if (end)
-            return end - b->data;
-        if (b->len == sizeof b->data)
-            return HEAD_TOO_BIG;
+    size_t checked = 0;             /* bytes that held no whole head */
+    memset(r, 0, sizeof *r);
+    for (;;) {
+        if (b->len > 0 && (checked == 0 ||
+                           memchr(b->data + checked, '\n', b->len - checked))) {
+            b->data[b->len] = '\0';
+            ssize_t head = parse_head(b->data, b->len, r);
+            if (head != HEAD_MORE)
+                return head;
+        }
+        if (b->len == HEAD_MAX)
+            return r->status = 431, (ssize_t)b->len;
         double left = header_timeout;
         if (b->len > 0 && deadline == 0) {
             deadline = now() + header_timeout;
@@ -106,140 +276,19 @@ static ssize_t read_head(int fd, conn_buf *b)
             if (left <= 0)
                 return HEAD_FAILED;
         }
-        ssize_t n = gev_recv(fd, b->data + b->len, sizeof b->data - b->len, 0, left);
+        ssize_t n = gev_recv(fd, b->data + b->len, HEAD_MAX - b->len, 0, left);
         if (n <= 0)
             return n == 0 && b->len == 0 ? HEAD_EOF : HEAD_FAILED;
+        checked = b->len;
         b->len += (size_t)n;
     }
 }
 
-/* ---- parsing ------------------------------------------------------------------- */
-
-typedef struct {
-    const char *method, *target;    /* NUL-terminated inside the buffer */
-    int minor;                      /* HTTP/1.<minor> */
-    bool head_only;                 /* HEAD */
-    bool keep_alive;
-    bool has_body;                  /* Content-Length > 0 or Transfer-Encoding */
-} request;
-
-/* The parser works on lines as [start, end) ranges, with memchr: a head
- * is parsed per request, and byte loops or calls that look for a NUL cost
- * more than the rest of the request's work in user space. */
-
-/* RFC 9110 token characters, as a table filled once by main(). */
-static bool tchar[256];
-
-static void init_tchars(void)
+/* Drop the head just served, keeping what a pipelining client sent after it. */
+static void consume_head(conn_buf *b, size_t head)
 {
-    for (int c = 0; c < 256; c++)
-        tchar[c] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                   (c >= '0' && c <= '9') || (c && strchr("!#$%&'*+-.^_`|~", c));
-}
-
-static bool all_tchars(const char *p, const char *end)
-{
-    for (; p < end; p++)
-        if (!tchar[(unsigned char)*p])
-            return false;
-    return true;
-}
-
-/* "METHOD SP TARGET SP HTTP/1.x" in [line, eol): 0, or the status to answer. */
-static int parse_request_line(char *line, char *eol, request *r)
-{
-    char *sp1 = memchr(line, ' ', (size_t)(eol - line));
-    char *sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t)(eol - sp1 - 1)) : NULL;
-    if (!sp1 || !sp2 || sp1 == line || sp2 == sp1 + 1 || !all_tchars(line, sp1))
-        return 400;
-    *sp1 = *sp2 = '\0';
-    r->method = line;
-    r->target = sp1 + 1;
-    const char *version = sp2 + 1;
-    if (eol - version != 8 || memcmp(version, "HTTP/", 5) != 0 || version[6] != '.')
-        return 400;
-    if (version[5] != '1' || (version[7] != '0' && version[7] != '1'))
-        return 505;
-    r->minor = version[7] - '0';
-    r->keep_alive = r->minor == 1;
-    for (const char *p = r->target; p < sp2; p++)
-        if ((unsigned char)*p <= ' ' || *p == 0x7f)
-            return 400;
-    return 0;
-}
-
-static char ascii_lower(char c)
-{
-    return c >= 'A' && c <= 'Z' ? (char)(c + ('a' - 'A')) : c;
-}
-
-/* A header name (len bytes) against a lower-case name, ignoring case. */
-static bool name_is(const char *name, size_t len, const char *want)
-{
-    size_t i = 0;
-    while (i < len && want[i] && ascii_lower(name[i]) == want[i])
-        i++;
-    return i == len && !want[i];
-}
-
-/* One "Name: value" line in [line, eol), NUL-terminated at eol: 0, or the
- * status to answer. */
-static int parse_header(char *line, char *eol, request *r, bool *has_host)
-{
-    char *colon = memchr(line, ':', (size_t)(eol - line));
-    if (!colon || colon == line || !all_tchars(line, colon))
-        return 400;                 /* also catches obsolete line folding */
-    size_t len = (size_t)(colon - line);
-    char *value = colon + 1;
-    value += strspn(value, " \t");
-    if (name_is(line, len, "host"))
-        *has_host = true;
-    else if (name_is(line, len, "connection"))
-        r->keep_alive = strcasestr(value, "close") ? false
-                      : strcasestr(value, "keep-alive") ? true : r->keep_alive;
-    else if (name_is(line, len, "transfer-encoding"))
-        r->has_body = true;
-    else if (name_is(line, len, "content-length"))
-        r->has_body |= strspn(value, "0") != strcspn(value, " \t");
-    return 0;
-}
-
-/* The CR of the CRLF that ends the line at `line` (the head ends at `end`),
- * or NULL for a line with a bare CR (RFC 9112 lets a server reject those). */
-static char *end_of_line(char *line, const char *end)
-{
-    char *cr = memchr(line, '\r', (size_t)(end - line));
-    return cr && cr[1] == '\n' ? cr : NULL;
-}
-
-/* Split the head (len bytes, ending in "\r\n\r\n") in place and parse it. */
-static int parse_head(char *head, size_t len, request *r)
-{
-    memset(r, 0, sizeof *r);
-    if (memchr(head, '\0', len))
-        return 400;                 /* the string functions below would stop there */
-    char *end = head + len - 2;     /* the blank line */
-    *end = '\0';
-    char *line = head, *eol = end_of_line(line, end);
-    if (!eol)
-        return 400;
-    *eol = '\0';
-    int status = parse_request_line(line, eol, r);
-    bool has_host = false;
-    for (line = eol + 2; !status && line < end; line = eol + 2) {
-        if (!(eol = end_of_line(line, end)))
-            return 400;
-        *eol = '\0';
-        status = parse_header(line, eol, r, &has_host);
-    }
-    if (!status && r->minor == 1 && !has_host)
-        status = 400;               /* RFC 9112: HTTP/1.1 requires Host */
-    if (!status && strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0)
-        status = 501;
-    r->head_only = !status && !strcmp(r->method, "HEAD");
-    if (r->has_body)
-        r->keep_alive = false;
-    return status;
+    b->len -= head;
+    memmove(b->data, b->data + head, b->len);
 }
 
 /* ---- answering ---------------------------------------------------------------- */
@@ -459,22 +508,17 @@ static void serve_connection(int fd, const struct sockaddr *peer, socklen_t peer
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     for (;;) {
-        ssize_t head = read_head(fd, &b);
-        request r = { .keep_alive = false };
-        if (head == HEAD_TOO_BIG)
-            send_error(fd, 431, &r);
+        request r;
+        ssize_t head = read_head(fd, &b, &r);
         if (head <= 0)
-            return;             /* closed, too slow, too big, or an error */
-        int status = parse_head(b.data, (size_t)head, &r);
-        if (status) {
-            send_error(fd, status, &r);
+            return;             /* closed, too slow, or an error */
+        if (r.status) {
+            send_error(fd, r.status, &r);
             return;
         }
         if (answer(fd, &r) < 0)
             return;
-        /* Keep what a pipelining client sent after this request. */
-        b.len -= (size_t)head;
-        memmove(b.data, b.data + head, b.len);
+        consume_head(&b, (size_t)head);
     }
 }
 
@@ -529,7 +573,7 @@ int main(int argc, char **argv)
             usage();
     }
     format_hello();
-    init_tchars();
+    init_tables();
     if (root && (root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
         perror(root);
         return 1;

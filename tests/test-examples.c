@@ -242,11 +242,81 @@ static void test_httpd_garbage(void **state)
                                resp, sizeof resp), 400);    /* a bare CR */
     assert_int_equal(http_text(p.port, "GET / HTTP/1.1\r\nHost: t\r\r\n\r\n",
                                resp, sizeof resp), 400);    /* a bare CR at the end */
+    static const char nul_in_value[] = "GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 0\0 5\r\n\r\n";
+    assert_int_equal(http_raw(p.port, nul_in_value, sizeof nul_in_value - 1, resp, sizeof resp,
+                              5.0), 400);
+    static const char nul_in_target[] = "GET /\0x HTTP/1.1\r\nHost: t\r\n\r\n";
+    assert_int_equal(http_raw(p.port, nul_in_target, sizeof nul_in_target - 1, resp, sizeof resp,
+                              5.0), 400);
+    assert_int_equal(http_text(p.port, "GET / HTTP/1.1\r\nHost: t\x01\r\n\r\n",
+                               resp, sizeof resp), 400);    /* a control character */
+    /* long values are checked eight bytes at a time: a DEL or an ESC in the
+     * middle of one is found, a tab or a byte above 0x7f is allowed */
+    assert_int_equal(http_text(p.port, "GET / HTTP/1.1\r\nHost: t\r\n"
+                               "X: aaaaaaaaaaaa\x7f" "aaaaaaaa\r\n\r\n", resp, sizeof resp), 400);
+    assert_int_equal(http_text(p.port, "GET / HTTP/1.1\r\nHost: t\r\n"
+                               "X: aaaaaaaaaaaaa\x1b" "aaaaaaa\r\n\r\n", resp, sizeof resp), 400);
+    assert_int_equal(http_text(p.port, "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+                               "X: aaaa\taaaaaaaaa\xe9" "aaaaaa\r\n\r\n", resp, sizeof resp), 200);
+    assert_int_equal(http_text(p.port, "GET / HTTP/1.1\nHost: t\n\r\n",
+                               resp, sizeof resp), 400);    /* bare LF line ends */
+    assert_int_equal(http_text(p.port, "\r\n", resp, sizeof resp), 400);
     assert_int_equal(http_text(p.port, "BREW / HTTP/1.1\r\nHost: t\r\n\r\n", resp,
                                sizeof resp), 501);
     assert_int_equal(http_text(p.port, "GET / HTTP/3.0\r\nHost: t\r\n\r\n", resp,
                                sizeof resp), 505);
     assert_hello(p.port);                       /* still serving */
+    proc_kill(&p);
+}
+
+/* Requests sent back to back in one write are answered in order, each
+ * exactly once, and the connection ends after the one that asks for it. */
+static void test_httpd_pipelining(void **state)
+{
+    proc p;
+    char *argv[] = { "gev-httpd", NULL };
+    char resp[4096];
+    server_start(&p, argv);
+    const char *three = "GET / HTTP/1.1\r\nHost: t\r\n\r\n"
+                        "HEAD / HTTP/1.1\r\nHost: t\r\n\r\n"
+                        "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    assert_int_equal(http_text(p.port, three, resp, sizeof resp), 200);
+#define HELLO_HEAD "HTTP/1.1 200 OK\r\nServer: gev-httpd\r\nContent-Type: text/plain\r\n" \
+                   "Content-Length: 5\r\n"
+    assert_string_equal(resp, HELLO_HEAD "\r\nhello" HELLO_HEAD "\r\n"
+                              HELLO_HEAD "Connection: close\r\n\r\nhello");
+#undef HELLO_HEAD
+    proc_kill(&p);
+}
+
+/* A head that arrives in pieces, cut inside a token, between CR and LF and
+ * inside the blank line, is answered once it is whole. */
+static void test_httpd_split_head(void **state)
+{
+    proc p;
+    char *argv[] = { "gev-httpd", NULL };
+    char resp[4096];
+    server_start(&p, argv);
+    static const char *const pieces[] = {
+        "GE", "T / HT", "TP/1.1\r", "\nHost: t\r\nConnection: CLOSE", "\r\n\r", "\n",
+    };
+    int fd = gev_tcp_connect("127.0.0.1", p.port, 2.0);
+    assert_true(fd >= 0);
+    for (size_t i = 0; i < sizeof pieces / sizeof pieces[0]; i++) {
+        assert_int_equal(gev_recv(fd, resp, sizeof resp, 0, 0.05), -1);   /* no answer yet */
+        assert_int_equal(errno, ETIMEDOUT);
+        assert_int_equal(gev_sendall(fd, pieces[i], strlen(pieces[i]), 2.0),
+                         (ssize_t)strlen(pieces[i]));
+    }
+    size_t got = 0;
+    ssize_t n;
+    while ((n = gev_recv(fd, resp + got, sizeof resp - 1 - got, 0, 5.0)) > 0)
+        got += (size_t)n;
+    assert_int_equal(n, 0);                     /* "Connection: CLOSE" closes */
+    resp[got] = '\0';
+    assert_non_null(strstr(resp, "HTTP/1.1 200 OK\r\n"));
+    assert_non_null(strstr(resp, "Connection: close\r\n\r\nhello"));
+    gev_close(fd);
     proc_kill(&p);
 }
 
@@ -260,6 +330,12 @@ static void test_httpd_limits(void **state)
     int n = snprintf(big, sizeof big, "GET / HTTP/1.1\r\nHost: t\r\nX: ");
     memset(big + n, 'a', sizeof big - (size_t)n);
     assert_int_equal(http_raw(p.port, big, sizeof big, resp, sizeof resp, 5.0), 431);
+    /* many short lines, each far below the size limit */
+    n = snprintf(big, sizeof big, "GET / HTTP/1.1\r\nHost: t\r\n");
+    while (n < 1500)
+        n += snprintf(big + n, sizeof big - (size_t)n, "X: y\r\n");
+    n += snprintf(big + n, sizeof big - (size_t)n, "\r\n");
+    assert_int_equal(http_raw(p.port, big, (size_t)n, resp, sizeof resp, 5.0), 431);
     /* slowloris: a head that never ends is cut after the header timeout */
     double t0 = gevtest_now();
     assert_int_equal(http_text(p.port, "GET / HTTP/1.1\r\nHost: t\r\n", resp, sizeof resp), 0);
@@ -445,6 +521,8 @@ int main(int argc, char **argv)
         gevtest(test_echo_round_trip),
         gevtest(test_httpd_curl),
         gevtest(test_httpd_garbage),
+        gevtest(test_httpd_pipelining),
+        gevtest(test_httpd_split_head),
         gevtest(test_httpd_limits),
         gevtest(test_httpd_files_and_escapes),
         gevtest(test_download_demo_speedup),
