@@ -17,8 +17,11 @@
  *  - slow clients (slowloris): the whole request head must arrive within
  *    --header-timeout seconds (10) of its first byte, and an idle
  *    connection gets as long for a first byte, else it is cut;
- *  - oversized heads: more than HEAD_MAX bytes get 431;
- *  - malformed requests: 400; methods other than GET and HEAD: 501;
+ *  - oversized heads: more than HEAD_MAX bytes or LINES_MAX header lines
+ *    get 431;
+ *  - malformed requests: 400, and so does a NUL, a bare CR or LF or any
+ *    other control byte anywhere in the head; methods other than GET and
+ *    HEAD: 501;
  *  - path escapes: the path is opened one component at a time below the
  *    root with openat(O_NOFOLLOW), so "..", symlinks (even ones pointing
  *    inside the root) and anything else that could leave the root get 403
