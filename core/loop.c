@@ -1015,10 +1015,11 @@ static gev__nsec poll_timeout(const gev__loop *loop, int mode)
     return left > 0 ? left : 0;
 }
 
-/* A backend may end a timed wait early with nothing to report (libevent
- * counts its timeout on a coarse clock that lags by up to a tick).  Wait
+/* A backend may end a timed wait early with nothing to report: libev ends
+ * its round when a signal it does not watch interrupts the wait, libevent
+ * counts its timeout on a coarse clock that lags by up to a tick.  Wait
  * out the rest here, so one iteration with a timer is enough for it to
- * fire, as under libev. */
+ * fire under either. */
 static int poll_backend(gev__loop *loop, int mode)
 {
     gev__nsec timeout = poll_timeout(loop, mode);

@@ -261,7 +261,6 @@ static ssize_t read_head(int fd, conn_buf *b, request *r)
 {
     double deadline = 0;            /* 0: no byte of this head yet */
     size_t checked = 0;             /* bytes that held no whole head */
-    memset(r, 0, sizeof *r);
     for (;;) {
         if (b->len > 0 && (checked == 0 ||
                            memchr(b->data + checked, '\n', b->len - checked))) {
@@ -270,8 +269,11 @@ static ssize_t read_head(int fd, conn_buf *b, request *r)
             if (head != HEAD_MORE)
                 return head;
         }
-        if (b->len == HEAD_MAX)
-            return r->status = 431, (ssize_t)b->len;
+        if (b->len == HEAD_MAX) {
+            memset(r, 0, sizeof *r);
+            r->status = 431;
+            return (ssize_t)b->len;
+        }
         double left = header_timeout;
         if (b->len > 0 && deadline == 0) {
             deadline = now() + header_timeout;

@@ -243,21 +243,26 @@ static void test_run_return_values(void **state)
     assert_int_equal(a.r.calls, 2);
 }
 
+/* One RUN_ONCE iteration with a timer due `after` from now: it fires in
+ * that iteration, not before its time. */
+static void assert_one_iteration_fires(gev__loop *loop, gev__nsec after)
+{
+    rtimer a;
+    rtimer_init(&a, 1, NULL);
+    gev__nsec t0 = gev__time_monotonic();
+    gev__loop_update_now(loop);
+    gev__timer_start(loop, &a.t, after, 0);
+    uint64_t it = gev__loop_iteration(loop);
+    assert_int_equal(gev__loop_run(loop, GEV__RUN_ONCE), 0);
+    assert_int_equal(gev__loop_iteration(loop), it + 1);
+    assert_int_equal(a.r.calls, 1);         /* one iteration was enough */
+    assert_true(elapsed_since(t0) >= after);
+}
+
 static void test_once_waits_for_the_timer(void **state)
 {
-    gev__loop *loop = *state;
-    for (int round = 0; round < 5; round++) {
-        rtimer a;
-        rtimer_init(&a, 1, NULL);
-        gev__nsec t0 = gev__time_monotonic();
-        gev__loop_update_now(loop);
-        gev__timer_start(loop, &a.t, TU_MS(20), 0);
-        uint64_t it = gev__loop_iteration(loop);
-        assert_int_equal(gev__loop_run(loop, GEV__RUN_ONCE), 0);
-        assert_int_equal(gev__loop_iteration(loop), it + 1);
-        assert_int_equal(a.r.calls, 1);         /* one iteration was enough */
-        assert_true(elapsed_since(t0) >= TU_MS(20));
-    }
+    for (int round = 0; round < 5; round++)
+        assert_one_iteration_fires(*state, TU_MS(20));
 }
 
 static void on_foreign_signal(int sig) { (void)sig; }
@@ -275,16 +280,9 @@ static void test_once_waits_through_a_foreign_signal(void **state)
     timer_t interrupter;
     assert_int_equal(timer_create(CLOCK_MONOTONIC, &sev, &interrupter), 0);
     for (int round = 0; round < 3; round++) {
-        rtimer a;
-        rtimer_init(&a, 1, NULL);
-        gev__nsec t0 = gev__time_monotonic();
-        gev__loop_update_now(loop);
-        gev__timer_start(loop, &a.t, TU_MS(40), 0);
         struct itimerspec in_5ms = { .it_value = { .tv_nsec = 5000000 } };
         assert_int_equal(timer_settime(interrupter, 0, &in_5ms, NULL), 0);
-        assert_int_equal(gev__loop_run(loop, GEV__RUN_ONCE), 0);
-        assert_int_equal(a.r.calls, 1);
-        assert_true(elapsed_since(t0) >= TU_MS(40));
+        assert_one_iteration_fires(loop, TU_MS(40));
     }
     assert_int_equal(timer_delete(interrupter), 0);
     assert_int_equal(sigaction(SIGUSR2, &old, NULL), 0);
