@@ -10,12 +10,19 @@
 #
 #   BENCH_BUILD=/tmp/gev-bench ROUNDS=10 DURATION=3 bench/echo-pairs.sh
 #   LOADS="echo100 echo1000 http httpd" (default: all four)
+#   BACKENDS="libevent libev" (default: both)
+#
+# LOADS=ab pairs any two HTTP servers the same way: AB_NUM and AB_DEN are
+# their commands (the port is appended), the ratio is NUM ÷ DEN, e.g.
+#   LOADS=ab BACKENDS=libevent AB_NUM="$B/gev-httpd-libevent --port" \
+#     AB_DEN="$B/gev-httpd-libevent --header-timeout -1 --port" bench/echo-pairs.sh
 set -u
 BUILD=${BENCH_BUILD:-/tmp/gev-bench}
 PEERS=$BUILD/peers
 ROUNDS=${ROUNDS:-10}
 DURATION=${DURATION:-3}
 LOADS=${LOADS:-"echo100 echo1000 http httpd"}
+BACKENDS=${BACKENDS:-"libevent libev"}
 PORT=${PORT_BASE:-29300}
 for f in "$BUILD/gev-bench-libevent" "$PEERS/bench-libevent" "$PEERS/echoload"; do
     [ -x "$f" ] || { echo "missing $f: run bench/run-compare.sh with BENCH_BUILD=$BUILD first" >&2; exit 1; }
@@ -65,17 +72,22 @@ gev_cmd() {   # LOAD BACKEND
         echo*) echo "$BUILD/gev-bench-$2 echo" ;;
         http)  echo "$BUILD/gev-bench-$2 http" ;;
         httpd) echo "$BUILD/gev-httpd-$2 --port" ;;
+        ab)    echo "${AB_NUM:?LOADS=ab needs AB_NUM}" ;;
     esac
 }
 raw_cmd() {   # LOAD BACKEND
-    case $1 in echo*) echo "$PEERS/bench-$2 echo" ;; *) echo "$PEERS/bench-$2 http" ;; esac
+    case $1 in
+        echo*) echo "$PEERS/bench-$2 echo" ;;
+        ab)    echo "${AB_DEN:?LOADS=ab needs AB_DEN}" ;;
+        *)     echo "$PEERS/bench-$2 http" ;;
+    esac
 }
 
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-echo "# $ROUNDS rounds of ${DURATION}s per server; ratio = gev / raw of the same round"
+echo "# $ROUNDS rounds of ${DURATION}s per server; ratio = gev / raw of the same round (LOADS=ab: NUM / DEN)"
 for load in $LOADS; do
-    for b in libevent libev; do
+    for b in $BACKENDS; do
         ratios=""
         for r in $(seq "$ROUNDS"); do
             if [ $((r % 2)) -eq 1 ]; then
