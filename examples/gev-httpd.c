@@ -1,9 +1,11 @@
 /* gev-httpd: a small HTTP/1.1 server with keep-alive, on gev_server.
  *
  *   gev-httpd [--host ADDR] [--port N] [--root DIR] [--header-timeout S]
- *             [--max-clients N]
+ *             [--max-clients N] [--delay S]
  *
  * GET / answers "hello"; with --root, GET /a/b.txt serves DIR/a/b.txt.
+ * --delay S holds every answer back S seconds (gev_sleep: other clients go
+ * on meanwhile), a slow backend for clients that should overlap their waits.
  * Prints "listening on http://ADDR:PORT/" once it accepts (port 0, the default,
  * picks a free one).
  *
@@ -51,6 +53,7 @@
 
 static int root_fd = -1;        /* --root, opened once; -1: no files */
 static double header_timeout = 10.0;
+static double answer_delay;     /* --delay */
 
 /* ---- parsing a request head ---------------------------------------------------- */
 
@@ -486,6 +489,8 @@ static int answer(int fd, request *r)
 {
     char *path = r->target;
     int rc, status = path[0] == '/' ? decode_path(path) : 400;
+    if (answer_delay > 0 && gev_sleep(answer_delay) < 0)
+        return -1;
     if (status)
         rc = send_error(fd, status, r);
     else if (!strcmp(path, "/"))
@@ -543,7 +548,7 @@ static void serve_connection(int fd, const struct sockaddr *peer, socklen_t peer
 static void usage(void)
 {
     fprintf(stderr, "usage: gev-httpd [--host ADDR] [--port N] [--root DIR] "
-                    "[--header-timeout SECONDS] [--max-clients N]\n");
+                    "[--header-timeout SECONDS] [--max-clients N] [--delay SECONDS]\n");
     exit(2);
 }
 
@@ -585,6 +590,8 @@ int main(int argc, char **argv)
             header_timeout = atof(val);
         else if (!strcmp(opt, "--max-clients"))
             max_clients = strtoul(val, NULL, 10);
+        else if (!strcmp(opt, "--delay"))
+            answer_delay = atof(val);
         else
             usage();
     }
