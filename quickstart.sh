@@ -3,6 +3,9 @@
 #   ./quickstart.sh [CONFIGURE-ARGS...]   install missing build dependencies,
 #                                         build (build/<backend>), run the demo
 #   ./quickstart.sh test [CONFIGURE-ARGS...]
+#                                         also install the servers and client
+#                                         libraries the patch tests use (PostgreSQL,
+#                                         Redis, libcurl, OpenSSL); then
 #                                         build both flavours side by side with
 #                                         --enable-werror, run the whole suite
 #                                         in each, then make distcheck once
@@ -22,9 +25,14 @@ as_root() {
     fi
 }
 
+# install_deps [test]: the build's dependencies; with "test", also the real
+# servers and client libraries the patch tests run against (without them
+# those tests skip themselves and say what is missing).
 install_deps() {
     if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
         want="autoconf automake libtool pkg-config make gcc libc6-dev libevent-dev libev-dev libcmocka-dev curl"
+        [ "${1:-}" = test ] &&
+            want="$want libcurl4-openssl-dev libpq-dev libhiredis-dev postgresql redis-server openssl"
         missing=
         for p in $want; do
             dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
@@ -37,6 +45,8 @@ install_deps() {
         as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing
     elif command -v dnf >/dev/null 2>&1; then
         want="autoconf automake libtool pkgconf-pkg-config make gcc libevent-devel libev-devel libcmocka-devel curl"
+        [ "${1:-}" = test ] &&
+            want="$want libcurl-devel libpq-devel hiredis-devel postgresql-server redis openssl"
         missing=
         for p in $want; do rpm -q "$p" >/dev/null 2>&1 || missing="$missing $p"; done
         [ -z "$missing" ] && return 0
@@ -118,7 +128,7 @@ run_tests() {
     return $status
 }
 
-install_deps
+install_deps "${1:-}"
 bootstrap
 case ${1:-} in
     test) shift; run_tests "$@" ;;
