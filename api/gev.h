@@ -184,9 +184,23 @@ GEV_API int  gev_waitpid(pid_t pid, int *status, double timeout);
 typedef struct gev_hub gev_hub;
 GEV_API gev_hub *gev_hub_current(void);
 /* Thread-safe: fn runs in hub's thread (hub context), which wakes up.
+ * Until it ran, the call is work in flight: a wait in main is not EDEADLK.
  * Undefined on a hub that was shut down; calls still queued at
- * gev_shutdown run during it. */
+ * gev_shutdown run during it.  EINVAL: hub or fn NULL; ENOMEM. */
 GEV_API int  gev_call_threadsafe(gev_hub *hub, void (*fn)(void *arg), void *arg);
+/* Hub keep-alive for work that arrives from other threads (libuv's
+ * uv_async, gevent's loop.async_): while hub holds references, a wait in
+ * its main greenlet is not "forever" (no EDEADLK) and gev_run() keeps
+ * running.  Take the reference before the worker can finish; the worker
+ * drops it (usually after its gev_call_threadsafe) and the unref that drops
+ * the last one wakes the hub, so a wait that nothing else can end then
+ * fails with EDEADLK and gev_run() returns.  Both thread-safe, with the
+ * lifetime rule of gev_call_threadsafe; gev_shutdown() does not wait for
+ * references still held.  EINVAL: hub NULL (or handed out by no
+ * gev_hub_current()), or an unref without a reference held; EOVERFLOW:
+ * INT_MAX references. */
+GEV_API int  gev_hub_ref(gev_hub *hub);
+GEV_API int  gev_hub_unref(gev_hub *hub);
 
 /* ------------------------------------------------------------------ */
 /* Synchronisation                                                     */

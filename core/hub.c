@@ -85,13 +85,30 @@ static void hub_run_callbacks(gev_hub *hub)
 
 /* ---- the hub greenlet --------------------------------------------------- */
 
+/* Reference the keepalive watcher while work outside the loop is pending,
+ * so the loop counts it as alive and a poll blocks (until the work ends or
+ * the last hold is dropped, which sends the watcher).  Set from the hub's
+ * thread only: held changes in any thread, the loop belongs to this one.
+ * Holds are ignored at shutdown, which must not wait for other threads. */
+static void keepalive_sync(gev_hub *hub)
+{
+    bool want = hub->busy > 0 ||
+                (!hub->shutting_down && atomic_load(&hub->held) > 0);
+    if (want != hub->keepalive_ref) {
+        gev__watcher_set_ref(hub->hot.loop, &hub->keepalive.base, want);
+        hub->keepalive_ref = want;
+    }
+}
+
 /* Nothing is ready and no referenced watcher or pending work can ever make
  * anything ready: the greenlet waiting in main would wait forever.  gevent
- * raises LoopExit there; gev_run() treats it as "all done". */
+ * raises LoopExit there; gev_run() treats it as "all done".  A hold dropped
+ * by another thread after this answered "no" sends the keepalive watcher,
+ * which ends the poll so that the question is asked again. */
 static bool hub_idle_forever(gev_hub *hub)
 {
-    return !hub->hot.rq_head && !hub->cb_head && hub->busy == 0 &&
-           !gev__loop_alive(hub->hot.loop);
+    keepalive_sync(hub);
+    return !hub->hot.rq_head && !hub->cb_head && !gev__loop_alive(hub->hot.loop);
 }
 
 static void hub_poll(gev_hub *hub)
@@ -218,10 +235,14 @@ void gev__hub_set_slot(gev_hub *hub, int slot, void *state, const gev__hub_hooks
 
 void gev__hub_busy(gev_hub *hub, int delta)
 {
-    bool was = hub->busy > 0;
     hub->busy += delta;
-    if (was != (hub->busy > 0))
-        gev__watcher_set_ref(hub->hot.loop, &hub->keepalive.base, hub->busy > 0);
+    keepalive_sync(hub);
+}
+
+void gev__hub_hold(gev_hub *hub, int delta)
+{
+    if (atomic_fetch_add(&hub->held, delta) + delta == 0)
+        gev__async_send(hub->hot.loop, &hub->keepalive);
 }
 
 

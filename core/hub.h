@@ -162,6 +162,12 @@ void  gev__hub_set_slot(gev_hub *hub, int slot, void *state, const gev__hub_hook
  * busy > 0, a wait in main does not fail with EDEADLK and gev_run() does not
  * return. */
 void gev__hub_busy(gev_hub *hub, int delta);
+/* The same for work promised by other threads (gev_hub_ref, queued
+ * gev_call_threadsafe calls).  Thread-safe.  A drop to 0 wakes the hub, so a
+ * main greenlet waiting "forever" learns that nothing is left (EDEADLK) and
+ * gev_run() returns.  The caller keeps the hub alive across the call (the
+ * api/threads.h lock, which gev_shutdown() takes, does that). */
+void gev__hub_hold(gev_hub *hub, int delta);
 
 /* Run fn(arg) in hub context (like gevent's loop.run_callback): after the
  * currently ready greenlets, before the next poll.  No allocation when the
