@@ -122,6 +122,23 @@ GEV_API gev_timeout *gev_timeout_start(double seconds);
 GEV_API bool gev_timeout_expired(const gev_timeout *t);
 GEV_API void gev_timeout_cancel(gev_timeout *t);   /* ends the scope, frees t */
 
+/* Cancellation shield (pthread_setcancelstate, Trio's shielded scope) for
+ * the current greenlet: while on, kills and expired scoped timeouts are
+ * held back from it (its waits are not cut short, its blocking calls do not
+ * fail with ECANCELED / ETIMEDOUT), so cleanup after a kill can block: join
+ * or kill a helper, flush a socket.  Held back, not dropped: gev_killed()
+ * and gev_timeout_expired() still report them, and turning the shield off
+ * lets them act again, so the next blocking call fails with ECANCELED /
+ * ETIMEDOUT.  Waits still end by their own timeouts and deadlines; a
+ * blocking call in hub context still fails with EDEADLK.  Returns the
+ * previous state (false if no hub can be made).  Not inherited by spawned
+ * greenlets; ends with the greenlet.  The idiom, in a killed handler:
+ *     bool was = gev_shield(true);
+ *     gev_kill(helper, 1.0);          // joins it: it no longer uses state
+ *     free(state);
+ *     gev_shield(was); */
+GEV_API bool gev_shield(bool on);
+
 /* ------------------------------------------------------------------ */
 /* File descriptors and sockets                                        */
 /* ------------------------------------------------------------------ */

@@ -143,8 +143,10 @@ static inline int gev__wait_forever_unchecked(gev_hub *hub, gev_greenlet *g)
     gev__hub_switch_away(hub, gev__ctx_of(hub, g));
     return g->wake_err;
 }
-/* A kill (ECANCELED) or scoped timeout (ETIMEDOUT) reached g. */
-void gev__interrupt(gev_greenlet *g, int err);
+/* A kill or a scoped timeout reached g (recorded in g, interrupt_err
+ * updated): end its wait with gev__greenlet_interrupt_err(g), unless g is
+ * shielded or in a wait that must not be cut short. */
+void gev__interrupt(gev_greenlet *g);
 
 /* greenlet.c */
 gev__runner *gev__runner_new(gev_hub *hub, size_t stack_size,

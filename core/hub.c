@@ -305,11 +305,26 @@ int gev__wait_uninterruptible(void)
 }
 
 /* A kill or a scoped timeout ends the wait now, unless it is one that must
- * not be cut short. */
-void gev__interrupt(gev_greenlet *g, int err)
+ * not be cut short, or g is shielded (then the next blocking call after
+ * the shield is lifted fails instead). */
+void gev__interrupt(gev_greenlet *g)
 {
-    if (g->state == GEV__WAITING && !g->nocancel)
+    gev__greenlet_interrupt_update(g);
+    int err = gev__greenlet_interrupt_err(g);
+    if (err && g->state == GEV__WAITING && !g->nocancel)
         gev__wake(g, g->wait_id, err);
+}
+
+bool gev_shield(bool on)
+{
+    gev_hub *hub = gev__hub();
+    if (!hub)
+        return false;
+    gev_greenlet *g = hub->hot.current;
+    bool was = g->shielded;
+    g->shielded = on;
+    gev__greenlet_interrupt_update(g);
+    return was;
 }
 
 void gev__yield(void)
