@@ -6,7 +6,8 @@
  *  - Timeouts are relative seconds; GEV_FOREVER waits without limit; 0 does
  *    not wait (ETIMEDOUT when the call would have had to).
  *  - Once a greenlet was killed, its current blocking call and every later
- *    one fail at once with ECANCELED.
+ *    one fail at once with ECANCELED (held back while it is shielded:
+ *    gev_shield).
  *  - A blocking call from hub context (a link callback) fails with EDEADLK,
  *    and so does a wait in the main greenlet that nothing can ever end.
  *  - Each thread's hub is created on first use; objects belong to the thread
@@ -47,7 +48,8 @@ GEV_API const char *gev_backend(void);          /* "libev" or "libevent" */
 GEV_API const char *gev_backend_version(void);  /* the event library's run-time version */
 
 /* From the main greenlet: run until no greenlet is alive and no referenced
- * watcher is active (0), or until timeout (-1, ETIMEDOUT). */
+ * watcher, thread-pool job, queued gev_call_threadsafe call or
+ * gev_hub_ref reference is left (0), or until timeout (-1, ETIMEDOUT). */
 GEV_API int  gev_run(double timeout);
 /* In the child after fork(): make this thread's hub usable again. */
 GEV_API int  gev_reinit(void);
