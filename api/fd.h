@@ -113,8 +113,9 @@ ssize_t gev__fd_do(int fd, gev__fd_op *op);
 ssize_t gev__fd_retry(int fd, gev__fd_op *op);
 
 /* Whether a call may try its syscall at once, inline, before it builds an
- * op: a hub exists and the current greenlet is neither killed nor past a
- * scoped timeout (the checks gev__fd_do makes).  The fast path of every
+ * op: a hub exists and the current greenlet is not interrupted (neither
+ * killed nor past a scoped timeout, or shielded: the check gev__fd_do
+ * makes).  The fast path of every
  * socket call: when the syscall succeeds, that is all it costs. */
 static inline bool gev__fd_may_try(int fd)
 {
@@ -122,7 +123,7 @@ static inline bool gev__fd_may_try(int fd)
     if (fd < 0 || !hub)
         return false;
     const gev_greenlet *g = gev__hot(hub)->current;
-    return !g->killed && !g->expired_timeouts;
+    return !gev__greenlet_interrupt_err(g);
 }
 
 /* connect(2) with an absolute deadline, for gev_connect and gev_tcp_connect. */

@@ -6,7 +6,8 @@
  *  - Timeouts are relative seconds; GEV_FOREVER waits without limit; 0 does
  *    not wait (ETIMEDOUT when the call would have had to).
  *  - Once a greenlet was killed, its current blocking call and every later
- *    one fail at once with ECANCELED.
+ *    one fail at once with ECANCELED (held back while it is shielded:
+ *    gev_shield).
  *  - A blocking call from hub context (a link callback) fails with EDEADLK,
  *    and so does a wait in the main greenlet that nothing can ever end.
  *  - Each thread's hub is created on first use; objects belong to the thread
@@ -47,7 +48,8 @@ GEV_API const char *gev_backend(void);          /* "libev" or "libevent" */
 GEV_API const char *gev_backend_version(void);  /* the event library's run-time version */
 
 /* From the main greenlet: run until no greenlet is alive and no referenced
- * watcher is active (0), or until timeout (-1, ETIMEDOUT). */
+ * watcher, thread-pool job, queued gev_call_threadsafe call or
+ * gev_hub_ref reference is left (0), or until timeout (-1, ETIMEDOUT). */
 GEV_API int  gev_run(double timeout);
 /* In the child after fork(): make this thread's hub usable again. */
 GEV_API int  gev_reinit(void);
@@ -122,6 +124,23 @@ GEV_API gev_timeout *gev_timeout_start(double seconds);
 GEV_API bool gev_timeout_expired(const gev_timeout *t);
 GEV_API void gev_timeout_cancel(gev_timeout *t);   /* ends the scope, frees t */
 
+/* Cancellation shield (pthread_setcancelstate, Trio's shielded scope) for
+ * the current greenlet: while on, kills and expired scoped timeouts are
+ * held back from it (its waits are not cut short, its blocking calls do not
+ * fail with ECANCELED / ETIMEDOUT), so cleanup after a kill can block: join
+ * or kill a helper, flush a socket.  Held back, not dropped: gev_killed()
+ * and gev_timeout_expired() still report them, and turning the shield off
+ * lets them act again, so the next blocking call fails with ECANCELED /
+ * ETIMEDOUT.  Waits still end by their own timeouts and deadlines; a
+ * blocking call in hub context still fails with EDEADLK.  Returns the
+ * previous state (false if no hub can be made).  Not inherited by spawned
+ * greenlets; ends with the greenlet.  The idiom, in a killed handler:
+ *     bool was = gev_shield(true);
+ *     gev_kill(helper, 1.0);          // joins it: it no longer uses state
+ *     free(state);
+ *     gev_shield(was); */
+GEV_API bool gev_shield(bool on);
+
 /* ------------------------------------------------------------------ */
 /* File descriptors and sockets                                        */
 /* ------------------------------------------------------------------ */
@@ -184,9 +203,23 @@ GEV_API int  gev_waitpid(pid_t pid, int *status, double timeout);
 typedef struct gev_hub gev_hub;
 GEV_API gev_hub *gev_hub_current(void);
 /* Thread-safe: fn runs in hub's thread (hub context), which wakes up.
+ * Until it ran, the call is work in flight: a wait in main is not EDEADLK.
  * Undefined on a hub that was shut down; calls still queued at
- * gev_shutdown run during it. */
+ * gev_shutdown run during it.  EINVAL: hub or fn NULL; ENOMEM. */
 GEV_API int  gev_call_threadsafe(gev_hub *hub, void (*fn)(void *arg), void *arg);
+/* Hub keep-alive for work that arrives from other threads (libuv's
+ * uv_async, gevent's loop.async_): while hub holds references, a wait in
+ * its main greenlet is not "forever" (no EDEADLK) and gev_run() keeps
+ * running.  Take the reference before the worker can finish; the worker
+ * drops it (usually after its gev_call_threadsafe) and the unref that drops
+ * the last one wakes the hub, so a wait that nothing else can end then
+ * fails with EDEADLK and gev_run() returns.  Both thread-safe, with the
+ * lifetime rule of gev_call_threadsafe; gev_shutdown() does not wait for
+ * references still held.  EINVAL: hub NULL (or handed out by no
+ * gev_hub_current()), or an unref without a reference held; EOVERFLOW:
+ * INT_MAX references. */
+GEV_API int  gev_hub_ref(gev_hub *hub);
+GEV_API int  gev_hub_unref(gev_hub *hub);
 
 /* ------------------------------------------------------------------ */
 /* Synchronisation                                                     */

@@ -63,6 +63,7 @@ typedef struct gev__threads {
     bool stopping;
     bool forked;                /* set in the child by the atfork handler */
     gev__ts_call *calls_head, *calls_tail;
+    int refs;                   /* gev_hub_ref() held (also in the hub's hold) */
     /* the process-wide list, for fork (under the registry lock) */
     struct gev__threads *reg_next, *reg_prev;
 } gev__threads;

@@ -99,9 +99,10 @@ static void record_reset(gev_hub *hub, gev_greenlet *g)
     g->ctx = NULL;
     g->value = NULL;
     g->killed = g->released = g->is_main = g->is_hub = false;
-    g->nocancel = g->notify_queued = g->queued = false;
+    g->nocancel = g->shielded = g->notify_queued = g->queued = false;
     g->wake_err = 0;
     g->expired_timeouts = 0;
+    g->interrupt_err = 0;
     g->id = ++hub->next_id;
     gev__timer_init(&g->timer, NULL);
     g->timer.base.data = g;
@@ -123,8 +124,9 @@ static void record_recycle(gev_hub *hub, gev_greenlet *g)
     g->ctx = NULL;              /* its last runner went to someone else */
     g->value = NULL;
     g->killed = g->released = false;
-    g->nocancel = g->notify_queued = g->queued = false;
+    g->nocancel = g->shielded = g->notify_queued = g->queued = false;
     g->expired_timeouts = 0;
+    g->interrupt_err = 0;
     g->id = ++hub->next_id;
     g->name_buf[0] = '\0';
 }
@@ -454,7 +456,7 @@ static inline __attribute__((always_inline)) int join_until(gev_greenlet *g, gev
     w.q = &g->joiners;              /* "still in the slot", as on a queue */
     g->joiner = &w;
     int err;
-    if (deadline == GEV__FOREVER && !self->is_hub && !self->killed && !self->expired_timeouts)
+    if (deadline == GEV__FOREVER && !self->is_hub && !gev__greenlet_interrupt_err(self))
         err = gev__wait_forever_unchecked(hub, self);
     else
         err = gev__wait(deadline);
@@ -512,7 +514,7 @@ static int kill_request(gev_greenlet *g)
     }
     if (!g->killed) {
         g->killed = true;
-        gev__interrupt(g, ECANCELED);
+        gev__interrupt(g);      /* recorded even if g is shielded */
     }
     return ETIMEDOUT;
 }

@@ -3,6 +3,7 @@
 #ifndef GEV_CORE_HUB_INTERNAL_H
 #define GEV_CORE_HUB_INTERNAL_H
 
+#include <stdatomic.h>
 #include "hub.h"
 
 /* A stack with a context parked on it.  A greenlet gets one when it first
@@ -59,7 +60,10 @@ struct gev_hub {
     uint64_t next_id;
     size_t live;                /* spawned and not dead */
     int busy;                   /* gev__hub_busy() */
-    gev__async keepalive;       /* referenced while busy > 0, never sent */
+    atomic_int held;            /* gev__hub_hold(): changed by any thread */
+    gev__async keepalive;       /* referenced while busy > 0 or held > 0;
+                                   sent when held drops to 0 */
+    bool keepalive_ref;         /* what keepalive's ref was last set to */
     bool main_in_run;           /* main waits in gev_run(): idle is success */
     bool shutting_down;
     const gev__hub_hooks *hooks[GEV__HUB_SLOT_MAX];
@@ -139,8 +143,10 @@ static inline int gev__wait_forever_unchecked(gev_hub *hub, gev_greenlet *g)
     gev__hub_switch_away(hub, gev__ctx_of(hub, g));
     return g->wake_err;
 }
-/* A kill (ECANCELED) or scoped timeout (ETIMEDOUT) reached g. */
-void gev__interrupt(gev_greenlet *g, int err);
+/* A kill or a scoped timeout reached g (recorded in g, interrupt_err
+ * updated): end its wait with gev__greenlet_interrupt_err(g), unless g is
+ * shielded or in a wait that must not be cut short. */
+void gev__interrupt(gev_greenlet *g);
 
 /* greenlet.c */
 gev__runner *gev__runner_new(gev_hub *hub, size_t stack_size,

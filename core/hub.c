@@ -85,13 +85,30 @@ static void hub_run_callbacks(gev_hub *hub)
 
 /* ---- the hub greenlet --------------------------------------------------- */
 
+/* Reference the keepalive watcher while work outside the loop is pending,
+ * so the loop counts it as alive and a poll blocks (until the work ends or
+ * the last hold is dropped, which sends the watcher).  Set from the hub's
+ * thread only: held changes in any thread, the loop belongs to this one.
+ * Holds are ignored at shutdown, which must not wait for other threads. */
+static void keepalive_sync(gev_hub *hub)
+{
+    bool want = hub->busy > 0 ||
+                (!hub->shutting_down && atomic_load(&hub->held) > 0);
+    if (want != hub->keepalive_ref) {
+        gev__watcher_set_ref(hub->hot.loop, &hub->keepalive.base, want);
+        hub->keepalive_ref = want;
+    }
+}
+
 /* Nothing is ready and no referenced watcher or pending work can ever make
  * anything ready: the greenlet waiting in main would wait forever.  gevent
- * raises LoopExit there; gev_run() treats it as "all done". */
+ * raises LoopExit there; gev_run() treats it as "all done".  A hold dropped
+ * by another thread after this answered "no" sends the keepalive watcher,
+ * which ends the poll so that the question is asked again. */
 static bool hub_idle_forever(gev_hub *hub)
 {
-    return !hub->hot.rq_head && !hub->cb_head && hub->busy == 0 &&
-           !gev__loop_alive(hub->hot.loop);
+    keepalive_sync(hub);
+    return !hub->hot.rq_head && !hub->cb_head && !gev__loop_alive(hub->hot.loop);
 }
 
 static void hub_poll(gev_hub *hub)
@@ -218,10 +235,14 @@ void gev__hub_set_slot(gev_hub *hub, int slot, void *state, const gev__hub_hooks
 
 void gev__hub_busy(gev_hub *hub, int delta)
 {
-    bool was = hub->busy > 0;
     hub->busy += delta;
-    if (was != (hub->busy > 0))
-        gev__watcher_set_ref(hub->hot.loop, &hub->keepalive.base, hub->busy > 0);
+    keepalive_sync(hub);
+}
+
+void gev__hub_hold(gev_hub *hub, int delta)
+{
+    if (atomic_fetch_add(&hub->held, delta) + delta == 0)
+        gev__async_send(hub->hot.loop, &hub->keepalive);
 }
 
 
@@ -284,11 +305,26 @@ int gev__wait_uninterruptible(void)
 }
 
 /* A kill or a scoped timeout ends the wait now, unless it is one that must
- * not be cut short. */
-void gev__interrupt(gev_greenlet *g, int err)
+ * not be cut short, or g is shielded (then the next blocking call after
+ * the shield is lifted fails instead). */
+void gev__interrupt(gev_greenlet *g)
 {
-    if (g->state == GEV__WAITING && !g->nocancel)
+    gev__greenlet_interrupt_update(g);
+    int err = gev__greenlet_interrupt_err(g);
+    if (err && g->state == GEV__WAITING && !g->nocancel)
         gev__wake(g, g->wait_id, err);
+}
+
+bool gev_shield(bool on)
+{
+    gev_hub *hub = gev__hub();
+    if (!hub)
+        return false;
+    gev_greenlet *g = hub->hot.current;
+    bool was = g->shielded;
+    g->shielded = on;
+    gev__greenlet_interrupt_update(g);
+    return was;
 }
 
 void gev__yield(void)

@@ -84,10 +84,13 @@ struct gev_greenlet {
     bool released;              /* the handle was given up */
     bool is_main, is_hub;
     bool nocancel;              /* in gev__wait_uninterruptible() */
+    bool shielded;              /* gev_shield(true): kills and expiries held back */
     bool notify_queued;         /* links are queued for the hub */
     bool queued;                /* in the run queue */
     int wake_err;               /* what ended the last wait */
     unsigned expired_timeouts;  /* scoped timeouts fired and not cancelled */
+    int interrupt_err;          /* gev__greenlet_interrupt_err(): kept up to
+                                   date by gev__greenlet_interrupt_update() */
     uint64_t wait_id;
     uint64_t id;
     gev_greenlet *rq_next, *rq_prev;     /* run queue */
@@ -162,6 +165,12 @@ void  gev__hub_set_slot(gev_hub *hub, int slot, void *state, const gev__hub_hook
  * busy > 0, a wait in main does not fail with EDEADLK and gev_run() does not
  * return. */
 void gev__hub_busy(gev_hub *hub, int delta);
+/* The same for work promised by other threads (gev_hub_ref, queued
+ * gev_call_threadsafe calls).  Thread-safe.  A drop to 0 wakes the hub, so a
+ * main greenlet waiting "forever" learns that nothing is left (EDEADLK) and
+ * gev_run() returns.  The caller keeps the hub alive across the call (the
+ * api/threads.h lock, which gev_shutdown() takes, does that). */
+void gev__hub_hold(gev_hub *hub, int delta);
 
 /* Run fn(arg) in hub context (like gevent's loop.run_callback): after the
  * currently ready greenlets, before the next poll.  No allocation when the
@@ -174,9 +183,6 @@ void gev__hub_callback(gev_hub *hub, gev__callback *cb);
 /* Blocking and waking                                                 */
 /* ----------------------------------------------------------------- */
 
-/* 0 if the current greenlet may block now, else the errno the call must
- * fail with: EDEADLK (hub context), ECANCELED (killed), ETIMEDOUT (a scoped
- * timeout expired). */
 /* True while the hub greenlet runs (watcher callbacks, links). */
 static inline bool gev__in_hub(void)
 {
@@ -184,6 +190,25 @@ static inline bool gev__in_hub(void)
     return hub && gev__hot(hub)->current->is_hub;
 }
 
+/* The one test of "was g interrupted?": ECANCELED once killed, else
+ * ETIMEDOUT while a scoped timeout has expired, else 0; always 0 while g is
+ * shielded (gev_shield), though the kill or expiry stays recorded and acts
+ * again once the shield is off.  Every blocking path asks this and nothing
+ * else, so the shield holds everywhere.  One load on the hot paths: the
+ * answer is kept in a field, recomputed whenever an input changes. */
+static inline int gev__greenlet_interrupt_err(const gev_greenlet *g)
+{
+    return g->interrupt_err;
+}
+static inline void gev__greenlet_interrupt_update(gev_greenlet *g)
+{
+    g->interrupt_err = g->shielded ? 0 : g->killed ? ECANCELED :
+                       g->expired_timeouts ? ETIMEDOUT : 0;
+}
+
+/* 0 if the current greenlet may block now, else the errno the call must
+ * fail with: EDEADLK (hub context), ECANCELED (killed), ETIMEDOUT (a scoped
+ * timeout expired); see gev__greenlet_interrupt_err. */
 static inline int gev__block_check(void)
 {
     gev_hub *hub = gev__hub();
@@ -192,11 +217,7 @@ static inline int gev__block_check(void)
     gev_greenlet *g = gev__hot(hub)->current;
     if (g->is_hub)
         return EDEADLK;
-    if (g->killed)
-        return ECANCELED;
-    if (g->expired_timeouts)
-        return ETIMEDOUT;
-    return 0;
+    return gev__greenlet_interrupt_err(g);
 }
 
 /* Deadline for a relative timeout in seconds: GEV__FOREVER for a negative

@@ -3,7 +3,7 @@
  * A timeout belongs to the greenlet that started it.  When it fires it wakes
  * that greenlet if it is waiting, and from then on every blocking call of
  * the greenlet fails at once with ETIMEDOUT (gev__block_check counts expired
- * timeouts) until the scope is cancelled.  Nested timeouts each keep their
+ * timeouts) until the scope is cancelled, except while it is shielded.  Nested timeouts each keep their
  * own timer: the first to expire fires, the others stay pending. */
 #include "config.h"
 #include <stdlib.h>
@@ -22,7 +22,7 @@ static void timeout_fired(gev__loop *loop, gev__timer *t)
     gev_timeout *to = t->base.data;
     to->expired = true;
     to->owner->expired_timeouts++;
-    gev__interrupt(to->owner, ETIMEDOUT);
+    gev__interrupt(to->owner);
 }
 
 gev_timeout *gev_timeout_start(double seconds)
@@ -63,8 +63,10 @@ static void timeout_detach(gev_timeout *t)
 {
     if (t->timer.base.active)
         gev__timer_stop(gev__hub_loop(t->owner->hub), &t->timer);
-    if (t->expired)
+    if (t->expired) {
         t->owner->expired_timeouts--;
+        gev__greenlet_interrupt_update(t->owner);
+    }
     for (gev_timeout **pp = &t->owner->timeouts; *pp; pp = &(*pp)->outer)
         if (*pp == t) {
             *pp = t->outer;

@@ -200,6 +200,32 @@ static void test_echo_round_trip(void **state)
     assert_int_equal(proc_kill(&p), 0);     /* SIGTERM stops it gracefully */
 }
 
+/* gev-upper: stopped with clients still connected, each killed handler
+ * kills and joins its writer (under its shield) before freeing their state. */
+static void test_upper_stop_joins_writers(void **state)
+{
+    proc p;
+    char *argv[] = { "gev-upper", NULL };
+    char buf[16];
+    server_start(&p, argv);
+    int fd[2];
+    for (int i = 0; i < 2; i++) {
+        fd[i] = gev_tcp_connect("127.0.0.1", p.port, 2.0);
+        assert_true(fd[i] >= 0);
+        assert_int_equal(gev_sendall(fd[i], "hello", 5, 2.0), 5);
+        size_t got = 0;
+        ssize_t n;
+        while (got < 5 && (n = gev_recv(fd[i], buf + got, sizeof buf - got, 0, 2.0)) > 0)
+            got += (size_t)n;
+        assert_int_equal(got, 5);
+        assert_memory_equal(buf, "HELLO", 5);
+    }
+    assert_int_equal(proc_kill(&p), 0);     /* handlers killed after 0.5 s */
+    assert_non_null(strstr(p.buf, "stopped; 2 writers joined"));
+    gev_close(fd[0]);
+    gev_close(fd[1]);
+}
+
 /* ---- gev-httpd ------------------------------------------------------------------------- */
 
 static void test_httpd_curl(void **state)
@@ -519,6 +545,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         gevtest(test_hello),
         gevtest(test_echo_round_trip),
+        gevtest(test_upper_stop_joins_writers),
         gevtest(test_httpd_curl),
         gevtest(test_httpd_garbage),
         gevtest(test_httpd_pipelining),
