@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <unistd.h>
 #include <sys/wait.h>
 
@@ -182,11 +183,15 @@ static void drain(fx *f)
 }
 
 /* A greenlet that a kill cannot end at once: it is in gev_threadpool_run,
- * whose worker blocks reading f->pipe until end_target writes to it. */
+ * whose worker blocks reading f->pipe until end_target writes to it (10 s
+ * at most, so that a failed case cannot hang the teardown's kill). */
 static void *read_pipe_in_worker(void *arg)
 {
     fx *f = arg;
+    struct pollfd p = { .fd = f->pipe[0], .events = POLLIN };
     char c;
+    if (poll(&p, 1, 10000) != 1)
+        return NULL;
     return (void *)(intptr_t)read(f->pipe[0], &c, 1);
 }
 static void *busy_in_threadpool(void *arg)
