@@ -292,7 +292,9 @@ ssize_t gev__fd_retry(int fd, gev__fd_op *op)
             if (!op->have_deadline && op->timeout == 0)
                 return gev__fail(ETIMEDOUT);
             if (!op->have_deadline) {
-                op->deadline = gev__deadline(op->timeout);
+                int err = gev__timeout_deadline(op->timeout, &op->deadline);
+                if (err)
+                    return gev__fail(err);
                 op->have_deadline = true;
             }
             /* fd and the op's events are good, and the caller's check made
@@ -364,7 +366,9 @@ int gev_nonblock(int fd)
 
 int gev_wait_fd(int fd, int events, double timeout)
 {
-    return gev__fd_wait(fd, events, gev__deadline(timeout));
+    gev__nsec deadline;
+    int err = gev__timeout_deadline(timeout, &deadline);
+    return err ? gev__fail(err) : gev__fd_wait(fd, events, deadline);
 }
 
 int gev_wait_read(int fd, double timeout) { return gev_wait_fd(fd, GEV_READ, timeout); }

@@ -3,8 +3,16 @@
  * One header for everything.  Conventions for every function:
  *  - Errors are POSIX style: -1 (or NULL) with errno set, just before
  *    returning (after any switch).  Success is 0 or a non-negative count.
- *  - Timeouts are relative seconds; GEV_FOREVER waits without limit; 0 does
- *    not wait (ETIMEDOUT when the call would have had to).
+ *  - Timeouts are relative seconds.  GEV_FOREVER waits without limit, and
+ *    so does every negative value, INFINITY and every value too large to
+ *    count in nanoseconds (1e10, DBL_MAX): none expires early or wraps.
+ *    NaN fails with EINVAL (NULL + EINVAL for gev_spawn_later and
+ *    gev_timeout_start; EAI_SYSTEM + EINVAL for gev_getaddrinfo).  0 (and
+ *    -0.0) does not wait: the call succeeds if it can complete at once,
+ *    else fails with ETIMEDOUT; a tiny positive value has expired when the
+ *    wait would start.  A call that completes without waiting (ready data,
+ *    a free unit) may succeed before it looks at its timeout; one with an
+ *    effect before its wait (a kill, a stop) checks it first.
  *  - Once a greenlet was killed, its current blocking call and every later
  *    one fail at once with ECANCELED (held back while it is shielded:
  *    gev_shield).
@@ -75,7 +83,8 @@ GEV_API gev_greenlet *gev_spawn(gev_fn fn, void *arg);
 /* gev_spawn with a stack of stack_size bytes (rounded up to pages; 0 = the
  * default, 256 KiB or $GEV_STACK_SIZE). */
 GEV_API gev_greenlet *gev_spawn_sized(size_t stack_size, gev_fn fn, void *arg);
-/* Starts fn from a timer after `seconds`. */
+/* Starts fn from a timer after `seconds`; 0 = at the next loop turn, and
+ * without limit (negative, huge) never: it stays unstarted until killed. */
 GEV_API gev_greenlet *gev_spawn_later(double seconds, gev_fn fn, void *arg);
 
 GEV_API int   gev_join(gev_greenlet *g, double timeout);  /* 0 once g finished */
@@ -100,7 +109,9 @@ GEV_API int   gev_unlink(gev_greenlet *g, void (*cb)(gev_greenlet *g, void *arg)
 /* Give up the handle: the record is freed once g has finished too.  The
  * stack is reused as soon as g finishes, whatever the handle. */
 GEV_API void  gev_release(gev_greenlet *g);
-/* Sleep; 0 yields: every greenlet ready now runs first, FIFO. */
+/* Sleep; 0 (or a time that has passed) yields: every greenlet ready now
+ * runs first, FIFO.  GEV_FOREVER sleeps until a kill or a scoped timeout
+ * ends it (EDEADLK in main with nothing else to run). */
 GEV_API int   gev_sleep(double seconds);
 /* The monotonic clock every timeout counts from (CLOCK_MONOTONIC, in
  * seconds; not the time of day), read now. */
@@ -108,8 +119,9 @@ GEV_API double gev_now(void);
 /* Sleep until gev_now() reaches `deadline` (libdill's deadlines): greenlets
  * that ask for deadlines wake in deadline order, equal ones in the order
  * they started sleeping, with no clock read in between to shift them.  The
- * deadline is taken to the nearest nanosecond.  One already past yields as
- * gev_sleep(0) does; NaN is EINVAL. */
+ * deadline is taken to the nearest nanosecond.  One already past (any
+ * negative one too) yields as gev_sleep(0) does; INFINITY, or one the clock
+ * cannot count in int64 nanoseconds, sleeps without limit; NaN is EINVAL. */
 GEV_API int   gev_sleep_until(double deadline);
 
 /* ------------------------------------------------------------------ */
@@ -119,7 +131,7 @@ GEV_API int   gev_sleep_until(double deadline);
 typedef struct gev_timeout gev_timeout;
 /* From now on, blocking calls of the current greenlet fail with ETIMEDOUT
  * once `seconds` passed, until gev_timeout_cancel().  Nested: the first to
- * expire fires. */
+ * expire fires.  A timeout without limit never fires. */
 GEV_API gev_timeout *gev_timeout_start(double seconds);
 GEV_API bool gev_timeout_expired(const gev_timeout *t);
 GEV_API void gev_timeout_cancel(gev_timeout *t);   /* ends the scope, frees t */

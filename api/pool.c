@@ -251,7 +251,7 @@ static bool kill_members(gev_pool *p)
 /* gev_killall's semantics: timeout 0 only requests. */
 int gev_pool_kill(gev_pool *p, double timeout)
 {
-    if (!p)
+    if (!p || !gev__timeout_valid(timeout))
         return gev__fail(EINVAL);
     bool all_dead = kill_members(p);
     if (timeout == 0)

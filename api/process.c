@@ -53,13 +53,16 @@ int gev_signal_wait(int signum, double timeout)
     gev__loop *loop = waiter_begin(&w);
     if (!loop)
         return -1;
-    gev__nsec deadline = gev__deadline(timeout);
+    gev__nsec deadline;
+    int err = gev__timeout_deadline(timeout, &deadline);
+    if (err)
+        return gev__fail(err);
     gev__signal s;
     gev__signal_init(&s, signal_cb, signum);
     s.base.data = &w;
     if (gev__signal_start(loop, &s) == -1)
         return -1;              /* EINVAL (SIGKILL...), EBUSY (another hub's) */
-    int err = gev__wait(deadline);
+    err = gev__wait(deadline);
     gev__signal_stop(loop, &s);
     return err ? gev__fail(err) : 0;
 }
@@ -96,13 +99,16 @@ static int child_wait(pid_t pid, int *status, double timeout)
         return -1;
     if (timeout == 0)
         return gev__fail(ETIMEDOUT);    /* reap_now just saw it running */
-    gev__nsec deadline = gev__deadline(timeout);
+    gev__nsec deadline;
+    int err = gev__timeout_deadline(timeout, &deadline);
+    if (err)
+        return gev__fail(err);
     gev__child c;
     gev__child_init(&c, child_cb, pid);
     c.base.data = &w;
     if (gev__child_start(loop, &c) == -1)
         return -1;              /* EBUSY: another thread's hub has SIGCHLD */
-    int err = gev__wait(deadline);
+    err = gev__wait(deadline);
     gev__child_stop(loop, &c);
     /* Reaped is final: if the loop reaped it while a kill or the deadline
      * was ending the wait, its status exists nowhere else, so report it. */

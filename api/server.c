@@ -347,19 +347,19 @@ static void kill_clients(gev_server *s, const client *self)
 }
 
 /* The body of gev_server_stop(): 0 or an errno. */
-static int server_stop(gev_server *s, double timeout)
+static int server_stop(gev_server *s, gev__nsec deadline)
 {
     s->stopping = true;
     if (s->acceptor)
         gev_kill(s->acceptor, 0);
     close_listener(s);
     const client *self = current_client(s);
-    int err = wait_clients(s, self, gev__deadline(timeout));
+    int err = wait_clients(s, self, deadline);
     if (err == ETIMEDOUT || err == ECANCELED || err == EDEADLK) {
         /* Handlers still run (or we cannot wait): kill them, then give them
          * a bounded grace to return. */
         kill_clients(s, self);
-        err = wait_clients(s, self, gev__deadline(KILL_GRACE));
+        err = wait_clients(s, self, gev__deadline_after(KILL_GRACE));
     }
     s->state = SERVER_STOPPED;
     gev__waitq_wake_all(&s->done_waiters, 0);
@@ -368,10 +368,11 @@ static int server_stop(gev_server *s, double timeout)
 
 int gev_server_stop(gev_server *s, double timeout)
 {
-    if (!s)
+    gev__nsec deadline;
+    if (!s || gev__timeout_deadline(timeout, &deadline))
         return gev__fail(EINVAL);
     server_enter(s);
-    int err = server_stop(s, timeout);
+    int err = server_stop(s, deadline);
     server_leave(s);
     return err ? gev__fail(err) : 0;
 }

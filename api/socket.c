@@ -163,7 +163,9 @@ sendall_rest(int fd, const char *buf, size_t n, double timeout, ssize_t r, bool 
     /* One deadline for every send that follows, fixed now. */
     gev__fd_op op;
     sendto_op(&op, NULL, 0, 0, NULL, 0, timeout);
-    op.deadline = gev__deadline(timeout);
+    int err = gev__timeout_deadline(timeout, &op.deadline);
+    if (err)
+        return gev__fail(err);
     op.have_deadline = true;
     for (size_t done = r > 0 ? (size_t)r : 0; done < n; done += (size_t)r) {
         op.wbuf = buf ? buf + done : NULL;
@@ -271,7 +273,9 @@ int gev__connect_until(int fd, const struct sockaddr *addr, socklen_t len,
 
 int gev_connect(int fd, const struct sockaddr *addr, socklen_t len, double timeout)
 {
-    return gev__connect_until(fd, addr, len, gev__deadline(timeout));
+    gev__nsec deadline;
+    int err = gev__timeout_deadline(timeout, &deadline);
+    return err ? gev__fail(err) : gev__connect_until(fd, addr, len, deadline);
 }
 
 /* ---- getaddrinfo in the thread pool ---------------------------------------
@@ -460,7 +464,9 @@ static int gai_until(const char *node, const char *service,
 int gev_getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
                     struct addrinfo **res, double timeout)
 {
-    return gai_until(node, service, hints, res, gev__deadline(timeout));
+    gev__nsec deadline;
+    int err = gev__timeout_deadline(timeout, &deadline);
+    return err ? gai_fail(err) : gai_until(node, service, hints, res, deadline);
 }
 
 /* ---- TCP helpers -------------------------------------------------------------- */
@@ -523,13 +529,16 @@ int gev__tcp_connect_list(const struct addrinfo *list, gev__nsec deadline)
 
 int gev_tcp_connect(const char *host, const char *port, double timeout)
 {
-    gev__nsec deadline = gev__deadline(timeout);
+    gev__nsec deadline;
+    int err = gev__timeout_deadline(timeout, &deadline);
+    if (err)
+        return gev__fail(err);
     struct addrinfo *list;
 
     if (tcp_resolve(host, port, 0, &list, deadline) < 0)
         return -1;
     int fd = gev__tcp_connect_list(list, deadline);
-    int err = errno;
+    err = errno;
     freeaddrinfo(list);
     errno = err;
     return fd;

@@ -30,10 +30,14 @@ static inline int gev__sync_wait(gev__waitq *q, gev__waiter *w, void *item,
         int err = gev__block_check();
         return err && err != EDEADLK ? err : ETIMEDOUT;
     }
+    gev__nsec deadline;
+    int err = gev__timeout_deadline(timeout, &deadline);
+    if (err)
+        return err;
     gev__waiter_init(w);
     w->item = item;
     w->flags = flags;
-    return gev__waitq_wait_as(q, w, gev__deadline(timeout));
+    return gev__waitq_wait_as(q, w, deadline);
 }
 
 /* gev__sync_wait() for a greenlet that takes an item: *item gets it. */

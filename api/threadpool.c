@@ -139,7 +139,8 @@ static void done_push(gev__threads *t, gev__tp_job *job)
 
 static struct timespec deadline_after(gev__nsec ns)
 {
-    gev__nsec at = gev__time_monotonic() + ns;
+    gev__nsec now = gev__time_monotonic();
+    gev__nsec at = ns > INT64_MAX - now ? INT64_MAX : now + ns;
     return (struct timespec){ .tv_sec = at / GEV__NSEC_PER_SEC,
                               .tv_nsec = at % GEV__NSEC_PER_SEC };
 }
@@ -156,7 +157,8 @@ static gev__tp_job *worker_next_job(gev__threads *t)
     struct timespec until = deadline_after(t->idle_ns);
     int rc = 0;
     while (worker_may_sleep(t) && rc != ETIMEDOUT)
-        rc = pthread_cond_timedwait(&t->work_cv, &t->mu, &until);
+        rc = t->idle_ns == GEV__FOREVER ? pthread_cond_wait(&t->work_cv, &t->mu)
+                                        : pthread_cond_timedwait(&t->work_cv, &t->mu, &until);
     gev__tp_job *job = t->queue_head;
     if (!job || t->nworkers > t->max)
         return NULL;
@@ -472,10 +474,10 @@ int gev_threadpool_set_max(size_t n)
 void gev__threadpool_set_idle_timeout(double seconds)
 {
     gev__threads *t = current_threads();
-    if (!t)
+    if (!t || !gev__timeout_valid(seconds))
         return;
     pthread_mutex_lock(&t->mu);
-    t->idle_ns = gev__nsec_from_seconds(seconds < 0 ? 0 : seconds);
+    t->idle_ns = gev__nsec_from_seconds(seconds);   /* GEV__FOREVER: never */
     pthread_mutex_unlock(&t->mu);
 }
 

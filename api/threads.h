@@ -76,7 +76,8 @@ gev__threads *gev__threads_of(gev_hub *hub);
 void gev__threadsafe_run_calls(gev__threads *t);
 
 /* For tests: the current hub's pool (created if needed).  The idle timeout
- * applies from a worker's next wait on. */
+ * applies from a worker's next wait on; one without limit (the conventions'
+ * negative, huge, +inf) keeps idle workers for good, NaN is ignored. */
 void   gev__threadpool_set_idle_timeout(double seconds);
 size_t gev__threadpool_workers(void);
 

@@ -418,12 +418,17 @@ gev_greenlet *gev__spawn_linked(gev_fn fn, void *arg,
     return g;
 }
 
+/* A delay without limit leaves g unstarted until a kill ends it. */
 gev_greenlet *gev_spawn_later(double seconds, gev_fn fn, void *arg)
 {
-    gev_greenlet *g = spawn_record(0, fn, arg);
-    if (!g)
+    gev__nsec deadline;
+    if (gev__timeout_deadline(seconds, &deadline)) {
+        errno = EINVAL;
         return NULL;
-    gev__nsec deadline = gev__deadline(seconds < 0 ? 0 : seconds);
+    }
+    gev_greenlet *g = spawn_record(0, fn, arg);
+    if (!g || deadline == GEV__FOREVER)
+        return g;
     g->timer.cb = spawn_later_cb;
     gev__timer_start_at(gev__hub_loop(g->hub), &g->timer, deadline);
     if (!g->timer.base.active) {            /* ENOMEM: it would never start */
@@ -470,25 +475,36 @@ static inline __attribute__((always_inline)) int join_until(gev_greenlet *g, gev
 
 int gev_join(gev_greenlet *g, double timeout)
 {
+    gev__nsec deadline;
     if (!g)
         return gev__fail(EINVAL);
-    int err = join_until(g, timeout < 0 ? GEV__FOREVER : gev__deadline_after(timeout));
+    int err = gev__timeout_deadline(timeout, &deadline);
+    if (!err)
+        err = join_until(g, deadline);
     return err ? gev__fail(err) : 0;
+}
+
+static int joinall_until(gev_greenlet *const *gs, size_t n, gev__nsec deadline)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!gs[i])
+            return EINVAL;
+        int err = join_until(gs[i], deadline);
+        if (err)
+            return err;
+    }
+    return 0;
 }
 
 int gev_joinall(gev_greenlet *const *gs, size_t n, double timeout)
 {
+    gev__nsec deadline;
     if (n && !gs)
         return gev__fail(EINVAL);
-    gev__nsec deadline = gev__deadline(timeout);
-    for (size_t i = 0; i < n; i++) {
-        if (!gs[i])
-            return gev__fail(EINVAL);
-        int err = join_until(gs[i], deadline);
-        if (err)
-            return gev__fail(err);
-    }
-    return 0;
+    int err = gev__timeout_deadline(timeout, &deadline);
+    if (!err)
+        err = joinall_until(gs, n, deadline);
+    return err ? gev__fail(err) : 0;
 }
 
 static void kill_unstarted(gev_hub *hub, gev_greenlet *g)
@@ -519,19 +535,34 @@ static int kill_request(gev_greenlet *g)
     return ETIMEDOUT;
 }
 
+/* The deadline of a kill's wait; 0 only requests (no clock read: pools and
+ * servers kill that way member by member).  Taken before the kill, so that
+ * a NaN kills nothing. */
+static int kill_deadline(double timeout, gev__nsec *deadline)
+{
+    *deadline = 0;
+    return timeout == 0 ? 0 : gev__timeout_deadline(timeout, deadline);
+}
+
 int gev_kill(gev_greenlet *g, double timeout)
 {
+    gev__nsec deadline;
     if (!g)
         return gev__fail(EINVAL);
-    int err = kill_request(g);
+    int err = kill_deadline(timeout, &deadline);
+    if (!err)
+        err = kill_request(g);
     if (err == ETIMEDOUT && timeout != 0)
-        err = join_until(g, gev__deadline(timeout));
+        err = join_until(g, deadline);
     return err ? gev__fail(err) : 0;
 }
 
 int gev_killall(gev_greenlet *const *gs, size_t n, double timeout)
 {
+    gev__nsec deadline;
     if (n && !gs)
+        return gev__fail(EINVAL);
+    if (kill_deadline(timeout, &deadline))
         return gev__fail(EINVAL);
     int first_err = 0;
     for (size_t i = 0; i < n; i++) {
@@ -547,7 +578,8 @@ int gev_killall(gev_greenlet *const *gs, size_t n, double timeout)
                 return gev__fail(ETIMEDOUT);
         return 0;
     }
-    return gev_joinall(gs, n, timeout);
+    first_err = joinall_until(gs, n, deadline);
+    return first_err ? gev__fail(first_err) : 0;
 }
 
 /* ---- state and links ------------------------------------------------------------------ */
@@ -620,8 +652,11 @@ static int yield_checked(void)
     return gev__block_check();
 }
 
-static int sleep_to(gev__nsec deadline)
+/* deadline is GEV__FOREVER or on a clock read just now. */
+static int sleep_to(gev_hub *hub, gev__nsec deadline)
 {
+    if (deadline != GEV__FOREVER && deadline <= gev__loop_now(hub->hot.loop))
+        return yield_checked();         /* passed already: as sleep(0) */
     gev__wait_begin();
     int err = gev__wait(deadline);
     /* The deadline is the point of a sleep; only a scoped timeout's
@@ -633,7 +668,17 @@ static int sleep_to(gev__nsec deadline)
 
 int gev_sleep(double seconds)
 {
-    int err = seconds <= 0 ? yield_checked() : sleep_to(gev__deadline(seconds));
+    if (seconds == 0) {                 /* the common yield: no clock read */
+        int err = yield_checked();
+        return err ? gev__fail(err) : 0;
+    }
+    gev_hub *hub = gev__hub();
+    if (!hub)
+        return -1;
+    gev__nsec deadline;
+    int err = gev__timeout_deadline(seconds, &deadline);
+    if (!err)
+        err = sleep_to(hub, deadline);
     return err ? gev__fail(err) : 0;
 }
 
@@ -651,9 +696,11 @@ int gev_sleep_until(double deadline)
     gev_hub *hub = gev__hub();
     if (!hub)
         return -1;
-    /* A negative deadline is long past: nsec_from_seconds would say
-     * "forever" for it. */
+    /* A negative deadline is long past (nsec_from_seconds would say
+     * "forever" for it); +inf, or one past the clock's int64 ns, never
+     * comes. */
     gev__nsec at = deadline > 0 ? gev__nsec_from_seconds(deadline) : 0;
-    int err = at <= gev__loop_update_now(hub->hot.loop) ? yield_checked() : sleep_to(at);
+    gev__loop_update_now(hub->hot.loop);
+    int err = sleep_to(hub, at);
     return err ? gev__fail(err) : 0;
 }

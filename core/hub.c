@@ -252,7 +252,9 @@ gev__nsec gev__deadline_after(double timeout)
 {
     gev_hub *hub = gev__hub();
     gev__nsec now = hub ? gev__loop_update_now(hub->hot.loop) : gev__time_monotonic();
-    return now + gev__nsec_from_seconds(timeout);
+    gev__nsec ns = gev__nsec_from_seconds(timeout);
+    /* Saturated: a deadline past INT64_MAX would wrap into the past. */
+    return ns == GEV__FOREVER || ns > INT64_MAX - now ? GEV__FOREVER : now + ns;
 }
 
 static void wait_timer_cb(gev__loop *loop, gev__timer *t)
@@ -347,14 +349,17 @@ int gev_run(double timeout)
         return -1;
     if (hub->hot.current != &hub->main)
         return gev__fail(hub->hot.current->is_hub ? EDEADLK : EINVAL);
-    gev__nsec deadline = gev__deadline(timeout);
+    gev__nsec deadline;
+    int err = gev__timeout_deadline(timeout, &deadline);
+    if (err)
+        return gev__fail(err);
     gev__wait_begin();
     hub->main_in_run = true;
     /* gev_run's own deadline must not count as something left to do, or
      * gev_run(t) could never return before t (an unref'd timer stays so
      * across the start and stop inside gev__wait). */
     gev__watcher_set_ref(hub->hot.loop, &hub->main.timer.base, false);
-    int err = gev__wait(deadline);
+    err = gev__wait(deadline);
     gev__watcher_set_ref(hub->hot.loop, &hub->main.timer.base, true);
     hub->main_in_run = false;
     return err ? gev__fail(err) : 0;

@@ -220,13 +220,27 @@ static inline int gev__block_check(void)
     return gev__greenlet_interrupt_err(g);
 }
 
-/* Deadline for a relative timeout in seconds: GEV__FOREVER for a negative
- * timeout, else now (clock refreshed) + timeout. */
-gev__nsec gev__deadline_after(double timeout);
-static inline gev__nsec gev__deadline(double timeout)
+/* The one conversion of a relative timeout in seconds, made by every call
+ * that takes one (api/gev.h's conventions): 0, or EINVAL for NaN.
+ * *deadline is GEV__FOREVER for a negative timeout, +inf, or one whose end
+ * the clock cannot count (int64 ns from boot): none of them may expire.
+ * Else now (clock refreshed) + timeout to the nearest ns, so 0, -0.0 and a
+ * tiny timeout give a deadline that has passed already.  Inline up to the
+ * clock read: waits without limit are the common case. */
+gev__nsec gev__deadline_after(double timeout);    /* timeout >= 0 */
+static inline int gev__timeout_deadline(double timeout, gev__nsec *deadline)
 {
-    return timeout < 0 ? GEV__FOREVER : gev__deadline_after(timeout);
+    if (timeout < 0)
+        *deadline = GEV__FOREVER;
+    else if (timeout != timeout)
+        return EINVAL;
+    else
+        *deadline = gev__deadline_after(timeout);
+    return 0;
 }
+/* Whether gev__timeout_deadline() will take timeout: for calls with effects
+ * before their wait (kills, a server's stop), which a NaN must not have. */
+static inline bool gev__timeout_valid(double timeout) { return timeout == timeout; }
 
 /* Start a new wait for the current greenlet: returns its id.  Publish
  * (greenlet, id) to the wakers before calling gev__wait(). */

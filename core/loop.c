@@ -122,11 +122,13 @@ gev__nsec gev__time_monotonic(void)
 
 gev__nsec gev__nsec_from_seconds(double s)
 {
-    if (!(s >= 0))                  /* negative or NaN */
+    double ns = s * 1e9;
+    /* Negative, NaN, +inf, or 2^63 ns (292 years) and more: no count of
+     * nanoseconds.  Below 2^63 doubles are 1024 apart at most, so adding
+     * the half for rounding cannot reach 2^63. */
+    if (!(ns >= 0 && ns < 0x1p63))
         return GEV__FOREVER;
-    if (s >= (double)INT64_MAX / 1e9)
-        return INT64_MAX;
-    return (gev__nsec)(s * 1e9 + 0.5);
+    return (gev__nsec)(ns + 0.5);
 }
 
 static gev__nsec nsec_add(gev__nsec a, gev__nsec b)
@@ -1003,6 +1005,10 @@ void gev__loop_free(gev__loop *loop)
     free(loop);
 }
 
+/* The longest single backend wait: a timer further off is waited for in
+ * several (gev__nsec_from_seconds lets deadlines reach 292 years). */
+#define POLL_MAX_NS (3600 * GEV__NSEC_PER_SEC)
+
 static gev__nsec poll_timeout(const gev__loop *loop, int mode)
 {
     if (mode == GEV__RUN_NOWAIT || loop->head.refs == 0 || loop->child_scan || loop->broken)
@@ -1011,8 +1017,13 @@ static gev__nsec poll_timeout(const gev__loop *loop, int mode)
     if (!first)
         return GEV__FOREVER;
     /* A fresh clock: callbacks since the last poll may have taken a while. */
-    gev__nsec left = first->deadline - gev__time_monotonic();
-    return left > 0 ? left : 0;
+    gev__nsec now = gev__time_monotonic();
+    if (first->deadline <= now)
+        return 0;
+    /* Capped, so that a backend never converts a count near INT64_MAX
+     * (libevent rounds up to microseconds); poll_backend polls again. */
+    gev__nsec left = first->deadline - now;
+    return left < POLL_MAX_NS ? left : POLL_MAX_NS;
 }
 
 /* A backend may end a timed wait early with nothing to report: libev ends

@@ -37,7 +37,9 @@ typedef int64_t gev__nsec;
 #define GEV__FOREVER ((gev__nsec)-1)
 
 gev__nsec gev__time_monotonic(void);          /* reads the clock, not cached */
-gev__nsec gev__nsec_from_seconds(double s);  /* negative -> GEV__FOREVER */
+/* A duration to the nearest ns; GEV__FOREVER for one that has no count:
+ * negative, NaN, +inf, 2^63 ns or more. */
+gev__nsec gev__nsec_from_seconds(double s);
 
 /* IO event bits.  GEV__ERROR is only ever delivered, never watched for: it
  * tells a watcher that its fd is being closed (gev__loop_closing_fd). */

@@ -35,6 +35,11 @@ gev_timeout *gev_timeout_start(double seconds)
         errno = EDEADLK;
         return NULL;
     }
+    gev__nsec deadline;
+    if (gev__timeout_deadline(seconds, &deadline)) {
+        errno = EINVAL;
+        return NULL;
+    }
     gev_timeout *to = calloc(1, sizeof *to);
     if (!to)
         return NULL;
@@ -43,8 +48,8 @@ gev_timeout *gev_timeout_start(double seconds)
     g->timeouts = to;
     gev__timer_init(&to->timer, timeout_fired);
     to->timer.base.data = to;
-    if (seconds >= 0) {
-        gev__timer_start_at(gev__hub_loop(hub), &to->timer, gev__deadline(seconds));
+    if (deadline != GEV__FOREVER) {
+        gev__timer_start_at(gev__hub_loop(hub), &to->timer, deadline);
         if (!to->timer.base.active) {       /* ENOMEM: it would never expire */
             gev_timeout_cancel(to);
             errno = ENOMEM;

@@ -429,7 +429,7 @@ static void test_tcp_connect_tries_each_address(void **state)
     struct addrinfo ai6 = { .ai_family = AF_INET6, .ai_socktype = SOCK_STREAM,
                             .ai_addr = (struct sockaddr *)&v6, .ai_addrlen = sizeof v6,
                             .ai_next = &ai4 };
-    int c = gev__tcp_connect_list(&ai6, gev__deadline(5));
+    int c = gev__tcp_connect_list(&ai6, gev__deadline_after(5));
     assert_true(c >= 0);
     int s = gev_accept(l4, NULL, NULL, 1);
     assert_true(s >= 0);
@@ -440,15 +440,15 @@ static void test_tcp_connect_tries_each_address(void **state)
         assert_int_equal(gev_close(l4), 0);
         skip();         /* no IPv6 loopback here */
     }
-    c = gev__tcp_connect_list(&ai6, gev__deadline(5));
+    c = gev__tcp_connect_list(&ai6, gev__deadline_after(5));
     assert_true(c >= 0);
     s = gev_accept(l6, NULL, NULL, 1);
     assert_true(s >= 0);
     assert_fails(gev_accept(l4, NULL, NULL, 0), ETIMEDOUT);
     close2(c, s);
     close2(l4, l6);
-    assert_fails(gev__tcp_connect_list(&ai6, gev__deadline(5)), ECONNREFUSED);
-    assert_fails(gev__tcp_connect_list(NULL, gev__deadline(5)), EADDRNOTAVAIL);
+    assert_fails(gev__tcp_connect_list(&ai6, gev__deadline_after(5)), ECONNREFUSED);
+    assert_fails(gev__tcp_connect_list(NULL, gev__deadline_after(5)), EADDRNOTAVAIL);
 }
 
 /* ---- a recv after a short read waits for the loop (stream only) ---- */
