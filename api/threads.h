@@ -78,5 +78,6 @@ void gev__threadsafe_run_calls(gev__threads *t);
  * applies from a worker's next wait on. */
 void   gev__threadpool_set_idle_timeout(double seconds);
 size_t gev__threadpool_workers(void);
+size_t gev__threadpool_queued(void);        /* jobs no worker took yet */
 
 #endif
