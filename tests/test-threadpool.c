@@ -1,9 +1,10 @@
 /* tests/test-threadpool.c: gev_threadpool_run and gev_threadpool_set_max.
  *
  * Blocking functions run in worker threads while the other greenlets keep
- * running; only the caller waits, and it never returns before fn returned,
- * even when it is killed or its scoped timeout expires.  Timing checks are
- * generous upper bounds and "at least" lower bounds. */
+ * running; only the caller waits.  Once fn started, the caller never returns
+ * before fn returned, even when it is killed or its scoped timeout expires;
+ * a job still queued then leaves the queue and never runs.  Timing checks
+ * are generous upper bounds and "at least" lower bounds. */
 #include "config.h"
 #include <pthread.h>
 #include <stdatomic.h>
