@@ -201,11 +201,15 @@ GEV_API int     gev_getaddrinfo(const char *node, const char *service,
 /* Thread pool, signals, child processes, threads                      */
 /* ------------------------------------------------------------------ */
 
-/* Runs fn(arg) in a worker thread; only the calling greenlet waits.  Returns
- * only after fn returned, even if the greenlet is killed or a scoped timeout
- * fires meanwhile (then -1 ECANCELED / ETIMEDOUT, *result still set),
- * because arg often points into the caller's stack.  In a forked child, a
- * job whose worker vanished with the fork fails with ECANCELED. */
+/* Runs fn(arg) in a worker thread; only the calling greenlet waits.  If the
+ * greenlet is killed or a scoped timeout fires while the job still waits
+ * for a worker, the job leaves the queue and never runs: -1 ECANCELED /
+ * ETIMEDOUT at once, *result untouched.  Once fn has started, the call
+ * returns only after fn returned, even if a kill or a timeout comes (then
+ * -1 ECANCELED / ETIMEDOUT, *result still set), because arg often points
+ * into the caller's stack.  Also -1 EINVAL (fn NULL), EDEADLK (hub
+ * context), ENOMEM / EAGAIN (no worker could be made).  In a forked child,
+ * a job whose worker vanished with the fork fails with ECANCELED. */
 GEV_API int  gev_threadpool_run(void *(*fn)(void *), void *arg, void **result);
 GEV_API int  gev_threadpool_set_max(size_t n);
 GEV_API int  gev_signal_wait(int signum, double timeout);
@@ -317,7 +321,7 @@ GEV_API int  gev_server_serve_forever(gev_server *s);
 /* Stop accepting and close the listener at once (later connects are
  * refused), wait for handlers up to timeout, then kill them and give them
  * 1 s more; -1 ETIMEDOUT if one is still running where a kill cannot
- * reach it (inside gev_threadpool_run). */
+ * reach it (waiting for a job of gev_threadpool_run that has started). */
 GEV_API int  gev_server_stop(gev_server *s, double timeout);
 GEV_API void gev_server_free(gev_server *s);
 

@@ -23,8 +23,8 @@
  * acceptor and closes the listener: new connects are refused.  Then it
  * waits for the clients up to the timeout, kills the rest and gives them
  * KILL_GRACE seconds to return (gevent's pool.kill(timeout=1)).  A handler
- * that ignores the kill (e.g. blocked in the thread pool) is left running;
- * the server still owns it.
+ * that ignores the kill (e.g. waiting for a running thread-pool job) is
+ * left running; the server still owns it.
  *
  * Lifetime.  The server record outlives gev_server_free() while the
  * acceptor, a client, or a stop / serve_forever call in another greenlet

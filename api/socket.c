@@ -283,7 +283,9 @@ int gev_connect(int fd, const struct sockaddr *addr, socklen_t len, double timeo
  * The caller may give up (deadline, kill) while the lookup still runs in a
  * worker.  So the lookup is a heap-owned job, waited for by a helper
  * greenlet (gev_threadpool_run only returns once the worker is done with
- * it), and the job is freed by whichever of caller and helper lets go last. */
+ * it), and the job is freed by whichever of caller and helper lets go last.
+ * A caller that gives up kills the helper, so a lookup still queued in the
+ * pool leaves the queue and never runs. */
 
 typedef struct gai_job {
     char *node, *service;
@@ -394,15 +396,21 @@ static bool deadline_passed(gev__nsec deadline)
     return deadline != GEV__FOREVER && gev__time_monotonic() >= deadline;
 }
 
-/* Hands the job to a new helper greenlet (which runs once we wait). */
-static int gai_start(gai_job *j)
+/* Hands the job to a new helper greenlet (which runs once we wait); NULL +
+ * errno if it cannot be made. */
+static gev_greenlet *gai_start(gai_job *j)
 {
-    gev_greenlet *helper = gev__spawn_linked(gai_helper, j, gai_helper_never_ran, j);
+    return gev__spawn_linked(gai_helper, j, gai_helper_never_ran, j);
+}
 
-    if (!helper)
-        return errno;
+/* The caller is done with the helper.  If it gave up, the lookup is not
+ * wanted any more: a kill takes it off the pool's queue if no worker has
+ * it yet (the helper does that once it runs; the caller does not wait). */
+static void gai_let_go(gev_greenlet *helper, int err)
+{
+    if (err)
+        (void)gev_kill(helper, 0);
     gev_release(helper);
-    return 0;
 }
 
 static int gai_in_pool(const char *node, const char *service,
@@ -412,16 +420,18 @@ static int gai_in_pool(const char *node, const char *service,
     gai_job *j = gai_job_new(node, service, hints);
     if (!j)
         return gai_fail(ENOMEM);
-    int err = gai_start(j);
-    if (err) {
+    gev_greenlet *helper = gai_start(j);
+    if (!helper) {
+        int err = errno;
         j->refs = 1;
         gai_job_unref(j);
         return gai_fail(err);
     }
     j->caller = gev_current();
     j->wait_id = gev__wait_begin();
-    err = gev__wait(deadline);
+    int err = gev__wait(deadline);
     j->caller = NULL;
+    gai_let_go(helper, err);
     int rc = err ? gai_fail(err) : j->rc;
     if (!err && rc == 0) {
         *res = j->res;          /* the caller's now */

@@ -3,9 +3,12 @@
  * gev_call_threadsafe (api/threads.h).
  *
  * A job lives on the stack of the greenlet that runs it.  The greenlet
- * queues it, then waits uninterruptibly: a kill or a scoped timeout is
- * recorded but cannot end the wait, because the worker still uses `arg`
- * (usually on that same stack) until fn returns.  The worker moves the job
+ * queues it and waits.  A kill or a scoped timeout that comes while the job
+ * is still queued takes it off the queue: it never runs.  Once a worker has
+ * taken it, the wait goes on uninterruptibly (the kill or timeout is
+ * recorded and reported afterwards), because the worker uses `arg` (usually
+ * on that same stack) until fn returns.  Which of the two happens is decided
+ * under the pool's mutex, where workers take jobs.  The worker moves the job
  * to the done list and sends the pool's async; the async callback, in the
  * hub, wakes each finished job's greenlet.
  *
@@ -262,7 +265,9 @@ static void pool_reap(gev__threads *t)
     }
 }
 
-static void queue_remove(gev__threads *t, gev__tp_job *job)
+/* Whether the job was still queued (then it is not any more).  Under mu.
+ * A linear search: only a job whose caller gives up is looked for. */
+static bool queue_remove(gev__threads *t, gev__tp_job *job)
 {
     gev__tp_job **pp = &t->queue_head, *prev = NULL;
     while (*pp && *pp != job) {
@@ -270,11 +275,12 @@ static void queue_remove(gev__threads *t, gev__tp_job *job)
         pp = &(*pp)->next;
     }
     if (!*pp)
-        return;
+        return false;
     *pp = job->next;
     if (t->queue_tail == job)
         t->queue_tail = prev;
     t->nqueued--;
+    return true;
 }
 
 /* 0, or an errno when no worker exists and none could be made. */
@@ -422,14 +428,33 @@ static gev__threads *current_threads(void)
 
 /* ---- the public calls -------------------------------------------------- */
 
-/* Wait until the worker is done with the job, whatever else happens: a kill
- * or a scoped timeout is recorded by the hub and reported afterwards. */
-static void job_wait(gev_hub *hub, gev__tp_job *job)
+/* Take the job back if no worker has taken it yet. */
+static bool job_withdraw(gev__threads *t, gev__tp_job *job)
 {
-    gev__hub_busy(hub, +1);     /* no "would block forever" while it runs */
-    while (!job->done)
-        gev__wait_uninterruptible();
-    gev__hub_busy(hub, -1);
+    pthread_mutex_lock(&t->mu);
+    bool withdrawn = queue_remove(t, job);
+    pthread_mutex_unlock(&t->mu);
+    return withdrawn;
+}
+
+/* Wait for the job: 0 once fn returned, or the errno (ECANCELED, ETIMEDOUT)
+ * of a kill or scoped timeout that came while it was still queued, which
+ * then never runs.  Once a worker took it, wait until the worker is done
+ * with it, whatever else happens: the hub records a kill or a timeout, and
+ * the caller reports it afterwards. */
+static int job_wait(gev__threads *t, gev__tp_job *job)
+{
+    gev__hub_busy(t->hub, +1);  /* no "would block forever" while in flight */
+    int err = 0;
+    while (!job->done && !err)
+        err = gev__wait(GEV__FOREVER);
+    if (!err || job->done || !job_withdraw(t, job)) {
+        err = 0;
+        while (!job->done)
+            gev__wait_uninterruptible();
+    }
+    gev__hub_busy(t->hub, -1);
+    return err;
 }
 
 int gev_threadpool_run(void *(*fn)(void *), void *arg, void **result)
@@ -445,9 +470,8 @@ int gev_threadpool_run(void *(*fn)(void *), void *arg, void **result)
     pool_reap(t);
     gev__tp_job job = { .fn = fn, .arg = arg, .g = gev_current() };
     job.wait_id = gev__wait_begin();
-    if ((err = pool_submit(t, &job)))
-        return gev__fail(err);
-    job_wait(t->hub, &job);
+    if ((err = pool_submit(t, &job)) || (err = job_wait(t, &job)))
+        return gev__fail(err);  /* fn never ran: *result is untouched */
     if (result)
         *result = job.result;
     /* Killed or timed out meanwhile: fn did finish, but the caller asked to
@@ -488,6 +512,17 @@ size_t gev__threadpool_workers(void)
         return 0;
     pthread_mutex_lock(&t->mu);
     size_t n = t->nworkers;
+    pthread_mutex_unlock(&t->mu);
+    return n;
+}
+
+size_t gev__threadpool_queued(void)
+{
+    gev__threads *t = current_threads();
+    if (!t)
+        return 0;
+    pthread_mutex_lock(&t->mu);
+    size_t n = t->nqueued;
     pthread_mutex_unlock(&t->mu);
     return n;
 }

@@ -80,5 +80,6 @@ void gev__threadsafe_run_calls(gev__threads *t);
  * negative, huge, +inf) keeps idle workers for good, NaN is ignored. */
 void   gev__threadpool_set_idle_timeout(double seconds);
 size_t gev__threadpool_workers(void);
+size_t gev__threadpool_queued(void);        /* jobs no worker took yet */
 
 #endif

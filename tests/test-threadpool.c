@@ -1,12 +1,14 @@
 /* tests/test-threadpool.c: gev_threadpool_run and gev_threadpool_set_max.
  *
  * Blocking functions run in worker threads while the other greenlets keep
- * running; only the caller waits, and it never returns before fn returned,
- * even when it is killed or its scoped timeout expires.  Timing checks are
- * generous upper bounds and "at least" lower bounds. */
+ * running; only the caller waits.  Once fn started, the caller never returns
+ * before fn returned, even when it is killed or its scoped timeout expires;
+ * a job still queued then leaves the queue and never runs.  Timing checks
+ * are generous upper bounds and "at least" lower bounds. */
 #include "config.h"
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <unistd.h>
 #include "gevtest.h"
 #include "threads.h"
@@ -28,15 +30,27 @@ static void *sleep_100ms(void *arg)
 
 typedef struct slow_job {
     useconds_t usec;
+    atomic_int started;         /* set by fn when a worker runs it */
     atomic_int finished;        /* set by fn just before it returns */
 } slow_job;
 
 static void *slow_fn(void *arg)
 {
     slow_job *j = arg;
+    atomic_store(&j->started, 1);
     usleep(j->usec);
     atomic_store(&j->finished, 1);
     return (void *)(intptr_t)42;
+}
+
+static void *noop(void *arg) { return arg; }
+
+/* Until a worker started the job: a kill before that would withdraw it. */
+static void wait_started(atomic_int *started)
+{
+    for (int i = 0; i < 5000 && !atomic_load(started); i++)
+        assert_int_equal(gev_sleep(0.001), 0);
+    assert_int_equal(atomic_load(started), 1);
 }
 
 static void reset_counters(void)
@@ -136,7 +150,7 @@ static void test_kill_waits_for_fn(void **state)
     (void)state;
     kill_probe p = { .job = { .usec = 500000 } };
     gev_greenlet *g = gev_spawn(run_then_sleep, &p);
-    assert_int_equal(gev_sleep(0.01), 0);       /* g is inside the run */
+    wait_started(&p.job.started);               /* g waits for fn */
     double t0 = gevtest_now();
     assert_fails(gev_kill(g, 0.05), ETIMEDOUT);
     assert_false(gev_ready(g));
@@ -153,17 +167,20 @@ static void test_kill_waits_for_fn(void **state)
     gev_release(g);
 }
 
-/* A scoped timeout, like a kill, waits for fn and then reports ETIMEDOUT. */
+/* A scoped timeout, like a kill, waits for a started fn and then reports
+ * ETIMEDOUT.  An idle worker is there already, so the job starts long before
+ * the timeout expires. */
 static void test_scoped_timeout_waits_for_fn(void **state)
 {
     (void)state;
-    slow_job j = { .usec = 100000 };
+    assert_int_equal(gev_threadpool_run(noop, NULL, NULL), 0);
+    slow_job j = { .usec = 200000 };
     void *res = NULL;
     double t0 = gevtest_now();
-    gev_timeout *to = gev_timeout_start(0.02);
+    gev_timeout *to = gev_timeout_start(0.05);
     assert_non_null(to);
     assert_fails(gev_threadpool_run(slow_fn, &j, &res), ETIMEDOUT);
-    assert_true(gevtest_now() - t0 > 0.09);
+    assert_true(gevtest_now() - t0 > 0.19);
     assert_int_equal(atomic_load(&j.finished), 1);
     assert_ptr_equal(res, (void *)(intptr_t)42);
     assert_true(gev_timeout_expired(to));
@@ -183,8 +200,6 @@ static void run_from_link(gev_greenlet *g, void *arg)
     link_err = errno;
     link_ran = 1;
 }
-
-static void *noop(void *arg) { return arg; }
 
 static void test_hub_context_edeadlk(void **state)
 {
@@ -260,9 +275,228 @@ static void test_shutdown_waits_for_job(void **state)
     slow_job j = { .usec = 100000 };
     gev_greenlet *g = gev_spawn(run_slow, &j);
     gev_release(g);
-    assert_int_equal(gev_sleep(0.01), 0);
+    wait_started(&j.started);
     gev_shutdown();
     assert_int_equal(atomic_load(&j.finished), 1);
+}
+
+/* ---- a queued job whose caller gives up never runs ----------------------- */
+
+/* One worker, three callers of 0.2 s jobs: the first job runs, the other two
+ * wait in the queue behind it. */
+#define QUEUED_JOB_USEC 200000
+
+static atomic_int jobs_started;
+
+typedef struct queued_probe {
+    atomic_int started;         /* set by the job when a worker runs it */
+    int rc, err;
+    double elapsed;
+    double timeout;             /* > 0: a scoped timeout around the call */
+} queued_probe;
+
+static void *counted_sleep(void *arg)
+{
+    queued_probe *p = arg;
+    atomic_fetch_add(&jobs_started, 1);
+    atomic_store(&p->started, 1);
+    usleep(QUEUED_JOB_USEC);
+    return arg;
+}
+
+static void *run_queued(void *arg)
+{
+    queued_probe *p = arg;
+    gev_timeout *to = p->timeout > 0 ? gev_timeout_start(p->timeout) : NULL;
+    double t0 = gevtest_now();
+    p->rc = gev_threadpool_run(counted_sleep, p, NULL);
+    p->err = errno;
+    p->elapsed = gevtest_now() - t0;
+    gev_timeout_cancel(to);
+    return NULL;
+}
+
+/* One idle worker exists before the callers come, so the first job is
+ * claimed at once (FIFO) and the others stay queued. */
+static void start_three_queued(queued_probe *p, gev_greenlet **gs, double timeout)
+{
+    assert_int_equal(gev_threadpool_set_max(1), 0);
+    assert_int_equal(gev_threadpool_run(noop, NULL, NULL), 0);
+    atomic_store(&jobs_started, 0);
+    for (int i = 0; i < 3; i++) {
+        p[i] = (queued_probe){ .timeout = timeout };
+        assert_non_null(gs[i] = gev_spawn(run_queued, &p[i]));
+    }
+}
+
+/* Nothing ran late, and nothing is left in flight: gev_run returns at once
+ * (a job still counted as busy would keep it running to its timeout). */
+static void assert_only_first_ran(queued_probe *p)
+{
+    usleep(2 * QUEUED_JOB_USEC);
+    assert_int_equal(atomic_load(&jobs_started), 1);
+    assert_int_equal(atomic_load(&p[0].started), 1);
+    assert_int_equal(gev__threadpool_queued(), 0);
+    double t0 = gevtest_now();
+    assert_int_equal(gev_run(2.0), 0);
+    assert_true(gevtest_now() - t0 < 1.0);
+}
+
+static void test_queued_jobs_leave_on_timeout(void **state)
+{
+    (void)state;
+    queued_probe p[3];
+    gev_greenlet *gs[3];
+    start_three_queued(p, gs, 0.05);
+    gevtest_join_release(gs, 3, 5.0);
+    /* The running job is waited for, then its expiry is reported. */
+    assert_int_equal(p[0].rc, -1);
+    assert_int_equal(p[0].err, ETIMEDOUT);
+    assert_true(p[0].elapsed > 0.19);
+    /* The queued ones fail as soon as their timeouts expire. */
+    for (int i = 1; i < 3; i++) {
+        assert_int_equal(p[i].rc, -1);
+        assert_int_equal(p[i].err, ETIMEDOUT);
+        assert_true(p[i].elapsed < 0.15);
+        assert_int_equal(atomic_load(&p[i].started), 0);
+    }
+    assert_only_first_ran(p);
+}
+
+static void test_queued_jobs_leave_on_kill(void **state)
+{
+    (void)state;
+    queued_probe p[3];
+    gev_greenlet *gs[3];
+    start_three_queued(p, gs, 0);
+    wait_started(&p[0].started);
+    double t0 = gevtest_now();
+    assert_int_equal(gev_kill(gs[1], 1.0), 0);
+    assert_int_equal(gev_kill(gs[2], 1.0), 0);
+    assert_true(gevtest_now() - t0 < 0.1);
+    for (int i = 1; i < 3; i++) {
+        assert_int_equal(p[i].rc, -1);
+        assert_int_equal(p[i].err, ECANCELED);
+        assert_int_equal(atomic_load(&p[i].started), 0);
+    }
+    gevtest_join_release(gs, 3, 5.0);
+    assert_int_equal(p[0].rc, 0);           /* its caller was left alone */
+    assert_true(p[0].elapsed > 0.19);
+    assert_only_first_ran(p);
+}
+
+/* Killing the caller of the running job does not touch the queue: it waits
+ * for fn (result set), and the queued job after it runs as usual. */
+static void test_kill_running_keeps_queue(void **state)
+{
+    (void)state;
+    queued_probe p[3];
+    gev_greenlet *gs[3];
+    start_three_queued(p, gs, 0);
+    wait_started(&p[0].started);
+    assert_int_equal(gev_kill(gs[2], 1.0), 0);      /* queued: leaves */
+    assert_fails(gev_kill(gs[0], 0.05), ETIMEDOUT); /* running: waited for */
+    assert_int_equal(gev_join(gs[0], 5.0), 0);
+    assert_int_equal(p[0].rc, -1);
+    assert_int_equal(p[0].err, ECANCELED);
+    assert_true(p[0].elapsed > 0.19);
+    assert_int_equal(gev_join(gs[1], 5.0), 0);
+    assert_int_equal(p[1].rc, 0);
+    assert_int_equal(atomic_load(&p[1].started), 1);
+    assert_int_equal(atomic_load(&p[2].started), 0);
+    assert_int_equal(atomic_load(&jobs_started), 2);
+    gevtest_release_all(gs, 3);
+}
+
+/* ---- stress: random timeouts and kills over a small pool ------------------- */
+
+#define STRESS_N 300
+
+typedef struct stress_rec {
+    atomic_int runs;            /* times a worker started the job */
+    atomic_int finished;        /* fn returned */
+    atomic_int caller_gone;     /* gev_threadpool_run returned */
+    atomic_int ran_after_return;
+    int rc, err;
+    int finished_at_return;
+    unsigned usec;
+    double timeout;
+} stress_rec;
+
+static void *stress_job(void *arg)
+{
+    stress_rec *r = arg;
+    atomic_fetch_add(&r->runs, 1);
+    if (atomic_load(&r->caller_gone))
+        atomic_store(&r->ran_after_return, 1);
+    usleep(r->usec);
+    atomic_store(&r->finished, 1);
+    return arg;
+}
+
+static void *stress_caller(void *arg)
+{
+    stress_rec *r = arg;
+    gev_timeout *to = r->timeout > 0 ? gev_timeout_start(r->timeout) : NULL;
+    void *res = NULL;
+    r->rc = gev_threadpool_run(stress_job, r, &res);
+    r->err = errno;
+    r->finished_at_return = atomic_load(&r->finished);
+    atomic_store(&r->caller_gone, 1);
+    if (r->rc == 0 && res != r)
+        r->rc = -2;
+    gev_timeout_cancel(to);
+    return NULL;
+}
+
+static void stress_check(const stress_rec *r)
+{
+    assert_int_equal(atomic_load(&r->ran_after_return), 0);
+    int runs = atomic_load(&r->runs);
+    if (r->rc == 0) {
+        assert_int_equal(runs, 1);
+        assert_int_equal(r->finished_at_return, 1);
+        return;
+    }
+    assert_int_equal(r->rc, -1);
+    assert_true(r->err == ECANCELED || r->err == ETIMEDOUT);
+    assert_in_range(runs, 0, 1);
+    assert_int_equal(r->finished_at_return, runs);  /* ran: waited for */
+}
+
+static void test_stress_cancel(void **state)
+{
+    (void)state;
+    stress_rec *recs = calloc(STRESS_N, sizeof *recs);
+    gev_greenlet **gs = calloc(STRESS_N, sizeof *gs);
+    assert_non_null(recs);
+    assert_non_null(gs);
+    unsigned seed = 12345;
+    assert_int_equal(gev_threadpool_set_max(4), 0);
+    for (int i = 0; i < STRESS_N; i++) {
+        recs[i].usec = 500 + (unsigned)(rand_r(&seed) % 4000);
+        recs[i].timeout = rand_r(&seed) % 3 ? (rand_r(&seed) % 40) / 1000.0 : 0;
+        assert_non_null(gs[i] = gev_spawn(stress_caller, &recs[i]));
+    }
+    for (int round = 0; round < 20; round++) {
+        assert_int_equal(gev_sleep((rand_r(&seed) % 5) / 1000.0), 0);
+        for (int k = 0; k < 10; k++)
+            (void)gev_kill(gs[rand_r(&seed) % STRESS_N], 0);
+    }
+    gevtest_join_release(gs, STRESS_N, 30.0);
+    usleep(20000);              /* a job wrongly left queued would run now */
+    assert_int_equal(gev__threadpool_queued(), 0);
+    int ran = 0, cancelled = 0;
+    for (int i = 0; i < STRESS_N; i++) {
+        stress_check(&recs[i]);
+        ran += atomic_load(&recs[i].runs);
+        cancelled += atomic_load(&recs[i].runs) == 0;
+    }
+    if (ran == 0 || cancelled == 0)         /* both paths must be taken */
+        fail_msg("%d jobs ran, %d were cancelled", ran, cancelled);
+    assert_int_equal(gev_run(2.0), 0);      /* nothing left counted as busy */
+    free(gs);
+    free(recs);
 }
 
 int main(void)
@@ -278,6 +512,10 @@ int main(void)
         gevtest(test_set_max_one),
         gevtest(test_idle_workers_exit),
         gevtest(test_shutdown_waits_for_job),
+        gevtest(test_queued_jobs_leave_on_timeout),
+        gevtest(test_queued_jobs_leave_on_kill),
+        gevtest(test_kill_running_keeps_queue),
+        gevtest(test_stress_cancel),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
