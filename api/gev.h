@@ -192,7 +192,7 @@ GEV_API int  gev_threadpool_set_max(size_t n);
  * signum exists on this hub, a delivery that no wait saw is kept (several
  * coalesce into one) and the next gev_signal_wait returns 0 at once, even
  * with timeout 0.  Errors: EINVAL (signum <= 0, >= NSIG, SIGKILL, SIGSTOP,
- * or reserved by libc; NaN timeout), EBUSY (another thread's hub has it),
+ * or reserved by libc), EBUSY (another thread's hub has it),
  * ENOMEM, EDEADLK (hub context, or a wait in main nothing can end),
  * ECANCELED, ETIMEDOUT. */
 GEV_API int  gev_signal_wait(int signum, double timeout);
