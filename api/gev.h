@@ -212,7 +212,44 @@ GEV_API int     gev_getaddrinfo(const char *node, const char *service,
  * a job whose worker vanished with the fork fails with ECANCELED. */
 GEV_API int  gev_threadpool_run(void *(*fn)(void *), void *arg, void **result);
 GEV_API int  gev_threadpool_set_max(size_t n);
+/* Signals.  A signal is caught by one thread's hub at a time: the first
+ * hub that waits for it or handles it owns it until it lets it go, and a
+ * wait or handler from another thread fails with EBUSY (under libevent,
+ * one hub at a time may catch any signals at all).  The hub takes the
+ * disposition over and restores the one it found (handler, SIG_IGN or
+ * SIG_DFL) once it has no wait and no handler left for the signal.
+ *
+ * gev_signal_wait: 0 once signum was delivered (every wait in progress is
+ * woken by one delivery).  Without a handler the signal is caught only
+ * while a wait is in progress: between two waits it has its own
+ * disposition again, so a second SIGTERM during a server's drain kills it
+ * (install a gev_signal_handler to keep it caught).  While a handler for
+ * signum exists on this hub, a delivery that no wait saw is kept (several
+ * coalesce into one) and the next gev_signal_wait returns 0 at once, even
+ * with timeout 0.  Errors: EINVAL (signum <= 0, >= NSIG, SIGKILL, SIGSTOP,
+ * or reserved by libc), EBUSY (another thread's hub has it),
+ * ENOMEM, EDEADLK (hub context, or a wait in main nothing can end),
+ * ECANCELED, ETIMEDOUT. */
 GEV_API int  gev_signal_wait(int signum, double timeout);
+/* Persistent subscription (gevent.signal_handler, libuv's uv_signal): from
+ * now on each delivery of signum runs fn(signum, arg) in a new greenlet of
+ * this hub; deliveries that arrive while that greenlet has not started yet
+ * coalesce into it, and one that arrives once it runs gets a new greenlet.
+ * The signal stays caught until the last handler is cancelled (and no wait
+ * is in progress).  Several handlers of one signal each run, in creation
+ * order.  A handler does not keep gev_run() going and does not count as
+ * something that can end a wait in main (gevent's ref=False): a program
+ * that only waits for handlers should wait with gev_signal_wait.  Callable
+ * from hub context (it does not block).  After fork() + gev_reinit() the
+ * child's handlers keep working.  NULL + errno: EINVAL (bad signum as for
+ * gev_signal_wait, or fn NULL), EBUSY, ENOMEM. */
+typedef struct gev_signal gev_signal;
+GEV_API gev_signal *gev_signal_handler(int signum, void (*fn)(int signum, void *arg), void *arg);
+/* Cancel and free h (NULL: no-op); from the hub's thread, also from fn.
+ * fn does not start again (a greenlet already running it goes on).
+ * gev_shutdown() cancels the hub's remaining handlers: their handles are
+ * invalid after it. */
+GEV_API void gev_signal_cancel(gev_signal *h);
 /* One child (pid > 0, else EINVAL; ECHILD if not our child); returns pid.
  * Only watched children are reaped. */
 GEV_API int  gev_waitpid(pid_t pid, int *status, double timeout);

@@ -1,16 +1,10 @@
-/* api/process.c: waiting for signals (gev_signal_wait) and for child
- * processes (gev_waitpid) without blocking the other greenlets.
+/* api/process.c: waiting for child processes (gev_waitpid) without
+ * blocking the other greenlets (signals are in api/signal.c).
  *
- * Both start a loop watcher for the length of one wait and let the loop
- * multiplex: any number of greenlets may wait for one signal (each is woken
- * by a delivery), or one greenlet per signal (gevent's signal_handler).  The
- * loop reaps only the pids that are watched (waitpid(pid, WNOHANG) on
+ * A wait starts a loop watcher for its length and lets the loop multiplex.
+ * The loop reaps only the pids that are watched (waitpid(pid, WNOHANG) on
  * SIGCHLD), so a user's own SIGCHLD handling and waitpid of other children
  * keep working beside it.
- *
- * Between two waits no watcher is active: the signal then has whatever
- * disposition the event library restores (usually the default), exactly
- * like gevent with no handler installed.
  */
 #include "config.h"
 #include <signal.h>
@@ -36,35 +30,6 @@ static void waiter_fire(gev__waiter *w)
 {
     w->flags = 1;
     gev__wake(w->g, w->wait_id, 0);
-}
-
-/* ---- signals ----------------------------------------------------------- */
-
-static void signal_cb(gev__loop *loop, gev__signal *s)
-{
-    waiter_fire(s->base.data);
-}
-
-int gev_signal_wait(int signum, double timeout)
-{
-    if (signum <= 0 || signum >= NSIG)
-        return gev__fail(EINVAL);
-    gev__waiter w;
-    gev__loop *loop = waiter_begin(&w);
-    if (!loop)
-        return -1;
-    gev__nsec deadline;
-    int err = gev__timeout_deadline(timeout, &deadline);
-    if (err)
-        return gev__fail(err);
-    gev__signal s;
-    gev__signal_init(&s, signal_cb, signum);
-    s.base.data = &w;
-    if (gev__signal_start(loop, &s) == -1)
-        return -1;              /* EINVAL (SIGKILL...), EBUSY (another hub's) */
-    err = gev__wait(deadline);
-    gev__signal_stop(loop, &s);
-    return err ? gev__fail(err) : 0;
 }
 
 /* ---- child processes --------------------------------------------------- */

@@ -233,6 +233,8 @@ void gev__hub_set_slot(gev_hub *hub, int slot, void *state, const gev__hub_hooks
     hub->hooks[slot] = hooks;
 }
 
+bool gev__hub_shutting_down(const gev_hub *hub) { return hub->shutting_down; }
+
 void gev__hub_busy(gev_hub *hub, int delta)
 {
     hub->busy += delta;

@@ -172,6 +172,10 @@ void gev__hub_busy(gev_hub *hub, int delta);
  * api/threads.h lock, which gev_shutdown() takes, does that). */
 void gev__hub_hold(gev_hub *hub, int delta);
 
+/* True from the start of gev_shutdown(): modules stop spawning greenlets
+ * for events (signal handlers), since shutdown is killing them. */
+bool gev__hub_shutting_down(const gev_hub *hub);
+
 /* Run fn(arg) in hub context (like gevent's loop.run_callback): after the
  * currently ready greenlets, before the next poll.  No allocation when the
  * caller provides the node. */
