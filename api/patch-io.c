@@ -76,14 +76,26 @@ static int patch_learn(patch_io *io)
     return io->regular ? 1 : io->caller_nb ? -1 : 0;
 }
 
-/* A descriptor without RWF_NOWAIT: wait until poll says ready, then the
- * real call (see the header comment for the race this accepts). */
+/* Wait until poll(2) says fd is ready for `events` right now: then the
+ * real call that follows, with no switch in between, finds it so unless
+ * another thread or process took it.  Several greenlets may wake for one
+ * event (a connection for three acceptors): each checks again.  0 or an
+ * errno. */
+static int patch_wait_ready(gev_greenlet *g, int fd, int events, gev__nsec deadline)
+{
+    struct pollfd p = { .fd = fd, .events = events & GEV__READ ? POLLIN : POLLOUT };
+    int err = 0;
+    while (!err && gev__patch_real_poll_now(&p, 1) == 0)
+        err = gev__patch_wait(g, fd, events, deadline);
+    return err;
+}
+
+/* A descriptor without RWF_NOWAIT: wait until ready, then the real call
+ * (see the header comment for the race this accepts). */
 static ssize_t patch_ready_then_real(gev_greenlet *g, patch_io *io)
 {
-    struct pollfd p = { .fd = io->fd, .events = io->events & GEV__READ ? POLLIN : POLLOUT };
-    if (patch_caller_nonblock(io->fd) || gev__patch_real_poll_now(&p, 1) != 0)
-        return io->real(io);
-    int err = gev__patch_wait(g, io->fd, io->events, GEV__FOREVER);
+    int err = patch_caller_nonblock(io->fd) ? 0 :
+              patch_wait_ready(g, io->fd, io->events, GEV__FOREVER);
     return err ? gev__fail(err) : io->real(io);
 }
 
@@ -471,9 +483,8 @@ static int patch_accept4(gev_greenlet *g, int fd, struct sockaddr *addr, socklen
     int err = gev__patch_check(g);
     if (err)
         return gev__fail(err);
-    struct pollfd p = { .fd = fd, .events = POLLIN };
-    if (!patch_caller_nonblock(fd) && gev__patch_real_poll_now(&p, 1) == 0 &&
-        (err = gev__patch_wait(g, fd, GEV__READ, gev__patch_sock_deadline(fd, GEV__READ))))
+    if (!patch_caller_nonblock(fd) &&
+        (err = patch_wait_ready(g, fd, GEV__READ, gev__patch_sock_deadline(fd, GEV__READ))))
         return gev__fail(err);
     return GEV__PATCH_REAL(accept4)(fd, addr, len, flags);
 }

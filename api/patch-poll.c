@@ -110,10 +110,12 @@ static int wait_epoll(gev_greenlet *g, const struct pollfd *fds, unsigned long n
         return errno;
     for (unsigned long i = 0; i < n; i++) {
         struct epoll_event e = { .events = set_events(fds, n, i), .data.fd = fds[i].fd };
-        /* Taken once, with the union; EPERM: a regular file, which the
-         * zero-timeout call has reported ready already. */
+        /* Taken once, with the union.  EPERM: a regular file, which the
+         * zero-timeout call has reported ready already; EBADF: the
+         * zero-timeout call reported it (poll) or, beyond the fd table,
+         * ignores it (select), so waiting on the rest is what libc does. */
         if (fds[i].fd >= 0 && epoll_ctl(ep, EPOLL_CTL_ADD, fds[i].fd, &e) < 0 &&
-            errno != EEXIST && errno != EPERM) {
+            errno != EEXIST && errno != EPERM && errno != EBADF) {
             int err = errno;
             close(ep);
             return err;
@@ -132,7 +134,8 @@ static int wait_set(gev_greenlet *g, const struct pollfd *fds, unsigned long n, 
                      (fds[0].events & (POLLOUT | POLLWRNORM) ? GEV__WRITE : 0);
         if (gev__patch_fd_wait(fds[0].fd, events, deadline) >= 0)
             return 0;
-        if (errno != EBUSY)     /* busy: another greenlet waits on it */
+        /* EBUSY: another greenlet waits on it; EBADF: see wait_epoll. */
+        if (errno != EBUSY && errno != EBADF)
             return errno == ETIMEDOUT && !g->expired_timeouts ? EAGAIN : errno;
     }
     return wait_epoll(g, fds, n, deadline);
