@@ -32,13 +32,16 @@ static void test_sleep_100(void **state)
 /* ---- pipes ---------------------------------------------------------------- */
 
 static int pipes[20][2];
+static char pipe_got[20][32];
 
+/* Each records what it read: the order of wake-ups among fds that became
+ * ready in one loop iteration is the backend's. */
 static void *pipe_reader(void *arg)
 {
     int i = (int)(intptr_t)arg;
     char buf[32] = "";
     ssize_t n = read(pipes[i][0], buf, sizeof buf - 1);
-    gevtest_log("%d:%s", i, n > 0 ? buf : gevtest_outcome(-1));
+    snprintf(pipe_got[i], sizeof pipe_got[i], "%s", n > 0 ? buf : gevtest_outcome(-1));
     return NULL;
 }
 
@@ -66,11 +69,11 @@ static void test_pipes_20(void **state)
     assert_true(gevtest_now() - t0 < 1.0);
     assert_true(gevtest_ticks >= 5);        /* the hub ran while all read */
     pt_ticker_stop(t);
-    char expect[400] = "";
-    for (int i = 19; i >= 0; i--)
-        snprintf(expect + strlen(expect), sizeof expect - strlen(expect), "%s%d:m%d",
-                 i == 19 ? "" : " ", i, i);
-    assert_log(expect);
+    for (int i = 0; i < 20; i++) {
+        char expect[8];
+        snprintf(expect, sizeof expect, "m%d", i);
+        assert_string_equal(pipe_got[i], expect);
+    }
     for (int i = 0; i < 20; i++)
         close(pipes[i][0]), close(pipes[i][1]);
 }

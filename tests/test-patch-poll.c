@@ -73,7 +73,7 @@ static void test_ppoll(void **state)
 {
     pipes_open();
     gev_greenlet *w = gev_spawn(late_writer, (void *)(intptr_t)pb[1]);
-    assert_int_equal(with_ticker(do_ppoll, 10), 1);
+    assert_int_equal(with_ticker(do_ppoll, 3), 1);
     gevtest_join_release(&w, 1, 1);
     pipes_close();
 }
