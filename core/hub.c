@@ -12,7 +12,8 @@
 #include <string.h>
 #include "hub-internal.h"
 
-_Thread_local gev_hub *gev__tls_hub;
+/* Default visibility: the patch library reads it inline (gev.map.in). */
+__attribute__((visibility("default"))) _Thread_local gev_hub *gev__tls_hub;
 
 /* hub.h reads these two through struct gev__hub_hot. */
 _Static_assert(offsetof(struct gev_hub, hot) == 0, "the hot part must come first");

@@ -58,6 +58,16 @@ static int group_setup(void **state)
     rs_pg_start(&pg);
     snprintf(conninfo, sizeof conninfo,
              "host=127.0.0.1 port=%d dbname=postgres user=gev connect_timeout=20", pg.port);
+    /* The port opens before the server takes queries ("the database system
+     * is starting up"): wait for PQping's word, before patching. */
+    double end = rs_now() + 30;
+    while (PQping(conninfo) != PQPING_OK && rs_now() < end)
+        usleep(50000);
+    if (PQping(conninfo) != PQPING_OK) {
+        rs_show_log(&pg);
+        rs_stop(&pg);
+        rs_skip("PostgreSQL started but never accepted queries");
+    }
     assert_int_equal(gev_patch_all(), 0);
     return 0;
 }

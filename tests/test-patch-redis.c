@@ -37,7 +37,7 @@ static redisContext *connect_redis(void)
 
 typedef struct {
     int index;
-    char got[32];
+    char got[160];
 } waiter;
 
 /* The greenlet: a plain blocking BLPOP with a server-side limit of 10 s. */
