@@ -92,6 +92,22 @@ static inline void gevtest_join_release(gev_greenlet *const *g, size_t n, double
     gevtest_release_all(g, n);
 }
 
+/* Free with waiters, the same check for every sync object: greenlets "a",
+ * "k", "b" block through wait(tag) (which logs "<tag>:<outcome>..."); k's
+ * kill is delivered but k has not run again, so its waiter is still queued,
+ * stale, when free_obj() frees the object.  The caller then checks the log
+ * "k:ECANCELED... a:EBADF... b:EBADF...": k runs first (woken first), a and
+ * b fail with EBADF in FIFO order.  Under ASan this also shows that no
+ * woken waiter touches the freed object. */
+static inline void gevtest_free_with_waiters(gev_fn wait, void (*free_obj)(void))
+{
+    gev_greenlet *g[3] = {gev_spawn(wait, "a"), gev_spawn(wait, "k"), gev_spawn(wait, "b")};
+    gev_sleep(0);
+    assert_fails(gev_kill(g[1], 0), ETIMEDOUT);    /* delivered, k not run */
+    free_obj();
+    gevtest_join_release(g, 3, GEV_FOREVER);
+}
+
 /* The local port of a bound IPv4 or IPv6 socket. */
 static inline int gevtest_local_port(int fd)
 {

@@ -3,6 +3,7 @@
  * in main. */
 #include "config.h"
 #include "gevtest.h"
+#include <stdint.h>
 #include <stdlib.h>
 
 static gev_channel *ch;
@@ -76,6 +77,14 @@ static void *receive_and_log(void *arg)
     return arg;
 }
 
+/* Puts its tag: logs "put<tag>:<outcome>". */
+static void *put_and_log(void *arg)
+{
+    int rc = gev_channel_put(ch, arg, GEV_FOREVER);
+    gevtest_log("put%s:%s", (const char *)arg, gevtest_outcome(rc));
+    return arg;
+}
+
 static void test_sender_waits_for_receiver(void **state)
 {
     ch = gev_channel_new();
@@ -144,6 +153,122 @@ static void test_free_wakes_waiters(void **state)
     gev_release(r);
 }
 
+/* After close every put and get fails with EPIPE at once, any timeout. */
+static void assert_closed(void)
+{
+    void *v = NULL;
+    assert_fails(gev_channel_put(ch, "z", 0), EPIPE);
+    assert_fails(gev_channel_put(ch, "z", GEV_FOREVER), EPIPE);
+    assert_fails(gev_channel_get(ch, &v, 0), EPIPE);
+    assert_fails(gev_channel_get(ch, &v, GEV_FOREVER), EPIPE);
+    assert_null(v);
+}
+
+static void test_close_wakes_blocked_putters(void **state)
+{
+    ch = gev_channel_new();
+    gev_greenlet *g[2] = {gev_spawn(put_and_log, "a"), gev_spawn(put_and_log, "b")};
+    gev_sleep(0);
+    gev_channel_close(ch);
+    gev_channel_close(ch);          /* harmless */
+    gevtest_join_release(g, 2, GEV_FOREVER);
+    assert_log("puta:EPIPE putb:EPIPE");
+    assert_closed();                /* a's and b's items were not taken */
+    gev_channel_free(ch);
+}
+
+static void test_close_wakes_blocked_getters(void **state)
+{
+    ch = gev_channel_new();
+    gev_greenlet *g[2] = {gev_spawn(receive_and_log, "a"), gev_spawn(receive_and_log, "b")};
+    gev_sleep(0);
+    gev_channel_close(ch);
+    gevtest_join_release(g, 2, GEV_FOREVER);
+    assert_log("a:EPIPE:- b:EPIPE:-");
+    assert_closed();
+    gev_channel_close(ch);
+    gev_channel_close(NULL);
+    gev_channel_free(ch);
+}
+
+/* A put whose item a getter took before the close still succeeded. */
+static void test_close_after_handoff_keeps_it(void **state)
+{
+    ch = gev_channel_new();
+    gev_greenlet *p = gev_spawn(put_and_log, "a");
+    gev_sleep(0);
+    void *v = NULL;
+    assert_int_equal(gev_channel_get(ch, &v, 0), 0);   /* a is woken, not run */
+    gev_channel_close(ch);
+    assert_int_equal(gev_join(p, GEV_FOREVER), 0);
+    assert_string_equal(v, "a");
+    assert_log("puta:0");
+    gev_release(p);
+    gev_channel_free(ch);
+}
+
+/* The dispatcher pattern: producers put, a closer joins them and closes,
+ * the consumer's loop ends with EPIPE after every item, in put order. */
+enum { PRODUCERS = 3, ITEMS = 4 };
+static gev_greenlet *producers[PRODUCERS];
+static char items[PRODUCERS][ITEMS][3];
+
+/* Producer p puts "<letter p><i>" for i = 0 .. ITEMS-1. */
+static void *produce(void *arg)
+{
+    uintptr_t p = (uintptr_t)arg;
+    for (int i = 0; i < ITEMS; i++) {
+        snprintf(items[p][i], sizeof items[p][i], "%c%d", (char)('a' + p), i);
+        if (gev_channel_put(ch, items[p][i], GEV_FOREVER) != 0)
+            gevtest_log("put%s:%s", items[p][i], gevtest_outcome(-1));
+    }
+    return arg;
+}
+
+static void *close_after_producers(void *arg)
+{
+    int rc = gev_joinall(producers, PRODUCERS, GEV_FOREVER);
+    gevtest_log("joined:%s", gevtest_outcome(rc));
+    gev_channel_close(ch);
+    return arg;
+}
+
+static void test_close_ends_consumer_loop(void **state)
+{
+    ch = gev_channel_new();
+    for (uintptr_t p = 0; p < PRODUCERS; p++)
+        producers[p] = gev_spawn(produce, (void *)p);
+    gev_greenlet *closer = gev_spawn(close_after_producers, NULL);
+    void *v;
+    int rc;
+    char got[256] = "";
+    while ((rc = gev_channel_get(ch, &v, GEV_FOREVER)) == 0)
+        strcat(got, v);
+    assert_int_equal(rc, -1);
+    assert_int_equal(errno, EPIPE);
+    /* Each get takes the first waiting putter's item: a0 b0 c0, then each
+     * producer's next item queues behind the others again. */
+    assert_string_equal(got, "a0b0c0a1b1c1a2b2c2a3b3c3");
+    assert_int_equal(gev_join(closer, GEV_FOREVER), 0);
+    assert_log("joined:0");             /* and no put failed */
+    gevtest_release_all(producers, PRODUCERS);
+    gev_release(closer);
+    gev_channel_free(ch);
+}
+
+static void free_ch(void) { gev_channel_free(ch); }
+
+static void test_free_wakes_waiters_both_directions(void **state)
+{
+    ch = gev_channel_new();
+    gevtest_free_with_waiters(receive_and_log, free_ch);
+    assert_log("k:ECANCELED:- a:EBADF:- b:EBADF:-");
+    gevtest_log_reset();
+    ch = gev_channel_new();
+    gevtest_free_with_waiters(put_and_log, free_ch);
+    assert_log("putk:ECANCELED puta:EBADF putb:EBADF");
+}
+
 static void test_null_handles(void **state)
 {
     void *v;
@@ -162,6 +287,11 @@ int main(void)
         gevtest(test_killed_putter_is_not_consumed),
         gevtest(test_receivers_served_fifo),
         gevtest(test_free_wakes_waiters),
+        gevtest(test_free_wakes_waiters_both_directions),
+        gevtest(test_close_wakes_blocked_putters),
+        gevtest(test_close_wakes_blocked_getters),
+        gevtest(test_close_after_handoff_keeps_it),
+        gevtest(test_close_ends_consumer_loop),
         gevtest(test_null_handles),
     };
     return cmocka_run_group_tests_name("channel", tests, NULL, NULL);
