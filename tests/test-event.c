@@ -123,7 +123,7 @@ static void free_ev(void) { gev_event_free(ev); }
 static void test_free_wakes_waiters_with_ebadf(void **state)
 {
     ev = gev_event_new();
-    gevtest_free_with_waiters(wait_forever, free_ev);
+    gevtest_waiters_ended_by(wait_forever, free_ev);
     assert_log("k:ECANCELED a:EBADF b:EBADF");
 }
 

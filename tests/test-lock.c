@@ -126,7 +126,7 @@ static void test_free_wakes_waiters(void **state)
 {
     lock = gev_lock_new();
     assert_int_equal(gev_lock_acquire(lock, 0), 0);
-    gevtest_free_with_waiters(lock_and_log, free_lock);
+    gevtest_waiters_ended_by(lock_and_log, free_lock);
     assert_log("k:ECANCELED a:EBADF b:EBADF");
 }
 

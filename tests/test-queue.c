@@ -281,16 +281,16 @@ static void free_q(void) { gev_queue_free(q); }
 static void test_free_wakes_waiters(void **state)
 {
     q = gev_queue_new(0);
-    gevtest_free_with_waiters(get_and_log, free_q);
+    gevtest_waiters_ended_by(get_and_log, free_q);
     assert_log("k:ECANCELED:- a:EBADF:- b:EBADF:-");
     gevtest_log_reset();
     q = gev_queue_new(0);
-    gevtest_free_with_waiters(peek_and_log, free_q);
+    gevtest_waiters_ended_by(peek_and_log, free_q);
     assert_log("k:ECANCELED:- a:EBADF:- b:EBADF:-");
     gevtest_log_reset();
     q = gev_queue_new(1);
     assert_int_equal(gev_queue_put(q, "x", 0), 0);
-    gevtest_free_with_waiters(put_and_log, free_q);
+    gevtest_waiters_ended_by(put_and_log, free_q);
     assert_log("putk:ECANCELED puta:EBADF putb:EBADF");
 }
 
@@ -429,13 +429,7 @@ static void *produce(void *arg)
     return arg;
 }
 
-static void *close_after_producers(void *arg)
-{
-    int rc = gev_joinall(producers, PRODUCERS, GEV_FOREVER);
-    gevtest_log("joined:%s", gevtest_outcome(rc));
-    gev_queue_close(q);
-    return arg;
-}
+static void close_q(void) { gev_queue_close(q); }
 
 static void run_dispatcher(size_t maxsize)
 {
@@ -443,7 +437,8 @@ static void run_dispatcher(size_t maxsize)
     n_put = 0;
     for (uintptr_t p = 0; p < PRODUCERS; p++)
         producers[p] = gev_spawn(produce, (void *)p);
-    gev_greenlet *closer = gev_spawn(close_after_producers, NULL);
+    struct gevtest_closer c = {producers, PRODUCERS, close_q};
+    gev_greenlet *closer = gev_spawn(gevtest_close_after_producers, &c);
     uintptr_t got[PRODUCERS * ITEMS + 1];
     size_t n_got = 0, next[PRODUCERS] = {0};
     void *v;

@@ -121,7 +121,7 @@ static void free_res(void) { gev_result_free(res); }
 static void test_kill_and_free(void **state)
 {
     res = gev_result_new();
-    gevtest_free_with_waiters(get_forever, free_res);
+    gevtest_waiters_ended_by(get_forever, free_res);
     assert_log("k:ECANCELED:- a:EBADF:- b:EBADF:-");
 }
 

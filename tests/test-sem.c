@@ -123,7 +123,7 @@ static void free_sem(void) { gev_sem_free(sem); }
 static void test_free_wakes_waiters(void **state)
 {
     sem = gev_sem_new(0);
-    gevtest_free_with_waiters(acquire_and_log, free_sem);
+    gevtest_waiters_ended_by(acquire_and_log, free_sem);
     assert_log("k:ECANCELED a:EBADF b:EBADF");
 }
 
