@@ -8,13 +8,16 @@
  *  - put with no getter waits as a putter until a getter takes the item;
  *  - get with a putter waiting takes its item, wakes it and goes on without
  *    switching (the putter resumes after the getter blocks or yields).
- * From hub context a put or get succeeds only if a partner waits. */
+ * From hub context a put or get succeeds only if a partner waits.
+ * Close fails every blocked getter and putter with EPIPE (a putter's item
+ * was not taken), and every later put and get at once. */
 #include "config.h"
 #include <stdlib.h>
 #include "sync.h"
 
 struct gev_channel {
     gev__waitq getters, putters;
+    bool closed;
 };
 
 gev_channel *gev_channel_new(void)
@@ -24,6 +27,7 @@ gev_channel *gev_channel_new(void)
         return NULL;
     gev__waitq_init(&c->getters);
     gev__waitq_init(&c->putters);
+    c->closed = false;
     return c;
 }
 
@@ -31,6 +35,8 @@ int gev_channel_put(gev_channel *c, void *item, double timeout)
 {
     if (!c)
         return gev__fail(EINVAL);
+    if (c->closed)
+        return gev__fail(EPIPE);
     if (gev__sync_handoff(&c->getters, item)) {
         if (!gev__in_hub())
             gev__yield();
@@ -44,6 +50,8 @@ int gev_channel_get(gev_channel *c, void **item, double timeout)
 {
     if (!c)
         return gev__fail(EINVAL);
+    if (c->closed)
+        return gev__fail(EPIPE);
     void *got;
     gev__waiter *p = gev__waitq_pop_live(&c->putters);
     if (p) {
@@ -57,6 +65,15 @@ int gev_channel_get(gev_channel *c, void **item, double timeout)
     if (item)
         *item = got;
     return 0;
+}
+
+void gev_channel_close(gev_channel *c)
+{
+    if (!c || c->closed)
+        return;
+    c->closed = true;
+    gev__sync_close(&c->getters);
+    gev__sync_close(&c->putters);
 }
 
 void gev_channel_free(gev_channel *c)

@@ -278,6 +278,10 @@ GEV_API int  gev_hub_unref(gev_hub *hub);
 /* Synchronisation                                                     */
 /* ------------------------------------------------------------------ */
 
+/* All waiters are served FIFO; a waiter whose timeout fired never consumes
+ * an item or a unit.  Freeing an event, result, queue, channel, semaphore
+ * or lock that has waiters wakes each of them with EBADF (they never touch
+ * the freed object again); the object must not be used after its free. */
 typedef struct gev_event gev_event;
 GEV_API gev_event *gev_event_new(void);
 GEV_API void gev_event_set(gev_event *e);
@@ -299,13 +303,29 @@ GEV_API gev_queue *gev_queue_new(size_t maxsize);   /* 0 = unbounded */
 GEV_API int    gev_queue_put(gev_queue *q, void *item, double timeout);
 GEV_API int    gev_queue_get(gev_queue *q, void **item, double timeout);
 GEV_API int    gev_queue_peek(gev_queue *q, void **item, double timeout);
+/* Items still queued; after close it counts down as gets drain them. */
 GEV_API size_t gev_queue_size(const gev_queue *q);
+/* End of stream (Go's close, libdill's chdone).  From now on put fails with
+ * EPIPE; get and peek return the items still queued, then fail with EPIPE
+ * at once, whatever the timeout (0 too: EPIPE, not ETIMEDOUT; from hub
+ * context too).  Every blocked getter, peeker and putter wakes with EPIPE
+ * (a putter blocked on a full queue: its item was not added).  Closing
+ * twice is harmless; NULL is a no-op.  Not thread-safe: another thread
+ * closes through gev_call_threadsafe. */
+GEV_API void   gev_queue_close(gev_queue *q);
+/* Blocked waiters fail with EBADF.  Frees the queue's slots only: items
+ * still queued (closed or not) are the caller's. */
 GEV_API void   gev_queue_free(gev_queue *q);
 
 typedef struct gev_channel gev_channel;
 GEV_API gev_channel *gev_channel_new(void);
 GEV_API int  gev_channel_put(gev_channel *c, void *item, double timeout);
 GEV_API int  gev_channel_get(gev_channel *c, void **item, double timeout);
+/* End of stream: every blocked getter and putter wakes with EPIPE (a putter
+ * whose item no getter took keeps it), and every later put and get fails
+ * with EPIPE at once, whatever the timeout.  Closing twice is harmless;
+ * NULL is a no-op. */
+GEV_API void gev_channel_close(gev_channel *c);
 GEV_API void gev_channel_free(gev_channel *c);
 
 typedef struct gev_sem gev_sem;
