@@ -14,6 +14,7 @@
 #include "sync.h"
 
 struct gev_channel {
+    gev_hub *hub;           /* GEV_DEBUG only, else NULL (core/debug.h) */
     gev__waitq getters, putters;
 };
 
@@ -22,6 +23,7 @@ gev_channel *gev_channel_new(void)
     gev_channel *c = malloc(sizeof *c);
     if (!c)
         return NULL;
+    c->hub = gev__debug_owner();
     gev__waitq_init(&c->getters);
     gev__waitq_init(&c->putters);
     return c;
@@ -31,6 +33,7 @@ int gev_channel_put(gev_channel *c, void *item, double timeout)
 {
     if (!c)
         return gev__fail(EINVAL);
+    GEV__CHECK_OWNER(c->hub, "channel");
     if (gev__sync_handoff(&c->getters, item)) {
         if (!gev__in_hub())
             gev__yield();
@@ -44,6 +47,7 @@ int gev_channel_get(gev_channel *c, void **item, double timeout)
 {
     if (!c)
         return gev__fail(EINVAL);
+    GEV__CHECK_OWNER(c->hub, "channel");
     void *got;
     gev__waiter *p = gev__waitq_pop_live(&c->putters);
     if (p) {
@@ -63,6 +67,7 @@ void gev_channel_free(gev_channel *c)
 {
     if (!c)
         return;
+    GEV__CHECK_OWNER(c->hub, "channel");
     gev__sync_abandon(&c->getters);
     gev__sync_abandon(&c->putters);
     free(c);
