@@ -16,6 +16,7 @@
 #include "sync.h"
 
 struct gev_channel {
+    gev_hub *hub;           /* GEV_DEBUG only, else NULL (core/debug.h) */
     gev__waitq getters, putters;
     bool closed;
 };
@@ -25,6 +26,7 @@ gev_channel *gev_channel_new(void)
     gev_channel *c = malloc(sizeof *c);
     if (!c)
         return NULL;
+    c->hub = gev__debug_owner();
     gev__waitq_init(&c->getters);
     gev__waitq_init(&c->putters);
     c->closed = false;
@@ -35,6 +37,7 @@ int gev_channel_put(gev_channel *c, void *item, double timeout)
 {
     if (!c)
         return gev__fail(EINVAL);
+    GEV__CHECK_OWNER(c->hub, "channel");
     if (c->closed)
         return gev__fail(EPIPE);
     if (gev__sync_handoff(&c->getters, item)) {
@@ -50,6 +53,7 @@ int gev_channel_get(gev_channel *c, void **item, double timeout)
 {
     if (!c)
         return gev__fail(EINVAL);
+    GEV__CHECK_OWNER(c->hub, "channel");
     if (c->closed)
         return gev__fail(EPIPE);
     void *got;
@@ -80,6 +84,7 @@ void gev_channel_free(gev_channel *c)
 {
     if (!c)
         return;
+    GEV__CHECK_OWNER(c->hub, "channel");
     gev__sync_abandon(&c->getters);
     gev__sync_abandon(&c->putters);
     free(c);

@@ -20,6 +20,12 @@
  *    and so does a wait in the main greenlet that nothing can ever end.
  *  - Each thread's hub is created on first use; objects belong to the thread
  *    that made them.  Only functions marked thread-safe cross threads.
+ *  - Misuse C cannot report (a handle released twice or used after its
+ *    release, a timeout cancelled twice, another thread's object) never acts
+ *    on another object while gev can tell; what each call does then is said
+ *    next to it.  With GEV_DEBUG=1 in the environment (read when the first
+ *    hub is made) each one is detected and aborts after one line on stderr,
+ *    "gev: <call>: <what>" (see MISUSE in gev(3)).
  * See gev(3) for the manual.
  */
 #ifndef GEV_H
@@ -107,7 +113,20 @@ GEV_API void  gev_set_name(gev_greenlet *g, const char *name); /* copied */
 GEV_API int   gev_link(gev_greenlet *g, void (*cb)(gev_greenlet *g, void *arg), void *arg);
 GEV_API int   gev_unlink(gev_greenlet *g, void (*cb)(gev_greenlet *g, void *arg), void *arg);
 /* Give up the handle: the record is freed once g has finished too.  The
- * stack is reused as soon as g finishes, whatever the handle. */
+ * stack is reused as soon as g finishes, whatever the handle.
+ *
+ * After the release, the handle is stale once g has finished.  A freed
+ * record is reused only after 16 more records were freed behind it; until
+ * then a stale handle is recognised: a second gev_release does nothing,
+ * gev_join, gev_joinall, gev_kill, gev_killall, gev_link and gev_unlink
+ * fail with EINVAL, gev_name returns NULL (EINVAL), gev_set_name does
+ * nothing (EINVAL), and gev_ready, gev_killed, gev_value answer for the
+ * released greenlet.  Later the record may be another greenlet's, or
+ * freed: using the handle is undefined.  (A handle released while g still
+ * runs stays valid until g finishes; so does the handle a link callback
+ * gets.)  Under GEV_DEBUG records are never reused and each of these calls
+ * aborts, as does a second release of a greenlet still running and any of
+ * them on another thread's greenlet. */
 GEV_API void  gev_release(gev_greenlet *g);
 /* Sleep; 0 (or a time that has passed) yields: every greenlet ready now
  * runs first, FIFO.  GEV_FOREVER sleeps until a kill or a scoped timeout
@@ -134,7 +153,13 @@ typedef struct gev_timeout gev_timeout;
  * expire fires.  A timeout without limit never fires. */
 GEV_API gev_timeout *gev_timeout_start(double seconds);
 GEV_API bool gev_timeout_expired(const gev_timeout *t);
-GEV_API void gev_timeout_cancel(gev_timeout *t);   /* ends the scope, frees t */
+/* Ends the scope and frees t.  A timeout still open when its greenlet
+ * returns is cancelled then.  Cancelling one again does nothing while gev
+ * can tell (t is reused only after 16 more cancels; gev_timeout_expired
+ * answers as before meanwhile), and is undefined after that.  Under
+ * GEV_DEBUG t is never reused, and a second cancel, any use after it, or a
+ * use from another thread aborts. */
+GEV_API void gev_timeout_cancel(gev_timeout *t);
 
 /* Cancellation shield (pthread_setcancelstate, Trio's shielded scope) for
  * the current greenlet: while on, kills and expired scoped timeouts are
@@ -282,6 +307,11 @@ GEV_API int  gev_hub_unref(gev_hub *hub);
  * an item or a unit.  Freeing an event, result, queue, channel, semaphore
  * or lock that has waiters wakes each of them with EBADF (they never touch
  * the freed object again); the object must not be used after its free. */
+/* Events, results, queues, channels, semaphores, locks, and the pools and
+ * servers below belong to the thread that made them.  Used from another
+ * thread, each call is undefined (nothing checks it: the check would cost
+ * every call); under GEV_DEBUG each aborts ("gev: gev_queue_put: queue of
+ * another thread's hub").  A freed one must not be used at all. */
 typedef struct gev_event gev_event;
 GEV_API gev_event *gev_event_new(void);
 GEV_API void gev_event_set(gev_event *e);

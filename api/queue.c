@@ -23,6 +23,7 @@
 #define RING_MIN 16
 
 struct gev_queue {
+    gev_hub *hub;           /* GEV_DEBUG only, else NULL (core/debug.h) */
     size_t maxsize;     /* 0: unbounded */
     void **ring;
     size_t cap;         /* a power of two, or 0 before the first item */
@@ -36,6 +37,7 @@ gev_queue *gev_queue_new(size_t maxsize)
     gev_queue *q = calloc(1, sizeof *q);
     if (!q)
         return NULL;
+    q->hub = gev__debug_owner();
     q->maxsize = maxsize;
     gev__waitq_init(&q->getters);
     gev__waitq_init(&q->putters);
@@ -104,6 +106,7 @@ int gev_queue_put(gev_queue *q, void *item, double timeout)
 {
     if (!q)
         return gev__fail(EINVAL);
+    GEV__CHECK_OWNER(q->hub, "queue");
     if (q->closed)
         return gev__fail(EPIPE);
     int err = queue_put_now(q, item);
@@ -118,6 +121,7 @@ int gev_queue_get(gev_queue *q, void **item, double timeout)
 {
     if (!q)
         return gev__fail(EINVAL);
+    GEV__CHECK_OWNER(q->hub, "queue");
     void *got;
     if (q->len) {
         got = ring_pop(q);
@@ -143,6 +147,7 @@ int gev_queue_peek(gev_queue *q, void **item, double timeout)
 {
     if (!q)
         return gev__fail(EINVAL);
+    GEV__CHECK_OWNER(q->hub, "queue");
     void *got;
     if (q->len) {
         got = q->ring[q->head];
@@ -164,6 +169,7 @@ size_t gev_queue_size(const gev_queue *q)
         errno = EINVAL;
         return 0;
     }
+    GEV__CHECK_OWNER(q->hub, "queue");
     return q->len;
 }
 
@@ -181,6 +187,7 @@ void gev_queue_free(gev_queue *q)
 {
     if (!q)
         return;
+    GEV__CHECK_OWNER(q->hub, "queue");
     gev__sync_abandon(&q->getters);
     gev__sync_abandon(&q->putters);
     gev__sync_abandon(&q->peekers);

@@ -4,6 +4,7 @@
 #define GEV_CORE_HUB_INTERNAL_H
 
 #include <stdatomic.h>
+#include <stdlib.h>
 #include "hub.h"
 
 /* A stack with a context parked on it.  A greenlet gets one when it first
@@ -42,6 +43,37 @@ struct gev__link {
 #define GEV__TRIM_BATCH 64u
 #define GEV__FREE_RECORDS_MAX 256u
 
+/* A freed greenlet record or cancelled timeout is reused only once
+ * GEV__QUARANTINE more have been freed after it (the free records are a
+ * FIFO, cancelled timeouts a ring), so a stale handle used in that window
+ * meets its own freed object, which says so (GEV__FREED, cancelled), not a
+ * new one that took over its memory.  Short: spawn+join cycles through
+ * these records, and they must stay in L1.  Under GEV_DEBUG nothing freed
+ * is reused until the hub goes: every later use is caught. */
+#define GEV__QUARANTINE 16u
+typedef struct gev__quarantine {
+    void *slot[GEV__QUARANTINE];
+    unsigned next;
+} gev__quarantine;
+
+/* Put p in, return what it pushes out (NULL until the ring is full). */
+static inline void *gev__quarantine_push(gev__quarantine *q, void *p)
+{
+    void *old = q->slot[q->next];
+    q->slot[q->next] = p;
+    q->next = (q->next + 1) % GEV__QUARANTINE;
+    return old;
+}
+
+/* free() everything in q (at shutdown). */
+static inline void gev__quarantine_drain(gev__quarantine *q)
+{
+    for (unsigned i = 0; i < GEV__QUARANTINE; i++) {
+        free(q->slot[i]);
+        q->slot[i] = NULL;
+    }
+}
+
 struct gev_hub {
     struct gev__hub_hot hot;    /* first: read inline by hub.h */
     gev_greenlet main;          /* the thread's own stack */
@@ -55,8 +87,12 @@ struct gev_hub {
     gev__stack_cache stacks;
     size_t default_stack;
     gev_greenlet *all;          /* every spawned record not yet freed */
-    gev_greenlet *free_records;
+    gev_greenlet *free_records, *free_records_tail;  /* FIFO, oldest first */
     size_t free_record_count;
+    size_t free_records_hold;   /* GEV__QUARANTINE; GEV_DEBUG: SIZE_MAX */
+    size_t free_records_max;    /* GEV__FREE_RECORDS_MAX; GEV_DEBUG: SIZE_MAX */
+    struct gev_timeout *kept_timeouts;  /* GEV_DEBUG: cancelled, never freed */
+    gev__quarantine timeout_quarantine;
     uint64_t next_id;
     size_t live;                /* spawned and not dead */
     int busy;                   /* gev__hub_busy() */
@@ -164,5 +200,7 @@ const char *gev__greenlet_describe_fault(void *addr, size_t *stack_size);
 
 /* timeout.c: a greenlet returned with scoped timeouts still open. */
 void gev__timeout_owner_finished(gev_greenlet *g);
+/* Frees the hub's cancelled timeouts (at shutdown). */
+void gev__timeout_free_all(gev_hub *hub);
 
 #endif

@@ -159,6 +159,9 @@ static int hub_init(gev_hub *hub)
         return -1;
     gev__stack_cache_init(&hub->stacks);
     hub->default_stack = gev__stack_default_size();
+    /* Under GEV_DEBUG freed records are never reused (core/debug.h). */
+    hub->free_records_hold = gev__debug ? SIZE_MAX : GEV__QUARANTINE;
+    hub->free_records_max = gev__debug ? SIZE_MAX : GEV__FREE_RECORDS_MAX;
     gev__greenlet_init_record(hub, &hub->main);
     hub->main.is_main = true;
     hub->main.state = GEV__RUNNING;
@@ -192,6 +195,7 @@ static void hub_free(gev_hub *hub)
         if (hub->hooks[i] && hub->hooks[i]->on_shutdown)
             hub->hooks[i]->on_shutdown(hub, hub->hot.slots[i]);
     gev__greenlet_free_all(hub);
+    gev__timeout_free_all(hub);
     if (hub->hub_g) {
         if (hub->hub_g->runner)
             gev__runner_free(hub, hub->hub_g->runner);
@@ -212,6 +216,7 @@ gev_hub *gev__hub_create(void)
 {
     if (gev__tls_hub)
         return gev__tls_hub;
+    gev__debug_enabled();           /* cached before any check reads it */
     gev_hub *hub = calloc(1, sizeof *hub);
     if (!hub) {
         errno = ENOMEM;

@@ -17,6 +17,7 @@
 #include <valgrind/valgrind.h>
 #endif
 
+#include "debug.h"
 #include "stack.h"
 
 #ifndef MAP_ANONYMOUS
@@ -108,7 +109,6 @@ static void stack_init_once(void)
 {
     long ps = sysconf(_SC_PAGESIZE);
     long maps = read_max_map_count();
-    const char *dbg = getenv("GEV_DEBUG");
     size_t env;
 
     page_size = ps > 0 ? (size_t)ps : 4096;
@@ -118,7 +118,7 @@ static void stack_init_once(void)
      * reserve for the rest of the process. */
     guarded_limit = (size_t)(maps / 2 > 2 * MAP_COUNT_RESERVE
                              ? maps / 2 - MAP_COUNT_RESERVE : maps / 4);
-    debug_enabled = dbg && *dbg && strcmp(dbg, "0") != 0;
+    debug_enabled = gev__debug_enabled();
 }
 
 static void stack_init(void)
