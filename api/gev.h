@@ -108,9 +108,9 @@ typedef void *(*gev_fn)(void *arg);
  * one blocks or yields.  It gets its stack when it first runs (a cached one
  * if any), so greenlets spawned in bulk that finish one after another share
  * a stack.  NULL + EINVAL for a NULL fn; NULL + ENOMEM when no record can
- * be had (or stack_size is over 4 GiB); if no stack can be mapped when it is first scheduled, it ends
- * without running, as a kill before its start would end it (gev_killed()
- * is true, its links fire). */
+ * be had (or stack_size is over 4 GiB); if no stack can be mapped when it
+ * is first scheduled, it ends without running, as a kill before its start
+ * would end it (gev_killed() is true, its links fire). */
 GEV_API gev_greenlet *gev_spawn(gev_fn fn, void *arg);
 /* gev_spawn with a stack of stack_size bytes (rounded up to pages; 0 = the
  * default, 256 KiB or $GEV_STACK_SIZE). */
