@@ -73,7 +73,10 @@ int gev_channel_get(gev_channel *c, void **item, double timeout)
 
 void gev_channel_close(gev_channel *c)
 {
-    if (!c || c->closed)
+    if (!c)
+        return;
+    GEV__CHECK_OWNER(c->hub, "channel");
+    if (c->closed)
         return;
     c->closed = true;
     gev__sync_close(&c->getters);

@@ -175,7 +175,10 @@ size_t gev_queue_size(const gev_queue *q)
 
 void gev_queue_close(gev_queue *q)
 {
-    if (!q || q->closed)
+    if (!q)
+        return;
+    GEV__CHECK_OWNER(q->hub, "queue");
+    if (q->closed)
         return;
     q->closed = true;
     gev__sync_close(&q->getters);
