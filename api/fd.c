@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "fd.h"
@@ -28,7 +29,10 @@ static void fd_table_free(gev_hub *hub, void *state)
 
     /* Every greenlet is gone by now; lazily armed watchers are still
      * linked into the loop, which must not outlive them. */
-    gev__timer_stop(loop, &t->sweep);
+    if (t->sweep_fd >= 0) {
+        gev__io_stop(loop, &t->sweep_io);
+        close(t->sweep_fd);
+    }
     for (size_t c = 0; c < t->nchunks; c++) {
         for (size_t i = 0; t->chunks[c] && i < FD_CHUNK; i++)
             if (t->chunks[c][i].io.base.active)
@@ -39,20 +43,18 @@ static void fd_table_free(gev_hub *hub, void *state)
     free(t);
 }
 
-/* After fork the loop re-registers active watchers itself: no on_fork. */
-static const gev__hub_hooks fd_table_hooks = { fd_table_free, NULL };
+static int fd_table_fork(gev_hub *hub, void *state);
 
-static void fd_sweep_tick(gev__loop *loop, gev__timer *timer);
+/* After fork the loop re-registers active watchers itself; only the
+ * sweep's timerfd, shared with the parent, is the child's to replace. */
+static const gev__hub_hooks fd_table_hooks = { fd_table_free, fd_table_fork };
 
 static fd_table *fd_table_get(gev_hub *hub)
 {
     fd_table *t = gev__hub_slot(hub, GEV__HUB_SLOT_IO);
 
     if (!t && (t = calloc(1, sizeof *t))) {
-        gev__timer_init(&t->sweep, fd_sweep_tick);
-        t->sweep.base.data = t;
-        /* It serves the waits, which keep the loop alive themselves. */
-        gev__watcher_set_ref(gev__hub_loop(hub), &t->sweep.base, false);
+        t->sweep_fd = -1;
         gev__hub_set_slot(hub, GEV__HUB_SLOT_IO, t, &fd_table_hooks);
     }
     return t;
@@ -213,7 +215,7 @@ static void fd_record_unpublish(gev__loop *loop, fd_record *r, gev__waiter *w)
 /* Long enough that a busy server's sweep costs nothing (it ticks 20 times
  * a second and touches only records waited on since the last tick), short
  * enough that a reused number costs at most two periods of delay. */
-#define FD_SWEEP_PERIOD (50 * (GEV__NSEC_PER_SEC / 1000))
+#define FD_SWEEP_PERIOD_NS (50 * 1000 * 1000)
 
 /* Somebody has waited on r for a whole sweep period, relying on interest
  * armed before the wait.  The kernel may have dropped it with a file
@@ -231,10 +233,20 @@ static void fd_record_refresh(gev__loop *loop, fd_record *r)
     }
 }
 
-static void fd_sweep_tick(gev__loop *loop, gev__timer *timer)
+/* Start or stop the ticks; false if the timerfd refused. */
+static bool fd_sweep_set(fd_table *t, bool on)
 {
-    fd_table *t = timer->base.data;
+    const struct timespec period = { 0, on ? FD_SWEEP_PERIOD_NS : 0 };
+    const struct itimerspec its = { .it_interval = period, .it_value = period };
 
+    if (timerfd_settime(t->sweep_fd, 0, &its, NULL) < 0)
+        return false;
+    t->sweep_ticking = on;
+    return true;
+}
+
+static void fd_sweep_tick(fd_table *t, gev__loop *loop)
+{
     for (fd_record **p = &t->sweep_list; *p;) {
         fd_record *r = *p;
         bool waiting = r->reader || r->writer;
@@ -250,21 +262,60 @@ static void fd_sweep_tick(gev__loop *loop, gev__timer *timer)
             fd_record_refresh(loop, r);
     }
     if (!t->sweep_list)
-        gev__timer_stop(loop, timer);
+        (void)fd_sweep_set(t, false);
 }
 
+static void fd_sweep_cb(gev__loop *loop, gev__io *io, int revents)
+{
+    fd_table *t = io->base.data;
+    uint64_t expirations;
+
+    if (revents & GEV__ERROR) {         /* somebody gev_close()d our number */
+        t->sweep_fd = -1;
+        t->sweep_ticking = false;
+        return;
+    }
+    if (read(t->sweep_fd, &expirations, sizeof expirations) > 0)
+        fd_sweep_tick(t, loop);
+}
+
+/* The sweep's clock is a timerfd, not a loop timer: while any timer is
+ * pending, every poll is a timed one, which costs the backend far more
+ * than the echo path's whole wait (hundreds of instructions a request
+ * under libevent), and an echo server always has a wait listed.  The
+ * timerfd sits in epoll like any fd and costs nothing until it ticks. */
+static bool fd_sweep_open(gev__loop *loop, fd_table *t)
+{
+    int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (fd < 0)
+        return false;
+    gev__io_init(&t->sweep_io, fd_sweep_cb, fd, GEV__READ);
+    t->sweep_io.base.data = t;
+    /* It serves the waits, which keep the loop alive themselves. */
+    gev__watcher_set_ref(loop, &t->sweep_io.base, false);
+    if (gev__io_start(loop, &t->sweep_io) < 0) {
+        close(fd);
+        return false;
+    }
+    t->sweep_fd = fd;
+    return true;
+}
+
+/* The first listing since the list was empty starts the ticks.  Without a
+ * timerfd (out of descriptors) the wait is only as before: listed, and
+ * swept once the clock can be made at a later listing. */
 static __attribute__((noinline)) void fd_sweep_enlist(gev__loop *loop, fd_table *t,
                                                        fd_record *r)
 {
     r->listed = true;
     r->sweep_next = t->sweep_list;
     t->sweep_list = r;
-    if (!t->sweep.base.active) {
-        int err = errno;
-        /* Without the timer (ENOMEM) the wait is only as before. */
-        gev__timer_start(loop, &t->sweep, FD_SWEEP_PERIOD, FD_SWEEP_PERIOD);
-        errno = err;
-    }
+    if (t->sweep_ticking)
+        return;
+    int err = errno;
+    if (t->sweep_fd >= 0 || fd_sweep_open(loop, t))
+        (void)fd_sweep_set(t, true);
+    errno = err;
 }
 
 /* A wait that relies on interest armed before it: one increment, and on
@@ -274,6 +325,22 @@ static inline void fd_sweep_note(gev__loop *loop, fd_table *t, fd_record *r)
     r->waits++;
     if (!r->listed)
         fd_sweep_enlist(loop, t, r);
+}
+
+static int fd_table_fork(gev_hub *hub, void *state)
+{
+    fd_table *t = state;
+    gev__loop *loop = gev__hub_loop(hub);
+
+    if (t->sweep_fd < 0)
+        return 0;
+    gev__io_stop(loop, &t->sweep_io);
+    close(t->sweep_fd);
+    t->sweep_fd = -1;
+    t->sweep_ticking = false;
+    if (t->sweep_list && (!fd_sweep_open(loop, t) || !fd_sweep_set(t, true)))
+        return -1;
+    return 0;
 }
 
 /* A wait ended without its event (timeout, kill): drop the directions
@@ -341,11 +408,14 @@ static int fd_wait_in_loop(gev_hub *hub, int fd, int events, gev__nsec deadline)
     fd_record_publish(loop, r, &w, events);
     int err = gev__wait_prechecked(deadline);  /* fd_wait_checked checked */
     fd_record_unpublish(loop, r, &w);
-    if (err && !(w.flags & GEV__ERROR))
-        fd_record_disarm_idle(loop, r, events);
-    if (!err && (w.flags & GEV__ERROR))
-        err = EBADF;                /* closed after the event woke us */
-    return err ? gev__fail(err) : w.flags;
+    if (__builtin_expect(err != 0, 0)) {
+        if (!(w.flags & GEV__ERROR))
+            fd_record_disarm_idle(loop, r, events);
+        return gev__fail(err);
+    }
+    if (w.flags & GEV__ERROR)
+        return gev__fail(EBADF);    /* closed after the event woke us */
+    return w.flags;
 }
 
 /* gev__fd_wait once fd, events and the hub are known good. */

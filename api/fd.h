@@ -23,8 +23,8 @@
  *    directions at once, so the next wait arms afresh, which re-registers
  *    the number whatever file it names now;
  *  - a wait that relies on interest armed before it began (the echo path:
- *    no syscall) is "unverified": a sweep, a hub timer that runs only while
- *    such waits exist, re-registers the number of every unverified wait
+ *    no syscall) is "unverified": a sweep, ticking only while such waits
+ *    exist, re-registers the number of every unverified wait
  *    still going on after a whole sweep period (50-100 ms after it began).
  *    A re-registration is cheap for a slow wait, always right (unlike
  *    comparing fstat(2) identities: eventfds share one inode), and a
@@ -67,7 +67,11 @@ typedef struct gev__fd_table {
     gev__fd_record **chunks;
     size_t nchunks;
     gev__fd_record *sweep_list; /* the listed records */
-    gev__timer sweep;           /* unreferenced; active while the list is not empty */
+    /* The sweep's clock: a timerfd, made at the first listing, ticking
+     * while the list is not empty; its watcher is unreferenced. */
+    int sweep_fd;               /* -1 if none */
+    bool sweep_ticking;
+    gev__io sweep_io;
 } gev__fd_table;
 
 /* The record of fd if it was ever created, else NULL. */
