@@ -1,7 +1,8 @@
 /* api/fd.h: cooperative waits on file descriptors, for api/fd.c, api/socket.c
  * and the modules built on them (the server, the patch library).
  *
- * Each hub keeps a table indexed by fd (DESIGN.md 4).  A record holds one
+ * Each hub keeps a table indexed by fd (no fixed size: chunks allocated as
+ * numbers are first used).  A record holds one
  * loop watcher for the fd, armed for the directions somebody waits in, and
  * at most one waiting greenlet per direction.  The watcher is disarmed
  * lazily: it stays armed after its waiter resumed, and a direction is

@@ -1,7 +1,7 @@
 /* core/hub.c: the per-thread hub: run queue, switching, the hub greenlet's
  * loop, and the one way to block (gev__wait) and to end a wait (gev__wake).
  *
- * Scheduling (DESIGN.md 3): a greenlet that blocks or yields switches
+ * Scheduling: a greenlet that blocks or yields switches
  * straight to the next ready greenlet; only when nothing is ready, or every
  * GEV__POLL_EVERY switches, does control go to the hub greenlet, which runs
  * queued callbacks and polls the loop (without blocking if anything is

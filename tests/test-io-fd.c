@@ -243,7 +243,8 @@ static void test_scoped_timeout_ends_read(void **state)
     close_pair(p);
 }
 
-/* ---- DESIGN.md 1: no stale wake-up --------------------------------------- */
+/* ---- no stale wake-up: a wake meant for an earlier wait (an fd event that
+ * arrives after the wait ended by its timeout) never ends a later one ---- */
 
 static void *read_then_sleep(void *arg)
 {
