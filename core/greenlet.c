@@ -421,7 +421,8 @@ static void runner_main(void *arg)
 
 /* ---- spawning ------------------------------------------------------------------- */
 
-/* A record with a runner, not queued anywhere yet.  Inline in each kind of
+/* A record for a new greenlet, not queued anywhere yet (its runner, stack
+ * and context, comes when it first runs).  Inline in each kind of
  * spawn: a frame of its own was a tenth of a spawn's instructions. */
 static inline __attribute__((always_inline)) gev_greenlet *spawn_record(size_t stack_size, gev_fn fn, void *arg)
 {

@@ -15,7 +15,8 @@
 /* Default visibility: the patch library reads it inline (gev.map.in). */
 __attribute__((visibility("default"))) _Thread_local gev_hub *gev__tls_hub;
 
-/* hub.h reads these two through struct gev__hub_hot. */
+/* hub.h reads the current greenlet, the loop, the run queue and the
+ * modules' slots inline, through struct gev__hub_hot at offset 0. */
 _Static_assert(offsetof(struct gev_hub, hot) == 0, "the hot part must come first");
 
 /* ---- run queue (gev__rq_push is inline in hub.h) ---- */

@@ -10,11 +10,13 @@
  * back to their arena (no syscall either: an arena's memory is given back
  * when all of it is free).  Stacks of other sizes are a mapping each.
  *
- * Each guarded stack is two kernel mappings, and Linux allows
- * vm.max_map_count (65530 by default) per process.  Past a share of that
- * limit (or when mprotect fails with ENOMEM) stacks are made without a guard
- * page; adjacent unguarded stacks merge into one mapping, so spawning keeps
- * working for hundreds of thousands of greenlets.  gev__stack_stats() tells
+ * Without guard markers each guard made by mprotect costs the stack a kernel
+ * mapping of its own, and Linux allows vm.max_map_count (65530 by default)
+ * per process.  Past a share of that limit (or when mprotect fails with
+ * ENOMEM) stacks are handed out without a guard page; an unguarded stack
+ * that is not in an arena is never unmapped (unmapping it from the middle of
+ * a merged run would need one mapping more) but kept, its memory given back,
+ * for the next stack that cannot be guarded.  gev__stack_stats_get() tells
  * how many of each exist; with GEV_DEBUG set (and not "0") the first
  * fallback is reported on stderr.
  */
@@ -55,8 +57,10 @@ void gev__stack_cache_drain(gev__stack_cache *c);   /* unmap every cached stack 
 /* A stack of at least `size` usable bytes (0 = default): from the cache if
  * one of that size is there, else a new mapping.  NULL + errno (ENOMEM). */
 gev__stack *gev__stack_get(gev__stack_cache *c, size_t size);
-/* Back to the cache, or unmapped if the cache is full.  The cache holds one
- * stack size at a time: a stack of another size is unmapped here. */
+/* Back to the cache; if the cache is full, or holds stacks of another size
+ * (it holds one size at a time), an arena stack goes back to its arena, a
+ * guarded stack of its own is unmapped, and an unguarded one is kept for
+ * reuse (see above). */
 void gev__stack_put(gev__stack_cache *c, gev__stack *s);
 
 typedef struct gev__stack_stats {
@@ -66,9 +70,11 @@ typedef struct gev__stack_stats {
 } gev__stack_stats;
 void gev__stack_stats_get(gev__stack_stats *st);
 
-/* Overflow reporting.  Installs (once per process) a SIGSEGV/SIGBUS handler
- * that runs on an alternate signal stack (set up once per thread by this
- * call).  When a fault hits a guard page, `describe` (called from the
+/* Overflow reporting.  Every hub calls this as it is created: the first
+ * call in the process installs a SIGSEGV/SIGBUS handler, and each thread's
+ * first call gives that thread an alternate signal stack for it (unless the
+ * thread has one already) -- so a program that never makes a hub keeps its
+ * own signal handling untouched.  When a fault hits a guard page, `describe` (called from the
  * handler, must be async-signal-safe) names the greenlet running on this
  * thread; the handler writes
  *     gev: stack overflow in greenlet <name> (stack size N)
