@@ -150,7 +150,7 @@ static pid_t child_exiting(useconds_t after, int code)
         usleep(after);
         _exit(code);
     }
-    assert_true(pid > 0);
+    assert_gt(pid, 0);
     return pid;
 }
 
@@ -164,7 +164,7 @@ static void test_waitpid_while_ticking(void **state)
     assert_int_equal(gev_waitpid(pid, &st, 5.0), pid);
     assert_true(WIFEXITED(st));
     assert_int_equal(WEXITSTATUS(st), 7);
-    assert_true(gevtest_ticks >= 3);
+    assert_ge(gevtest_ticks, 3);
     assert_fails(gev_waitpid(pid, &st, 0), ECHILD);     /* reaped once */
     assert_int_equal(gev_kill(t, 1.0), 0);
     gev_release(t);
@@ -304,7 +304,7 @@ static void test_fork_reinit(void **state)
     gev_greenlet *job = gev_spawn(run_slow_job, &pj);
     assert_int_equal(gev_sleep(0.02), 0);
     pid_t pid = fork();
-    assert_true(pid >= 0);
+    assert_ge(pid, 0);
     if (pid == 0)
         _exit(child_checks(job, &pj));
     /* The parent is unaffected: its job ends normally. */
