@@ -49,6 +49,19 @@
 #include "gev.h"
 #include "loop.h"
 
+/* 1 when built with AddressSanitizer (gcc or clang): tests that run off a
+ * stack's end on purpose, or count mappings, skip or adapt under it. */
+#if defined(__SANITIZE_ADDRESS__)
+#define GEVTEST_UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define GEVTEST_UNDER_ASAN 1
+#endif
+#endif
+#ifndef GEVTEST_UNDER_ASAN
+#define GEVTEST_UNDER_ASAN 0
+#endif
+
 #define GEVTEST_LOG_MAX 65536
 
 static char gevtest_log_buf[GEVTEST_LOG_MAX];
@@ -388,12 +401,10 @@ static inline void gevtest_set_nonblock(int fd)
     assert_int_equal(fcntl(fd, F_SETFL, fl | O_NONBLOCK), 0);
 }
 
-/* A connected AF_UNIX stream pair, both ends non-blocking. */
+/* A connected AF_UNIX stream pair, both ends non-blocking and close-on-exec. */
 static inline void gevtest_socketpair(int sv[2])
 {
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    gevtest_set_nonblock(sv[0]);
-    gevtest_set_nonblock(sv[1]);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
 }
 
 static inline void gevtest_close_pair(int sv[2])
@@ -439,6 +450,99 @@ static inline bool gevtest_fd_is_open(int fd)
     return fcntl(fd, F_GETFD) != -1;
 }
 
+/* -- child processes: each test forks through these ------------------------- */
+
+/* CMocka's crash handlers would longjmp back into the suite and run the
+ * remaining tests in a child: a child crashes for real instead. */
+static inline void gevtest__child_default_crashes(void)
+{
+    static const int crash_sigs[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT };
+    for (size_t i = 0; i < sizeof crash_sigs / sizeof crash_sigs[0]; i++)
+        signal(crash_sigs[i], SIG_DFL);
+}
+
+/* Fork a child that runs fn(arg) and exits with what it returns (no CMocka
+ * asserts in fn: the exit status says it all).  Returns the child's pid. */
+static inline pid_t gevtest_fork(int (*fn)(void *arg), void *arg)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_ge(pid, 0);
+    if (pid == 0) {
+        gevtest__child_default_crashes();
+        _exit(fn(arg));
+    }
+    return pid;
+}
+
+/* A child that exits with code after usec microseconds. */
+static inline pid_t gevtest_spawn_exit(unsigned usec, int code)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_ge(pid, 0);
+    if (pid == 0) {
+        if (usec)
+            usleep(usec);
+        _exit(code);
+    }
+    return pid;
+}
+
+/* Reap pid (retrying on EINTR); returns its wait status. */
+static inline int gevtest_reap(pid_t pid)
+{
+    int st = 0;
+    pid_t r;
+    while ((r = waitpid(pid, &st, 0)) == -1 && errno == EINTR)
+        ;
+    assert_int_equal(r, pid);
+    return st;
+}
+
+/* The wait status is a normal exit with code; otherwise fail saying what
+ * it was (the signal that killed the child, or the other code). */
+static inline void gevtest_assert_exited(int st, int code)
+{
+    if (WIFSIGNALED(st))
+        fail_msg("child killed by signal %d (%s), expected exit %d",
+                 WTERMSIG(st), strsignal(WTERMSIG(st)), code);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), code);
+}
+
+/* Run fn(arg) in a child with its stderr captured: err gets what it wrote
+ * (NUL-terminated, cut at cap - 1); returns the child's wait status. */
+static inline int gevtest_fork_capture(int (*fn)(void *arg), void *arg, char *err, size_t cap)
+{
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_ge(pid, 0);
+    if (pid == 0) {
+        gevtest__child_default_crashes();
+        close(p[0]);
+        dup2(p[1], STDERR_FILENO);
+        close(p[1]);
+        _exit(fn(arg));
+    }
+    close(p[1]);
+    size_t len = 0;
+    for (;;) {                  /* to EOF, so the child never blocks on us */
+        char spill[256];
+        size_t room = cap - 1 - len;
+        ssize_t n = read(p[0], room ? err + len : spill, room ? room : sizeof spill);
+        if (n > 0 && room)
+            len += (size_t)n;
+        else if (n == 0 || (n < 0 && errno != EINTR))
+            break;
+    }
+    err[len] = '\0';
+    close(p[0]);
+    return gevtest_reap(pid);
+}
+
 /* -- fork and check -------------------------------------------------------------- */
 
 static inline int *gevtest__child_report_fd(void)
@@ -479,13 +583,9 @@ static inline void gevtest_fork_check_with(void (*fn)(void *arg), void *arg,
     assert_int_equal(pipe(p), 0);
     fflush(NULL);
     pid_t pid = fork();
-    assert_true(pid >= 0);
+    assert_ge(pid, 0);
     if (pid == 0) {
-        /* CMocka's crash handlers would longjmp back into the suite and run
-         * the remaining tests in the child: crash for real instead. */
-        static const int crash_sigs[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT };
-        for (size_t i = 0; i < sizeof crash_sigs / sizeof crash_sigs[0]; i++)
-            signal(crash_sigs[i], SIG_DFL);
+        gevtest__child_default_crashes();
         close(p[0]);
         *gevtest__child_report_fd() = p[1];
         alarm(timeout_s);
@@ -505,11 +605,7 @@ static inline void gevtest_fork_check_with(void (*fn)(void *arg), void *arg,
             len += (size_t)n;
     msg[len] = '\0';
     close(p[0]);
-    int st = 0;
-    pid_t r;
-    while ((r = waitpid(pid, &st, 0)) == -1 && errno == EINTR)
-        ;
-    assert_int_equal(r, pid);
+    int st = gevtest_reap(pid);
     if (WIFSIGNALED(st))
         fail_msg("child killed by signal %d%s %s", WTERMSIG(st),
                  WTERMSIG(st) == SIGALRM ? " (timeout)" : "", msg);

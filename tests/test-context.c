@@ -36,13 +36,6 @@
 #define ON_VALGRIND() 0
 #endif
 
-#if defined(__SANITIZE_ADDRESS__)
-#define TEST_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define TEST_ASAN 1
-#endif
-#endif
 
 #define KiB ((size_t)1024)
 #define STACK_256K (256 * KiB)
@@ -385,7 +378,7 @@ static void test_pingpong(void **state)
     assert_string_equal(trace, "M0a0b0M1b1a1M2a2b2M3");
     assert_ptr_equal(arg_seen_a, arg_a);
     assert_ptr_equal(arg_seen_b, arg_b);
-#ifdef TEST_ASAN
+#if GEVTEST_UNDER_ASAN
     /* ASan told us the thread stack's bounds on the first switch away. */
     assert_non_null(main_ctx.stack_lo);
     assert_gt(main_ctx.stack_size, 0);

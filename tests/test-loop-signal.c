@@ -348,16 +348,6 @@ static void rc_init(rc *r, pid_t pid)
     r->c.base.data = r;
 }
 
-static pid_t spawn_exit(int code)
-{
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_ge(pid, 0);
-    if (pid == 0)
-        _exit(code);
-    return pid;
-}
-
 static bool not_reaped(pid_t pid)
 {
     siginfo_t si;
@@ -383,7 +373,7 @@ static void test_child_bad_pid_is_einval(void **state)
 static void test_child_exit_status(void **state)
 {
     gev__loop *loop = *state;
-    pid_t pid = spawn_exit(7);
+    pid_t pid = gevtest_spawn_exit(0, 7);
     rc r;
     rc_init(&r, pid);
     assert_int_equal(gev__child_start(loop, &r.c), 0);
@@ -429,7 +419,7 @@ static void test_child_killed_by_signal(void **state)
 static void test_child_exited_before_start(void **state)
 {
     gev__loop *loop = *state;
-    pid_t pid = spawn_exit(3);
+    pid_t pid = gevtest_spawn_exit(0, 3);
     gevtest_wait_exited_noreap(pid);                 /* a zombie before start */
     gevtest_nowait(loop);                               /* SIGCHLD long gone */
     rc r;
@@ -450,7 +440,7 @@ static void test_several_children(void **state)
     rc r[N];
     pid_t pids[N];
     for (int i = 0; i < N; i++) {
-        pids[i] = spawn_exit(10 + i);
+        pids[i] = gevtest_spawn_exit(0, 10 + i);
         rc_init(&r[i], pids[i]);
         assert_int_equal(gev__child_start(loop, &r[i].c), 0);
     }
@@ -470,7 +460,7 @@ static void test_several_children(void **state)
 static void test_two_watchers_of_one_child_apart(void **state)
 {
     gev__loop *loop = *state;
-    pid_t a = spawn_exit(4), b = spawn_exit(5);
+    pid_t a = gevtest_spawn_exit(0, 4), b = gevtest_spawn_exit(0, 5);
     gevtest_wait_exited_noreap(a);
     gevtest_wait_exited_noreap(b);
     rc r[3];
@@ -493,9 +483,9 @@ static void test_two_watchers_of_one_child_apart(void **state)
 static void test_unwatched_child_is_not_reaped(void **state)
 {
     gev__loop *loop = *state;
-    pid_t other = spawn_exit(5);                /* nobody watches it */
+    pid_t other = gevtest_spawn_exit(0, 5);                /* nobody watches it */
     gevtest_wait_exited_noreap(other);
-    pid_t watched = spawn_exit(1);
+    pid_t watched = gevtest_spawn_exit(0, 1);
     rc r;
     rc_init(&r, watched);
     assert_int_equal(gev__child_start(loop, &r.c), 0);
@@ -512,8 +502,8 @@ static void test_unwatched_child_is_not_reaped(void **state)
 static void test_stopped_child_watcher_gets_nothing(void **state)
 {
     gev__loop *loop = *state;
-    pid_t a = spawn_exit(2);
-    pid_t b = spawn_exit(4);
+    pid_t a = gevtest_spawn_exit(0, 2);
+    pid_t b = gevtest_spawn_exit(0, 4);
     rc ra, rb;
     rc_init(&ra, a);
     rc_init(&rb, b);

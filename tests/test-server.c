@@ -505,8 +505,9 @@ static int count_greeted(const int *fds, int from, int n)
     return count;
 }
 
-static void fd_exhaustion_child(void)
+static int fd_exhaustion_child(void *arg)
 {
+    (void)arg;
     alarm(20);                      /* never outlive a failed test */
     struct rlimit rl;               /* the soft limit only: valgrind allows that */
     CHILD_CHECK(getrlimit(RLIMIT_NOFILE, &rl) == 0, 11);
@@ -559,17 +560,13 @@ static void fd_exhaustion_child(void)
     CHILD_CHECK(gev_server_stop(s, 1.0) == 0, 16);
     gev_server_free(s);
     gev_shutdown();
-    _exit(0);
+    return 0;
 }
 
 static void test_fd_exhaustion_backs_off(void **state)
 {
     gev_shutdown();                 /* the child starts from a clean slate */
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_ge(pid, 0);
-    if (pid == 0)
-        fd_exhaustion_child();
+    pid_t pid = gevtest_fork(fd_exhaustion_child, NULL);
     int status = 0;
     if (gev_waitpid(pid, &status, 30.0) != pid) {
         kill(pid, SIGKILL);
