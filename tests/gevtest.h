@@ -452,24 +452,28 @@ static inline bool gevtest_fd_is_open(int fd)
 
 /* -- child processes: each test forks through these ------------------------- */
 
-/* CMocka's crash handlers would longjmp back into the suite and run the
- * remaining tests in a child: a child crashes for real instead. */
-static inline void gevtest__child_default_crashes(void)
+/* fork() for a test: returns 0 in the child, the pid in the parent.  CMocka's
+ * crash handlers would longjmp back into the suite and run the remaining
+ * tests in a child, so the child crashes for real instead. */
+static inline pid_t gevtest__fork(void)
 {
-    static const int crash_sigs[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT };
-    for (size_t i = 0; i < sizeof crash_sigs / sizeof crash_sigs[0]; i++)
-        signal(crash_sigs[i], SIG_DFL);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_ge(pid, 0);
+    if (pid == 0) {
+        static const int crash_sigs[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT };
+        for (size_t i = 0; i < sizeof crash_sigs / sizeof crash_sigs[0]; i++)
+            signal(crash_sigs[i], SIG_DFL);
+    }
+    return pid;
 }
 
 /* Fork a child that runs fn(arg) and exits with what it returns (no CMocka
  * asserts in fn: the exit status says it all).  Returns the child's pid. */
 static inline pid_t gevtest_fork(int (*fn)(void *arg), void *arg)
 {
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_ge(pid, 0);
+    pid_t pid = gevtest__fork();
     if (pid == 0) {
-        gevtest__child_default_crashes();
         _exit(fn(arg));
     }
     return pid;
@@ -478,9 +482,7 @@ static inline pid_t gevtest_fork(int (*fn)(void *arg), void *arg)
 /* A child that exits with code after usec microseconds. */
 static inline pid_t gevtest_spawn_exit(unsigned usec, int code)
 {
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_ge(pid, 0);
+    pid_t pid = gevtest__fork();
     if (pid == 0) {
         if (usec)
             usleep(usec);
@@ -517,11 +519,8 @@ static inline int gevtest_fork_capture(int (*fn)(void *arg), void *arg, char *er
 {
     int p[2];
     assert_int_equal(pipe(p), 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_ge(pid, 0);
+    pid_t pid = gevtest__fork();
     if (pid == 0) {
-        gevtest__child_default_crashes();
         close(p[0]);
         dup2(p[1], STDERR_FILENO);
         close(p[1]);
@@ -581,11 +580,8 @@ static inline void gevtest_fork_check_with(void (*fn)(void *arg), void *arg,
 {
     int p[2];
     assert_int_equal(pipe(p), 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_ge(pid, 0);
+    pid_t pid = gevtest__fork();
     if (pid == 0) {
-        gevtest__child_default_crashes();
         close(p[0]);
         *gevtest__child_report_fd() = p[1];
         alarm(timeout_s);
