@@ -25,6 +25,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "gevtest.h"
 #include "stack.h"
 #include "switch.h"
 
@@ -35,13 +36,6 @@
 #define ON_VALGRIND() 0
 #endif
 
-#if defined(__SANITIZE_ADDRESS__)
-#define TEST_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define TEST_ASAN 1
-#endif
-#endif
 
 #define KiB ((size_t)1024)
 #define STACK_256K (256 * KiB)
@@ -299,9 +293,9 @@ static void test_fallback_report(void **state)
         struct fallback_probe *p = &fallback_probes[i];
         assert_true(WIFEXITED(p->status) && WEXITSTATUS(p->status) == 0);
         assert_int_equal(p->unguarded, 3);
-        assert_true(p->guarded > 1000);
+        assert_gt(p->guarded, 1000);
         if (maps >= 8000) /* the documented share of the limit, unless ENOMEM came first */
-            assert_true(p->guarded <= limit);
+            assert_le(p->guarded, limit);
         assert_int_equal(p->made, p->guarded + p->unguarded);
         assert_int_equal(p->after_guarded, 0);
         assert_int_equal(p->after_unguarded, 0);
@@ -384,10 +378,10 @@ static void test_pingpong(void **state)
     assert_string_equal(trace, "M0a0b0M1b1a1M2a2b2M3");
     assert_ptr_equal(arg_seen_a, arg_a);
     assert_ptr_equal(arg_seen_b, arg_b);
-#ifdef TEST_ASAN
+#if GEVTEST_UNDER_ASAN
     /* ASan told us the thread stack's bounds on the first switch away. */
     assert_non_null(main_ctx.stack_lo);
-    assert_true(main_ctx.stack_size > 0);
+    assert_gt(main_ctx.stack_size, 0);
     assert_true((char *)&sa < (char *)main_ctx.stack_lo + main_ctx.stack_size);
 #endif
     gev__stack_put(&cache, sb);
@@ -738,7 +732,7 @@ static void test_fp_control(void **state)
     /* sanity: the modes make a difference, and FTZ is off by default */
     if (real_fp) {
         assert_true(up.third > nearest.third || up.third > down.third);
-        assert_true(down.third < up.third);
+        assert_lt(down.third, up.third);
         assert_true(nearest.tiny != 0.0);
     }
 
@@ -965,8 +959,8 @@ static void test_deep_recursion(void **state)
     gev__context_init_thread(&main_ctx);
     gev__context_init(&deep_ctx, s->lo, s->size, deep_entry, NULL);
     gev__context_switch(&main_ctx, &deep_ctx);
-    assert_true(deep_max_used >= deep_target);
-    assert_true(deep_max_used < s->size);
+    assert_ge(deep_max_used, deep_target);
+    assert_lt(deep_max_used, s->size);
     assert_int_equal(deep_sum, (unsigned long)(deep_depth + 1) * ((1000 + 36) / 37));
     gev__stack_put(&cache, s);
 }
@@ -1203,7 +1197,7 @@ static void test_guard_thread_init_exit(void **state)
     assert_int_equal(sigaltstack(NULL, &ss), 0);
     assert_false(ss.ss_flags & SS_DISABLE);
     if (before.ss_flags & SS_DISABLE) {
-        assert_true(ss.ss_size >= 64 * KiB);
+        assert_ge(ss.ss_size, 64 * KiB);
     } else {
         /* one was there already (ASan makes one): it is kept */
         assert_ptr_equal(ss.ss_sp, before.ss_sp);
@@ -1253,7 +1247,7 @@ static void test_mass_stacks(void **state)
     if (st.guard_markers)       /* guards cost no mapping: all guarded */
         assert_int_equal(st.unguarded, before.unguarded);
     else if (maps < 2 * (long)MASS)
-        assert_true(st.unguarded > before.unguarded);  /* the fallback kicked in */
+        assert_gt(st.unguarded, before.unguarded);  /* the fallback kicked in */
     /* all usable, at both ends */
     for (size_t i = 0; i < MASS; i += 97) {
         volatile char *lo = v[i]->lo, *hi = (char *)v[i]->lo + v[i]->size - 1;
@@ -1270,7 +1264,7 @@ static void test_mass_stacks(void **state)
         gev__context_init_thread(&main_ctx);
         gev__context_init(&deep_ctx, s->lo, s->size, deep_entry, NULL);
         gev__context_switch(&main_ctx, &deep_ctx);
-        assert_true(deep_max_used >= deep_target);
+        assert_ge(deep_max_used, deep_target);
     }
     while (made)
         gev__stack_put(NULL, v[--made]);

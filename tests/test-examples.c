@@ -54,7 +54,7 @@ static void proc_start(proc *p, char *const argv[])
     memset(p, 0, sizeof *p);
     fflush(NULL);
     p->pid = fork();
-    assert_true(p->pid >= 0);
+    assert_ge(p->pid, 0);
     if (p->pid == 0) {
         dup2(fds[1], 1);
         dup2(fds[1], 2);
@@ -136,7 +136,7 @@ static int http_raw(const char *port, const char *request, size_t len, char *res
     int fd = gev_tcp_connect("127.0.0.1", port, 2.0);
     size_t got = 0;
     ssize_t n;
-    assert_true(fd >= 0);
+    assert_ge(fd, 0);
     gev_sendall(fd, request, len, 2.0);
     while (got < size - 1 && (n = gev_recv(fd, resp + got, size - 1 - got, 0, timeout)) > 0)
         got += (size_t)n;
@@ -186,7 +186,7 @@ static void test_echo_round_trip(void **state)
     char buf[64];
     server_start(&p, argv);
     int fd = gev_tcp_connect("127.0.0.1", p.port, 2.0);
-    assert_true(fd >= 0);
+    assert_ge(fd, 0);
     for (int i = 0; i < 3; i++) {
         assert_int_equal(gev_sendall(fd, "hello gev", 9, 2.0), 9);
         size_t got = 0;
@@ -211,7 +211,7 @@ static void test_upper_stop_joins_writers(void **state)
     int fd[2];
     for (int i = 0; i < 2; i++) {
         fd[i] = gev_tcp_connect("127.0.0.1", p.port, 2.0);
-        assert_true(fd[i] >= 0);
+        assert_ge(fd[i], 0);
         assert_int_equal(gev_sendall(fd[i], "hello", 5, 2.0), 5);
         size_t got = 0;
         ssize_t n;
@@ -327,7 +327,7 @@ static void test_httpd_split_head(void **state)
         "GE", "T / HT", "TP/1.1\r", "\nHost: t\r\nConnection: CLOSE", "\r\n\r", "\n",
     };
     int fd = gev_tcp_connect("127.0.0.1", p.port, 2.0);
-    assert_true(fd >= 0);
+    assert_ge(fd, 0);
     for (size_t i = 0; i < sizeof pieces / sizeof pieces[0]; i++) {
         assert_int_equal(gev_recv(fd, resp, sizeof resp, 0, 0.05), -1);   /* no answer yet */
         assert_int_equal(errno, ETIMEDOUT);
@@ -369,7 +369,7 @@ static void test_httpd_limits(void **state)
     assert_true(took > 0.4 && took < 3.0);
     /* a client that drips a byte at a time is cut as well */
     int fd = gev_tcp_connect("127.0.0.1", p.port, 2.0);
-    assert_true(fd >= 0);
+    assert_ge(fd, 0);
     t0 = gevtest_now();
     const char *drip = "GET / HTTP/1.1\r\nHost: t\r\n";
     ssize_t sent = 0;
@@ -464,7 +464,7 @@ static void test_download_demo_speedup(void **state)
     assert_non_null(s);
     double speedup = atof(s + 10);
     print_message("%s", p.buf);
-    assert_true(speedup > 5.0);
+    assert_gt(speedup, 5.0);
 }
 
 static void test_download_from_httpd(void **state)
@@ -487,7 +487,7 @@ static void test_download_bad_urls(void **state)
                      "http://h:99999/", "http://h:x/", "http://127.0.0.1:1/", NULL };
     double t0 = gevtest_now();
     assert_int_equal(run_example(&p, argv, 20.0), 1);
-    assert_true(gevtest_now() - t0 < 5.0);
+    assert_lt(gevtest_now() - t0, 5.0);
     assert_non_null(strstr(p.buf, "unsupported scheme"));
     assert_non_null(strstr(p.buf, "no host"));
     assert_non_null(strstr(p.buf, "bad port"));

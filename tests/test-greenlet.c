@@ -147,7 +147,7 @@ static void test_joinall_one_deadline(void **state)
     assert_true(gev_ready(g[0]) && gev_ready(g[1]));
     double t0 = gevtest_now();
     assert_fails(gev_joinall(g, 3, 0.05), ETIMEDOUT);
-    assert_true(gevtest_now() - t0 < 1.0);
+    assert_lt(gevtest_now() - t0, 1.0);
     assert_int_equal(gev_killall(g, 3, GEV_FOREVER), 0);
     for (int i = 0; i < 3; i++) {
         assert_true(gev_ready(g[i]));
@@ -227,7 +227,7 @@ static void test_unstarted_greenlets_hold_no_stack(void **state)
         assert_true(gev_ready(g[i]));
         assert_ptr_equal(gev_value(g[i]), (void *)(intptr_t)i);
     }
-    assert_true(live_stacks() <= before + 1);
+    assert_le(live_stacks(), before + 1);
     gevtest_release_all(g, N);
 }
 
@@ -259,7 +259,7 @@ static void test_no_stack_at_start_ends_like_a_kill(void **state)
     if (RUNNING_ON_VALGRIND || UNDER_ASAN)
         skip();     /* both reserve more address space than the limit */
     pid_t pid = fork();
-    assert_true(pid >= 0);
+    assert_ge(pid, 0);
     if (pid == 0) {
         alarm(20);
         STACKLESS_CHECK(gev_reinit() == 0, 9);
@@ -297,7 +297,7 @@ static void *sleep_until_then_log(void *arg)
 {
     double deadline = sleep_base + *(double *)arg;
     assert_int_equal(gev_sleep_until(deadline), 0);
-    assert_true(gev_now() >= deadline);     /* never early */
+    assert_ge(gev_now(), deadline);     /* never early */
     gevtest_log("%g", *(double *)arg * 1000);
     return NULL;
 }
@@ -314,7 +314,7 @@ static void test_sleep_until_wakes_in_deadline_order(void **state)
      * between here and the sleeps does not find every deadline past (past
      * deadlines yield in spawn order). */
     sleep_base = gev_now() + 0.25;
-    assert_true(fabs(sleep_base - 0.25 - gevtest_now()) < 0.01);  /* CLOCK_MONOTONIC */
+    assert_lt(fabs(sleep_base - 0.25 - gevtest_now()), 0.01);  /* CLOCK_MONOTONIC */
     gevtest_join_release(g, 5, 5);
     assert_log("0.5 10 10 20 30");
 }
@@ -466,7 +466,7 @@ static void test_stack_overflow_is_reported(void **state)
     int pipefd[2];
     assert_int_equal(pipe(pipefd), 0);
     pid_t pid = fork();
-    assert_true(pid >= 0);
+    assert_ge(pid, 0);
     if (pid == 0) {
         dup2(pipefd[1], 2);
         size_t depth = 1000000;

@@ -102,7 +102,7 @@ static void run_echo(int nclients, int rounds)
 {
     raise_fd_limit((rlim_t)nclients * 2 + 64);
     struct server srv = { .listen_fd = gev_tcp_listen("127.0.0.1", "0", 4096) };
-    assert_true(srv.listen_fd >= 0);
+    assert_ge(srv.listen_fd, 0);
     char port[16];
     snprintf(port, sizeof port, "%d", gevtest_local_port(srv.listen_fd));
     gev_greenlet *acceptor = gev_spawn(accept_loop, &srv);

@@ -16,11 +16,6 @@ static void make_pipe(int p[2])
     assert_int_equal(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
 }
 
-static void make_socketpair(int sv[2])
-{
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
-}
-
 static void close_pair(int p[2])
 {
     assert_int_equal(gev_close(p[0]), 0);
@@ -80,11 +75,11 @@ static void test_read_timeout(void **state)
     double t0 = gevtest_now();
     assert_fails(gev_read(p[0], buf, sizeof buf, 0.05), ETIMEDOUT);
     double dt = gevtest_now() - t0;
-    assert_true(dt >= 0.045);
-    assert_true(dt < 2.0);
+    assert_ge(dt, 0.045);
+    assert_lt(dt, 2.0);
     t0 = gevtest_now();
     assert_fails(gev_wait_read(p[0], 0.05), ETIMEDOUT);
-    assert_true(gevtest_now() - t0 >= 0.045);
+    assert_ge(gevtest_now() - t0, 0.045);
     close_pair(p);
 }
 
@@ -116,7 +111,7 @@ static void test_fast_path_does_not_switch(void **state)
 {
     int sv[2];
     char buf[8];
-    make_socketpair(sv);
+    gevtest_socketpair(sv);
     assert_int_equal(gev_write(sv[1], "data", 4, 1), 4);
     gev_greenlet *g = gev_spawn(log_token, "other");
     /* Data waits: the read returns without going near the hub, so the
@@ -181,7 +176,7 @@ static void test_second_reader_gets_ebusy(void **state)
 {
     int sv[2];
     char buf[4];
-    make_socketpair(sv);
+    gevtest_socketpair(sv);
     gev_greenlet *g = gev_spawn(read_and_log, &sv[0]);
     assert_int_equal(gev_sleep(0), 0);
     assert_fails(gev_read(sv[0], buf, sizeof buf, 1), EBUSY);
@@ -234,7 +229,7 @@ static void test_scoped_timeout_ends_read(void **state)
     gev_timeout *t = gev_timeout_start(0.03);
     double t0 = gevtest_now();
     assert_fails(gev_read(p[0], buf, sizeof buf, GEV_FOREVER), ETIMEDOUT);
-    assert_true(gevtest_now() - t0 < 2.0);
+    assert_lt(gevtest_now() - t0, 2.0);
     /* Expired: the next call fails at once, even one that could complete. */
     assert_fails(gev_write(p[1], "x", 1, 0), ETIMEDOUT);
     gev_timeout_cancel(t);
@@ -303,7 +298,7 @@ static void *pingpong_side(void *arg)
 static void test_lazy_disarm_many_cycles(void **state)
 {
     int sv[2];
-    make_socketpair(sv);
+    gevtest_socketpair(sv);
     struct pingpong a = { sv[0], 5000, true }, b = { sv[1], 5000, false };
     gev_greenlet *g[2] = { gev_spawn(pingpong_side, &a), gev_spawn(pingpong_side, &b) };
     assert_int_equal(gev_joinall(g, 2, 10), 0);
@@ -315,7 +310,7 @@ static void test_lazy_disarm_many_cycles(void **state)
      * (gev_run(FOREVER), not a finite timeout: see the report on hub.c). */
     double t0 = gevtest_now();
     assert_int_equal(gev_run(GEV_FOREVER), 0);
-    assert_true(gevtest_now() - t0 < 1.0);
+    assert_lt(gevtest_now() - t0, 1.0);
     gev__wait_begin();
     assert_int_equal(gev__wait(GEV__FOREVER), EDEADLK);
     /* The armed-but-idle watchers still work for the next wait. */
@@ -383,7 +378,7 @@ static void test_epipe_without_sigpipe(void **state)
     assert_false(sigpipe_blocked());
     assert_int_equal(gev_close(p[1]), 0);
 
-    make_socketpair(sv);
+    gevtest_socketpair(sv);
     assert_int_equal(gev_close(sv[1]), 0);
     assert_fails(gev_write(sv[0], "x", 1, 1), EPIPE);
     assert_fails(gev_send(sv[0], "x", 1, 0, 1), EPIPE);
@@ -418,7 +413,7 @@ static void test_regular_file_is_always_ready(void **state)
 {
     char path[] = "/tmp/gev-io-fd-XXXXXX";
     int fd = mkstemp(path);
-    assert_true(fd >= 0);
+    assert_ge(fd, 0);
     unlink(path);
     assert_int_equal(gev_write(fd, "abc", 3, 1), 3);
     assert_int_equal(gev_wait_read(fd, 1), GEV_READ);
@@ -465,7 +460,7 @@ static void test_hub_context(void **state)
 static void test_wait_both_directions(void **state)
 {
     int sv[2];
-    make_socketpair(sv);
+    gevtest_socketpair(sv);
     assert_int_equal(gev_wait_fd(sv[0], GEV_READ | GEV_WRITE, 1), GEV_WRITE);
     assert_int_equal(gev_write(sv[1], "x", 1, 1), 1);
     assert_int_equal(gev_wait_fd(sv[0], GEV_READ | GEV_WRITE, 1) & GEV_READ, GEV_READ);
@@ -475,29 +470,26 @@ static void test_wait_both_directions(void **state)
 
 /* After fork and gev_reinit, a watcher the parent left armed (lazily) is
  * registered with the child's new backend and wakes the child's waits. */
+static int reinit_and_read_c(void *arg)
+{
+    int fd = *(int *)arg;
+    char c;
+    return gev_reinit() == 0 && gev_read(fd, &c, 1, 5) == 1 && c == 'c' ? 0 : 1;
+}
+
 static void test_fork_keeps_armed_watchers_working(void **state)
 {
     int sv[2];
-    char c;
-    make_socketpair(sv);
+    gevtest_socketpair(sv);
     gev_greenlet *g = gev_spawn(read_and_log, &sv[0]);
     assert_int_equal(gev_sleep(0), 0);
     assert_int_equal(gev_write(sv[1], "p", 1, 1), 1);
     assert_int_equal(gev_join(g, 5), 0);      /* sv[0] stays armed for reading */
     gev_release(g);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        /* No CMocka in the child: the exit status says it all. */
-        int ok = gev_reinit() == 0 && gev_read(sv[0], &c, 1, 5) == 1 && c == 'c';
-        _exit(ok ? 0 : 1);
-    }
+    pid_t pid = gevtest_fork(reinit_and_read_c, &sv[0]);
     assert_int_equal(gev_sleep(0.05), 0);
     assert_int_equal(gev_write(sv[1], "c", 1, 1), 1);
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
+    gevtest_assert_exited(gevtest_reap(pid), 0);
     close_pair(sv);
 }
 

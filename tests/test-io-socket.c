@@ -21,13 +21,13 @@ static struct sockaddr_in loopback4(int port)
 static void tcp_pair(int *client, int *server)
 {
     int l = gev_tcp_listen("127.0.0.1", "0", 16);
-    assert_true(l >= 0);
+    assert_ge(l, 0);
     char port[16];
     snprintf(port, sizeof port, "%d", gevtest_local_port(l));
     *client = gev_tcp_connect("127.0.0.1", port, 5);
-    assert_true(*client >= 0);
+    assert_ge(*client, 0);
     *server = gev_accept(l, NULL, NULL, 5);
-    assert_true(*server >= 0);
+    assert_ge(*server, 0);
     assert_int_equal(gev_close(l), 0);
 }
 
@@ -47,7 +47,7 @@ static bool is_nonblock_cloexec(int fd)
 static void test_socket_is_nonblocking(void **state)
 {
     int fd = gev_socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
+    assert_ge(fd, 0);
     assert_true(is_nonblock_cloexec(fd));
     assert_int_equal(gev_close(fd), 0);
     assert_fails(gev_socket(-1, SOCK_STREAM, 0), EAFNOSUPPORT);
@@ -56,9 +56,9 @@ static void test_socket_is_nonblocking(void **state)
 static void test_tcp_listen_ephemeral(void **state)
 {
     int l = gev_tcp_listen("127.0.0.1", "0", 8);
-    assert_true(l >= 0);
+    assert_ge(l, 0);
     assert_true(is_nonblock_cloexec(l));
-    assert_true(gevtest_local_port(l) > 0);
+    assert_gt(gevtest_local_port(l), 0);
     int one = 0;
     socklen_t len = sizeof one;
     assert_int_equal(getsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, &len), 0);
@@ -66,12 +66,12 @@ static void test_tcp_listen_ephemeral(void **state)
     assert_int_equal(gev_close(l), 0);
 
     l = gev_tcp_listen(NULL, "0", 8);      /* any address */
-    assert_true(l >= 0);
+    assert_ge(l, 0);
     struct sockaddr_in a = loopback4(gevtest_local_port(l));
     int c = gev_socket(AF_INET, SOCK_STREAM, 0);
     assert_int_equal(gev_connect(c, (struct sockaddr *)&a, sizeof a, 5), 0);
     int s = gev_accept(l, NULL, NULL, 5);
-    assert_true(s >= 0);
+    assert_ge(s, 0);
     close2(c, s);
     assert_int_equal(gev_close(l), 0);
 
@@ -82,19 +82,19 @@ static void test_tcp_listen_ephemeral(void **state)
 static void test_accept(void **state)
 {
     int l = gev_tcp_listen("127.0.0.1", "0", 8);
-    assert_true(l >= 0);
+    assert_ge(l, 0);
     assert_fails(gev_accept(l, NULL, NULL, 0), ETIMEDOUT);
     double t0 = gevtest_now();
     assert_fails(gev_accept(l, NULL, NULL, 0.03), ETIMEDOUT);
-    assert_true(gevtest_now() - t0 >= 0.025);
+    assert_ge(gevtest_now() - t0, 0.025);
     char port[16];
     snprintf(port, sizeof port, "%d", gevtest_local_port(l));
     int c = gev_tcp_connect("127.0.0.1", port, 5);
-    assert_true(c >= 0);
+    assert_ge(c, 0);
     struct sockaddr_in peer;
     socklen_t len = sizeof peer;
     int s = gev_accept(l, (struct sockaddr *)&peer, &len, 5);
-    assert_true(s >= 0);
+    assert_ge(s, 0);
     assert_true(is_nonblock_cloexec(s));
     assert_int_equal(len, sizeof peer);
     assert_int_equal(ntohs(peer.sin_port), gevtest_local_port(c));
@@ -211,8 +211,8 @@ static void test_sendall_deadline_expires(void **state)
     double t0 = gevtest_now();
     assert_fails(gev_sendall(c, data, n, 0.3), ETIMEDOUT);
     double dt = gevtest_now() - t0;
-    assert_true(dt >= 0.29);
-    assert_true(dt < 2.0);
+    assert_ge(dt, 0.29);
+    assert_lt(dt, 2.0);
     r.pause = 0;                /* drain what is buffered, quickly */
     assert_int_equal(gev_close(c), 0);
     assert_int_equal(gev_join(g, 10), 0);
@@ -292,7 +292,7 @@ static void test_udp(void **state)
 static int closed_port(void)
 {
     int l = gev_tcp_listen("127.0.0.1", "0", 1);
-    assert_true(l >= 0);
+    assert_ge(l, 0);
     int port = gevtest_local_port(l);
     assert_int_equal(gev_close(l), 0);
     return port;
@@ -318,7 +318,7 @@ struct full_listener { int fd; struct sockaddr_in addr; int held[64]; int n; };
 static void full_listener_open(struct full_listener *fl)
 {
     fl->fd = gev_tcp_listen("127.0.0.1", "0", 0);
-    assert_true(fl->fd >= 0);
+    assert_ge(fl->fd, 0);
     fl->addr = loopback4(gevtest_local_port(fl->fd));
     for (fl->n = 0; fl->n < 64; fl->n++) {
         int fd = fl->held[fl->n] = gev_socket(AF_INET, SOCK_STREAM, 0);
@@ -352,7 +352,7 @@ static void test_connect_timeout(void **state)
     snprintf(port, sizeof port, "%d", ntohs(fl.addr.sin_port));
     t0 = gevtest_now();
     assert_fails(gev_tcp_connect("127.0.0.1", port, 0.1), ETIMEDOUT);
-    assert_true(gevtest_now() - t0 < 2.0);
+    assert_lt(gevtest_now() - t0, 2.0);
     full_listener_close(&fl);
 }
 
@@ -390,10 +390,10 @@ static void test_tcp_connect_localhost(void **state)
     char port[16];
     snprintf(port, sizeof port, "%d", gevtest_local_port(l));
     int c = gev_tcp_connect("localhost", port, 5);
-    assert_true(c >= 0);
+    assert_ge(c, 0);
     assert_true(is_nonblock_cloexec(c));
     int s = gev_accept(l, NULL, NULL, 5);
-    assert_true(s >= 0);
+    assert_ge(s, 0);
     assert_int_equal(gev_send(c, "hi", 2, 0, 1), 2);
     char buf[4];
     assert_int_equal(gev_recv(s, buf, sizeof buf, 0, 1), 2);
@@ -420,7 +420,7 @@ static void test_tcp_connect_tries_each_address(void **state)
 {
     struct sockaddr_in v4 = loopback4(0);
     int l4 = listen_on((struct sockaddr *)&v4, sizeof v4);
-    assert_true(l4 >= 0);
+    assert_ge(l4, 0);
     v4.sin_port = htons((uint16_t)gevtest_local_port(l4));
     struct sockaddr_in6 v6 = { .sin6_family = AF_INET6, .sin6_port = v4.sin_port,
                                .sin6_addr = IN6ADDR_LOOPBACK_INIT };
@@ -430,9 +430,9 @@ static void test_tcp_connect_tries_each_address(void **state)
                             .ai_addr = (struct sockaddr *)&v6, .ai_addrlen = sizeof v6,
                             .ai_next = &ai4 };
     int c = gev__tcp_connect_list(&ai6, gev__deadline_after(5));
-    assert_true(c >= 0);
+    assert_ge(c, 0);
     int s = gev_accept(l4, NULL, NULL, 1);
-    assert_true(s >= 0);
+    assert_ge(s, 0);
     close2(c, s);
 
     int l6 = listen_on((struct sockaddr *)&v6, sizeof v6);
@@ -441,9 +441,9 @@ static void test_tcp_connect_tries_each_address(void **state)
         skip();         /* no IPv6 loopback here */
     }
     c = gev__tcp_connect_list(&ai6, gev__deadline_after(5));
-    assert_true(c >= 0);
+    assert_ge(c, 0);
     s = gev_accept(l6, NULL, NULL, 1);
-    assert_true(s >= 0);
+    assert_ge(s, 0);
     assert_fails(gev_accept(l4, NULL, NULL, 0), ETIMEDOUT);
     close2(c, s);
     close2(l4, l6);

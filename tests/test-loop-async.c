@@ -14,7 +14,7 @@
 #include <cmocka.h>
 
 #include "loop.h"
-#include "testutil.h"
+#include "gevtest.h"
 
 typedef struct ra {
     gev__async a;
@@ -57,11 +57,11 @@ static void ra_init(ra *r)
 static gev__nsec run_once_bounded(gev__loop *loop, int timeout_ms)
 {
     gev__timer wd;
-    gev__timer_init(&wd, tu__watchdog_cb);
+    gev__timer_init(&wd, gevtest__watchdog_cb);
     gev__loop_update_now(loop);
-    gev__timer_start(loop, &wd, TU_MS(timeout_ms), 0);
+    gev__timer_start(loop, &wd, GEVTEST_MS(timeout_ms), 0);
     gev__nsec t0 = gev__time_monotonic();
-    assert_true(gev__loop_run(loop, GEV__RUN_ONCE) >= 0);
+    assert_ge(gev__loop_run(loop, GEV__RUN_ONCE), 0);
     gev__nsec dt = gev__time_monotonic() - t0;
     gev__timer_stop(loop, &wd);
     return dt;
@@ -81,7 +81,7 @@ static void *sender_main(void *arg)
 {
     sender *s = arg;
     if (s->delay_ms > 0)
-        tu_sleep_ns(TU_MS(s->delay_ms));
+        gevtest_sleep_ns(GEVTEST_MS(s->delay_ms));
     for (int i = 0; i < s->count; i++) {
         if (s->counter != NULL)
             atomic_fetch_add(s->counter, 1);
@@ -104,7 +104,7 @@ static void test_send_from_thread_wakes_blocked_run(void **state)
     pthread_join(th, NULL);
     assert_int_equal(r.calls, 1);
     assert_int_equal(r.wrong_thread, 0);        /* in the loop thread */
-    assert_true(dt < TU_MS(4000));              /* the send woke it, not the watchdog */
+    assert_lt(dt, GEVTEST_MS(4000));              /* the send woke it, not the watchdog */
     gev__async_stop(loop, &r.a);
     assert_false(r.a.base.active);
 }
@@ -121,7 +121,7 @@ static void test_sends_before_run_coalesce(void **state)
     run_once_bounded(loop, 2000);
     assert_int_equal(r.calls, 1);
     for (int i = 0; i < 3; i++)
-        tu_nowait(loop);
+        gevtest_nowait(loop);
     assert_int_equal(r.calls, 1);
 
     sender s = { loop, &r.a, 0, 1000, NULL };   /* the same from another thread */
@@ -130,7 +130,7 @@ static void test_sends_before_run_coalesce(void **state)
     pthread_join(th, NULL);
     run_once_bounded(loop, 2000);
     for (int i = 0; i < 3; i++)
-        tu_nowait(loop);
+        gevtest_nowait(loop);
     assert_int_equal(r.calls, 2);
     gev__async_stop(loop, &r.a);
 }
@@ -159,7 +159,7 @@ static void test_four_threads_no_lost_wakeup(void **state)
         assert_int_equal(pthread_create(&th[i], NULL, sender_main, &s[i]), 0);
     }
     observed_arg o = { &r, THREADS * PER };
-    bool ok = tu_run_until_pred(loop, observed_all, &o, 8000);
+    bool ok = gevtest_run_until_pred(loop, observed_all, &o, 8000);
     for (int i = 0; i < THREADS; i++)
         pthread_join(th[i], NULL);
     /* every increment happens before its send: a callback after the last
@@ -184,13 +184,13 @@ static void test_send_wakes_only_its_watcher(void **state)
     for (int i = 0; i < N; i += 3)
         gev__async_send(loop, &rs[i].a);
     run_once_bounded(loop, 2000);
-    tu_nowait(loop);
+    gevtest_nowait(loop);
     for (int i = 0; i < N; i++)
         assert_int_equal(rs[i].calls, i % 3 == 0 ? 1 : 0);
     gev__async_send(loop, &rs[1].a);
     gev__async_send(loop, &rs[2].a);
     run_once_bounded(loop, 2000);
-    tu_nowait(loop);
+    gevtest_nowait(loop);
     for (int i = 0; i < N; i++)
         assert_int_equal(rs[i].calls, (i % 3 == 0 || i == 1 || i == 2) ? 1 : 0);
     for (int i = 0; i < N; i++)
@@ -208,21 +208,21 @@ static void test_stopped_async_gets_no_callback(void **state)
     gev__async_start(loop, &r.a);
     gev__async_stop(loop, &r.a);
     gev__async_send(loop, &r.a);                /* sent while stopped */
-    tu_nowait(loop);
-    tu_nowait(loop);
+    gevtest_nowait(loop);
+    gevtest_nowait(loop);
     assert_int_equal(r.calls, 0);
 
     gev__async_start(loop, &r.a);
     gev__async_send(loop, &r.a);                /* pending, then stopped */
     gev__async_stop(loop, &r.a);
-    tu_nowait(loop);
-    tu_nowait(loop);
+    gevtest_nowait(loop);
+    gevtest_nowait(loop);
     assert_int_equal(r.calls, 0);
 
     gev__async_start(loop, &r.a);               /* and it works again */
     gev__async_send(loop, &r.a);
     run_once_bounded(loop, 2000);
-    tu_nowait(loop);
+    gevtest_nowait(loop);
     assert_int_equal(r.calls, 1);
     assert_int_equal(keep.calls, 0);
     gev__async_stop(loop, &r.a);
@@ -247,7 +247,7 @@ typedef struct { pthread_t target; } killer;
 static void *killer_main(void *arg)
 {
     killer *k = arg;
-    tu_sleep_ns(TU_MS(50));
+    gevtest_sleep_ns(GEVTEST_MS(50));
     pthread_kill(k->target, SIGALRM);
     return NULL;
 }
@@ -268,14 +268,14 @@ static void test_send_from_signal_handler(void **state)
 
     raise(SIGALRM);                             /* outside the loop */
     run_once_bounded(loop, 2000);
-    tu_nowait(loop);
+    gevtest_nowait(loop);
     assert_int_equal(r.calls, 1);
 
     /* inside the poll: interrupts it (EINTR) and must still be delivered */
     killer k = { pthread_self() };
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, killer_main, &k), 0);
-    bool ok = tu_run_until(loop, &r.calls, 2, 5000);
+    bool ok = gevtest_run_until(loop, &r.calls, 2, 5000);
     pthread_join(th, NULL);
     assert_int_equal(sigaction(SIGALRM, &old, NULL), 0);
     assert_true(ok);
@@ -292,9 +292,9 @@ static void test_send_from_callback_is_not_lost(void **state)
     r.resend = 3;
     gev__async_start(loop, &r.a);
     gev__async_send(loop, &r.a);
-    assert_true(tu_run_until(loop, &r.calls, 4, 5000));
+    assert_true(gevtest_run_until(loop, &r.calls, 4, 5000));
     for (int i = 0; i < 3; i++)
-        tu_nowait(loop);
+        gevtest_nowait(loop);
     assert_int_equal(r.calls, 4);
     gev__async_stop(loop, &r.a);
 }
@@ -312,9 +312,9 @@ static void test_async_reference(void **state)
     assert_true(r.a.base.active);
     gev__nsec t0 = gev__time_monotonic();
     assert_int_equal(gev__loop_run(loop, GEV__RUN_DEFAULT), 0);  /* returns at once */
-    assert_true(gev__time_monotonic() - t0 < TU_MS(1000));
+    assert_lt(gev__time_monotonic() - t0, GEVTEST_MS(1000));
     gev__async_send(loop, &r.a);                /* unref'd still fires */
-    tu_nowait(loop);
+    gevtest_nowait(loop);
     assert_int_equal(r.calls, 1);
     gev__watcher_set_ref(loop, &r.a.base, true);
     assert_true(gev__loop_alive(loop));
@@ -325,14 +325,14 @@ static void test_async_reference(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        TU_CASE(test_send_from_thread_wakes_blocked_run),
-        TU_CASE(test_sends_before_run_coalesce),
-        TU_CASE(test_four_threads_no_lost_wakeup),
-        TU_CASE(test_send_wakes_only_its_watcher),
-        TU_CASE(test_stopped_async_gets_no_callback),
-        TU_CASE(test_send_from_signal_handler),
-        TU_CASE(test_send_from_callback_is_not_lost),
-        TU_CASE(test_async_reference),
+        GEVTEST_CASE(test_send_from_thread_wakes_blocked_run),
+        GEVTEST_CASE(test_sends_before_run_coalesce),
+        GEVTEST_CASE(test_four_threads_no_lost_wakeup),
+        GEVTEST_CASE(test_send_wakes_only_its_watcher),
+        GEVTEST_CASE(test_stopped_async_gets_no_callback),
+        GEVTEST_CASE(test_send_from_signal_handler),
+        GEVTEST_CASE(test_send_from_callback_is_not_lost),
+        GEVTEST_CASE(test_async_reference),
     };
     return cmocka_run_group_tests_name("loop-async", tests, NULL, NULL);
 }

@@ -15,12 +15,12 @@
 #include <cmocka.h>
 
 #include "loop.h"
-#include "testutil.h"
+#include "gevtest.h"
 
 typedef struct cw cw;
 struct cw {
     gev__io w;
-    tu_log revs;            /* every revents it got */
+    gevtest_rec revs;            /* every revents it got */
     int active_in_error_cb; /* GEV__ERROR callbacks that saw it still active */
     void (*action)(gev__loop *loop, cw *self, int revents);
     int target_fd;          /* for the actions */
@@ -31,7 +31,7 @@ struct cw {
 static void cw_cb(gev__loop *loop, gev__io *w, int revents)
 {
     cw *c = w->base.data;
-    tu_log_push(&c->revs, revents);
+    gevtest_rec_push(&c->revs, revents);
     if ((revents & GEV__ERROR) && w->base.active)
         c->active_in_error_cb++;
     if (c->action != NULL)
@@ -43,7 +43,7 @@ static void cw_init(cw *c, int fd, int events)
     memset(c, 0, sizeof *c);
     gev__io_init(&c->w, cw_cb, fd, events);
     c->w.base.data = c;
-    tu_log_init(&c->revs, 64);
+    gevtest_rec_init(&c->revs, 64);
     c->target_fd = -1;
 }
 
@@ -55,14 +55,14 @@ static void cw_start(gev__loop *loop, cw *c)
 static void cw_free(gev__loop *loop, cw *c)
 {
     gev__io_stop(loop, &c->w);
-    tu_log_free(&c->revs);
+    gevtest_rec_free(&c->revs);
 }
 
 /* The watcher got exactly one callback, with exactly GEV__ERROR, while
  * already stopped. */
 static void assert_error_once(const cw *c)
 {
-    TU_ASSERT_LOG_IS(&c->revs, GEV__ERROR);
+    GEVTEST_ASSERT_REC_IS(&c->revs, GEV__ERROR);
     assert_int_equal(c->active_in_error_cb, 0);
     assert_false(c->w.base.active);
 }
@@ -71,8 +71,8 @@ static void test_closing_fd_wakes_read_and_write_watchers(void **state)
 {
     gev__loop *loop = *state;
     int sv[2], q[2];
-    tu_socketpair(sv);
-    tu_socketpair(q);
+    gevtest_socketpair(sv);
+    gevtest_socketpair(q);
     cw rd, wr, other;
     cw_init(&rd, sv[0], GEV__READ);
     cw_init(&wr, sv[0], GEV__WRITE);
@@ -88,26 +88,26 @@ static void test_closing_fd_wakes_read_and_write_watchers(void **state)
     bool sync = rd.revs.n == 1 && wr.revs.n == 1;
     close(sv[0]);
     sv[0] = -1;
-    tu_nowait(loop);
-    tu_nowait(loop);
+    gevtest_nowait(loop);
+    gevtest_nowait(loop);
     assert_error_once(&rd);
     assert_error_once(&wr);
-    TU_ASSERT_LOG_IS(&other.revs, GEV__WRITE, GEV__WRITE);   /* unaffected */
+    GEVTEST_ASSERT_REC_IS(&other.revs, GEV__WRITE, GEV__WRITE);   /* unaffected */
     assert_true(other.w.base.active);
     if (!sync)
         print_message("note: GEV__ERROR callbacks were deferred to the loop\n");
     cw_free(loop, &rd);
     cw_free(loop, &wr);
     cw_free(loop, &other);
-    tu_close_pair(sv);
-    tu_close_pair(q);
+    gevtest_close_pair(sv);
+    gevtest_close_pair(q);
 }
 
 static void test_closing_fd_return_value(void **state)
 {
     gev__loop *loop = *state;
     int sv[2];
-    tu_socketpair(sv);
+    gevtest_socketpair(sv);
     cw a, b, c, never, stopped;
     cw_init(&a, sv[0], GEV__READ);
     cw_init(&b, sv[0], GEV__WRITE);
@@ -124,7 +124,7 @@ static void test_closing_fd_return_value(void **state)
     assert_int_equal(gev__loop_closing_fd(loop, 1 << 20), 0); /* never seen */
     assert_int_equal(gev__loop_closing_fd(loop, sv[0]), 3);
     assert_int_equal(gev__loop_closing_fd(loop, sv[0]), 0);   /* nothing left */
-    tu_nowait(loop);
+    gevtest_nowait(loop);
     assert_error_once(&a);
     assert_error_once(&b);
     assert_error_once(&c);
@@ -136,7 +136,7 @@ static void test_closing_fd_return_value(void **state)
     cw_free(loop, &c);
     cw_free(loop, &never);
     cw_free(loop, &stopped);
-    tu_close_pair(sv);
+    gevtest_close_pair(sv);
 }
 
 /* One close/reuse cycle on a fresh pair.  The old file is kept open (and
@@ -145,7 +145,7 @@ static void test_closing_fd_return_value(void **state)
 static void close_reuse_cycle(gev__loop *loop, int base[2], int *keep_prev)
 {
     int sv[2];
-    tu_socketpair(sv);
+    gevtest_socketpair(sv);
     if (base[0] < 0) {
         base[0] = sv[0];
         base[1] = sv[1];
@@ -158,21 +158,21 @@ static void close_reuse_cycle(gev__loop *loop, int base[2], int *keep_prev)
     cw_init(&wr, sv[0], GEV__WRITE);
     cw_start(loop, &rd);
     cw_start(loop, &wr);
-    tu_nowait(loop);                               /* a fresh socket: writable only */
+    gevtest_nowait(loop);                               /* a fresh socket: writable only */
     assert_int_equal(rd.revs.n, 0);
-    TU_ASSERT_LOG_IS(&wr.revs, GEV__WRITE);
-    assert_true(tu_write_byte(sv[1]));
-    tu_nowait(loop);
-    TU_ASSERT_LOG_IS(&rd.revs, GEV__READ);
-    TU_ASSERT_LOG_IS(&wr.revs, GEV__WRITE, GEV__WRITE);
+    GEVTEST_ASSERT_REC_IS(&wr.revs, GEV__WRITE);
+    assert_true(gevtest_write_byte(sv[1]));
+    gevtest_nowait(loop);
+    GEVTEST_ASSERT_REC_IS(&rd.revs, GEV__READ);
+    GEVTEST_ASSERT_REC_IS(&wr.revs, GEV__WRITE, GEV__WRITE);
 
     int keep = dup(sv[0]);
-    assert_true(keep >= 0);
+    assert_ge(keep, 0);
     rd.revs.n = wr.revs.n = 0;
     assert_int_equal(gev__loop_closing_fd(loop, sv[0]), 2);
     close(sv[0]);
     close(sv[1]);
-    tu_nowait(loop);
+    gevtest_nowait(loop);
     assert_error_once(&rd);
     assert_error_once(&wr);
     cw_free(loop, &rd);
@@ -186,52 +186,52 @@ static void test_fd_reuse_events_only_for_new_watcher(void **state)
 {
     gev__loop *loop = *state;
     int sv[2];
-    tu_socketpair(sv);
+    gevtest_socketpair(sv);
     int keep = dup(sv[0]);                      /* the old file outlives its number */
-    assert_true(keep >= 0);
+    assert_ge(keep, 0);
     cw old_rd, old_wr;
     cw_init(&old_rd, sv[0], GEV__READ);
     cw_init(&old_wr, sv[0], GEV__WRITE);
     cw_start(loop, &old_rd);
     cw_start(loop, &old_wr);
-    tu_nowait(loop);
-    TU_ASSERT_LOG_IS(&old_wr.revs, GEV__WRITE);
+    gevtest_nowait(loop);
+    GEVTEST_ASSERT_REC_IS(&old_wr.revs, GEV__WRITE);
     old_wr.revs.n = 0;
 
     assert_int_equal(gev__loop_closing_fd(loop, sv[0]), 2);
     int num = sv[0];
     close(sv[0]);
-    tu_nowait(loop);
+    gevtest_nowait(loop);
     assert_error_once(&old_rd);
     assert_error_once(&old_wr);
 
     int n[2];
-    tu_socketpair(n);
+    gevtest_socketpair(n);
     assert_int_equal(n[0], num);                /* the number came back */
-    assert_true(tu_write_byte(sv[1]));          /* the OLD file is readable */
-    tu_fill(n[0]);                              /* the new one is not writable */
+    assert_true(gevtest_write_byte(sv[1]));          /* the OLD file is readable */
+    gevtest_fill(n[0]);                              /* the new one is not writable */
     cw nrd, nwr;
     cw_init(&nrd, n[0], GEV__READ);
     cw_init(&nwr, n[0], GEV__WRITE);
     cw_start(loop, &nrd);
     cw_start(loop, &nwr);
-    tu_nowait(loop);
-    tu_nowait(loop);
+    gevtest_nowait(loop);
+    gevtest_nowait(loop);
     assert_int_equal(nrd.revs.n, 0);            /* nothing from the old file */
     assert_int_equal(nwr.revs.n, 0);
 
-    assert_true(tu_write_byte(n[1]));           /* now the new one is readable */
-    tu_nowait(loop);
-    tu_nowait(loop);
-    TU_ASSERT_LOG_IS(&nrd.revs, GEV__READ, GEV__READ);
+    assert_true(gevtest_write_byte(n[1]));           /* now the new one is readable */
+    gevtest_nowait(loop);
+    gevtest_nowait(loop);
+    GEVTEST_ASSERT_REC_IS(&nrd.revs, GEV__READ, GEV__READ);
     assert_int_equal(nwr.revs.n, 0);
-    tu_drain(n[1]);                             /* and writable again */
+    gevtest_drain(n[1]);                             /* and writable again */
     nrd.revs.n = 0;
-    tu_nowait(loop);
-    TU_ASSERT_LOG_IS(&nrd.revs, GEV__READ);
-    TU_ASSERT_LOG_IS(&nwr.revs, GEV__WRITE);
-    TU_ASSERT_LOG_IS(&old_rd.revs, GEV__ERROR); /* the old ones: nothing more */
-    TU_ASSERT_LOG_IS(&old_wr.revs, GEV__ERROR);
+    gevtest_nowait(loop);
+    GEVTEST_ASSERT_REC_IS(&nrd.revs, GEV__READ);
+    GEVTEST_ASSERT_REC_IS(&nwr.revs, GEV__WRITE);
+    GEVTEST_ASSERT_REC_IS(&old_rd.revs, GEV__ERROR); /* the old ones: nothing more */
+    GEVTEST_ASSERT_REC_IS(&old_wr.revs, GEV__ERROR);
 
     assert_int_equal(gev__loop_closing_fd(loop, n[0]), 2);
     cw_free(loop, &old_rd);
@@ -240,7 +240,7 @@ static void test_fd_reuse_events_only_for_new_watcher(void **state)
     cw_free(loop, &nwr);
     close(keep);
     close(sv[1]);
-    tu_close_pair(n);
+    gevtest_close_pair(n);
 }
 
 static void test_close_reuse_cycle_200_times(void **state)
@@ -268,8 +268,8 @@ static void test_closing_fd_inside_own_callback(void **state)
 {
     gev__loop *loop = *state;
     int sv[2], q[2];
-    tu_socketpair(sv);
-    tu_socketpair(q);
+    gevtest_socketpair(sv);
+    gevtest_socketpair(q);
     cw a, b, c, x;
     cw_init(&a, sv[0], GEV__READ);
     cw_init(&b, sv[0], GEV__READ);
@@ -281,26 +281,26 @@ static void test_closing_fd_inside_own_callback(void **state)
     cw_start(loop, &b);
     cw_start(loop, &c);
     cw_start(loop, &x);
-    assert_true(tu_write_byte(sv[1]));
-    assert_true(tu_write_byte(q[1]));
-    tu_nowait(loop);
+    assert_true(gevtest_write_byte(sv[1]));
+    assert_true(gevtest_write_byte(q[1]));
+    gevtest_nowait(loop);
     assert_int_equal(a.closing_ret, 3);         /* a itself was still active */
-    TU_ASSERT_LOG_IS(&a.revs, GEV__READ, GEV__ERROR);
+    GEVTEST_ASSERT_REC_IS(&a.revs, GEV__READ, GEV__ERROR);
     assert_int_equal(a.active_in_error_cb, 0);
     assert_error_once(&b);                      /* no READ after the close */
     assert_error_once(&c);
-    TU_ASSERT_LOG_IS(&x.revs, GEV__READ);       /* the other fd is untouched */
-    tu_nowait(loop);
-    TU_ASSERT_LOG_IS(&a.revs, GEV__READ, GEV__ERROR);
+    GEVTEST_ASSERT_REC_IS(&x.revs, GEV__READ);       /* the other fd is untouched */
+    gevtest_nowait(loop);
+    GEVTEST_ASSERT_REC_IS(&a.revs, GEV__READ, GEV__ERROR);
     assert_error_once(&b);
     assert_error_once(&c);
-    TU_ASSERT_LOG_IS(&x.revs, GEV__READ, GEV__READ);
+    GEVTEST_ASSERT_REC_IS(&x.revs, GEV__READ, GEV__READ);
     cw_free(loop, &a);
     cw_free(loop, &b);
     cw_free(loop, &c);
     cw_free(loop, &x);
     close(sv[1]);
-    tu_close_pair(q);
+    gevtest_close_pair(q);
 }
 
 /* Two fds ready in the same poll; the first callback closes the other fd. */
@@ -308,8 +308,8 @@ static void test_closing_other_fd_ready_in_same_poll(void **state)
 {
     gev__loop *loop = *state;
     int p1[2], p2[2];
-    tu_socketpair(p1);
-    tu_socketpair(p2);
+    gevtest_socketpair(p1);
+    gevtest_socketpair(p2);
     cw x, y;
     cw_init(&x, p1[0], GEV__READ);
     cw_init(&y, p2[0], GEV__READ);
@@ -319,17 +319,17 @@ static void test_closing_other_fd_ready_in_same_poll(void **state)
     y.target_fd = p1[0];
     cw_start(loop, &x);
     cw_start(loop, &y);
-    assert_true(tu_write_byte(p1[1]));
-    assert_true(tu_write_byte(p2[1]));
-    tu_nowait(loop);
+    assert_true(gevtest_write_byte(p1[1]));
+    assert_true(gevtest_write_byte(p2[1]));
+    gevtest_nowait(loop);
     cw *first = x.revs.n > 0 && x.revs.v[0] == GEV__READ ? &x : &y;
     cw *second = first == &x ? &y : &x;
-    TU_ASSERT_LOG_IS(&first->revs, GEV__READ);
+    GEVTEST_ASSERT_REC_IS(&first->revs, GEV__READ);
     assert_int_equal(first->closing_ret, 1);
     assert_error_once(second);                  /* never its READ */
     assert_int_equal(second->closing_ret, 0);
-    tu_nowait(loop);
-    TU_ASSERT_LOG_IS(&first->revs, GEV__READ, GEV__READ);
+    gevtest_nowait(loop);
+    GEVTEST_ASSERT_REC_IS(&first->revs, GEV__READ, GEV__READ);
     assert_error_once(second);
     if (first == &x)
         p2[0] = -1;
@@ -337,8 +337,8 @@ static void test_closing_other_fd_ready_in_same_poll(void **state)
         p1[0] = -1;
     cw_free(loop, &x);
     cw_free(loop, &y);
-    tu_close_pair(p1);
-    tu_close_pair(p2);
+    gevtest_close_pair(p1);
+    gevtest_close_pair(p2);
 }
 
 /* Whichever watcher gets the first GEV__ERROR call stops (and frees) one
@@ -369,7 +369,7 @@ static void cancel_others(gev__loop *loop, cw *self, int revents)
     p->restarted = others[1];
     cw *v = p->w[p->stopped];
     gev__io_stop(loop, &v->w);
-    tu_log_free(&v->revs);
+    gevtest_rec_free(&v->revs);
     free(v);
     p->w[p->stopped] = NULL;
     cw *r = p->w[p->restarted];
@@ -381,8 +381,8 @@ static void test_closing_fd_error_call_cancelled_by_stop_or_start(void **state)
 {
     gev__loop *loop = *state;
     int sv[2], q[2];
-    tu_socketpair(sv);
-    tu_socketpair(q);
+    gevtest_socketpair(sv);
+    gevtest_socketpair(q);
     static const int ev[4] = { GEV__READ, GEV__READ, GEV__WRITE, GEV__READ | GEV__WRITE };
     cancel_plan plan = { .self = -1, .stopped = -1, .restarted = -1, .new_fd = q[0],
                          .restart_rc = -1 };
@@ -396,7 +396,7 @@ static void test_closing_fd_error_call_cancelled_by_stop_or_start(void **state)
     g_plan = &plan;
     int woken = gev__loop_closing_fd(loop, sv[0]);
     close(sv[0]);
-    tu_nowait(loop);
+    gevtest_nowait(loop);
     assert_null(g_plan);
     assert_int_equal(woken, 2);                 /* 4 due, 2 cancelled */
     assert_int_equal(plan.restart_rc, 0);
@@ -406,7 +406,7 @@ static void test_closing_fd_error_call_cancelled_by_stop_or_start(void **state)
         cw *c = plan.w[i];
         if (i == plan.restarted) {              /* no ERROR; works on q[0] */
             assert_true(c->w.base.active);
-            TU_ASSERT_LOG_IS(&c->revs, GEV__WRITE);
+            GEVTEST_ASSERT_REC_IS(&c->revs, GEV__WRITE);
         } else {
             assert_error_once(c);
         }
@@ -417,19 +417,19 @@ static void test_closing_fd_error_call_cancelled_by_stop_or_start(void **state)
             free(plan.w[i]);
         }
     close(sv[1]);
-    tu_close_pair(q);
+    gevtest_close_pair(q);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        TU_CASE(test_closing_fd_wakes_read_and_write_watchers),
-        TU_CASE(test_closing_fd_return_value),
-        TU_CASE(test_fd_reuse_events_only_for_new_watcher),
-        TU_CASE(test_close_reuse_cycle_200_times),
-        TU_CASE(test_closing_fd_inside_own_callback),
-        TU_CASE(test_closing_other_fd_ready_in_same_poll),
-        TU_CASE(test_closing_fd_error_call_cancelled_by_stop_or_start),
+        GEVTEST_CASE(test_closing_fd_wakes_read_and_write_watchers),
+        GEVTEST_CASE(test_closing_fd_return_value),
+        GEVTEST_CASE(test_fd_reuse_events_only_for_new_watcher),
+        GEVTEST_CASE(test_close_reuse_cycle_200_times),
+        GEVTEST_CASE(test_closing_fd_inside_own_callback),
+        GEVTEST_CASE(test_closing_other_fd_ready_in_same_poll),
+        GEVTEST_CASE(test_closing_fd_error_call_cancelled_by_stop_or_start),
     };
     return cmocka_run_group_tests_name("loop-close", tests, NULL, NULL);
 }

@@ -5,7 +5,7 @@
  * while the child runs and after the child has stopped watchers, forgotten
  * fds and freed its copy (the epoll set and the wake-up fd are shared across
  * fork until the child makes its own).  Children report through
- * TU_CHILD_CHECK (exit status + message pipe). */
+ * GEVTEST_CHILD_CHECK (exit status + message pipe). */
 #include "config.h"
 
 #include <pthread.h>
@@ -17,7 +17,7 @@
 #include <cmocka.h>
 
 #include "loop.h"
-#include "testutil.h"
+#include "gevtest.h"
 
 /* One counting callback per watcher type; data points at an int counter. */
 static void count_timer(gev__loop *loop, gev__timer *t)
@@ -63,7 +63,7 @@ typedef struct {
 static void *send_later(void *arg)
 {
     async_sender *s = arg;
-    tu_sleep_ns(TU_MS(s->delay_ms));
+    gevtest_sleep_ns(GEVTEST_MS(s->delay_ms));
     gev__async_send(s->loop, s->a);
     return NULL;
 }
@@ -76,7 +76,7 @@ static bool async_roundtrip(gev__loop *loop, gev__async *a, const int *count, in
     pthread_t th;
     if (pthread_create(&th, NULL, send_later, &s) != 0)
         return false;
-    bool ok = tu_run_until(loop, count, target, 3000);
+    bool ok = gevtest_run_until(loop, count, target, 3000);
     pthread_join(th, NULL);
     return ok;
 }
@@ -85,9 +85,9 @@ static bool async_roundtrip(gev__loop *loop, gev__async *a, const int *count, in
  * it) or ms have passed. */
 static void run_while_child_alive(gev__loop *loop, pid_t pid, int ms)
 {
-    gev__nsec end = gev__time_monotonic() + TU_MS(ms);
+    gev__nsec end = gev__time_monotonic() + GEVTEST_MS(ms);
     gev__timer tick;
-    gev__timer_init(&tick, tu__watchdog_cb);
+    gev__timer_init(&tick, gevtest__watchdog_cb);
     for (;;) {
         siginfo_t si;
         memset(&si, 0, sizeof si);
@@ -95,7 +95,7 @@ static void run_while_child_alive(gev__loop *loop, pid_t pid, int ms)
             break;
         if (gev__time_monotonic() >= end)
             break;
-        gev__timer_start(loop, &tick, TU_MS(10), 0);
+        gev__timer_start(loop, &tick, GEVTEST_MS(10), 0);
         gev__loop_run(loop, GEV__RUN_ONCE);
     }
     gev__timer_stop(loop, &tick);
@@ -118,45 +118,45 @@ static void reinit_child(void *arg)
 {
     shared_setup *s = arg;
     gev__loop *loop = s->loop;
-    TU_CHILD_CHECK(gev__loop_reinit(loop) == 0);
+    GEVTEST_CHILD_CHECK(gev__loop_reinit(loop) == 0);
     gev__io_stop(loop, &s->ioq);                /* the parent's fd */
-    TU_CHILD_CHECK(s->t.base.active && s->iop.base.active && s->a.base.active);
+    GEVTEST_CHILD_CHECK(s->t.base.active && s->iop.base.active && s->a.base.active);
 
     /* inherited watchers */
-    TU_CHILD_CHECK(tu_run_until(loop, &s->n_t, 1, 3000));
-    TU_CHILD_CHECK(tu_write_byte(s->p[1]));
-    TU_CHILD_CHECK(tu_run_until(loop, &s->n_p, 1, 3000));
-    TU_CHILD_CHECK(async_roundtrip(loop, &s->a, &s->n_a, 20));
-    TU_CHILD_CHECK(async_roundtrip(loop, &s->a, &s->n_a, 0));
+    GEVTEST_CHILD_CHECK(gevtest_run_until(loop, &s->n_t, 1, 3000));
+    GEVTEST_CHILD_CHECK(gevtest_write_byte(s->p[1]));
+    GEVTEST_CHILD_CHECK(gevtest_run_until(loop, &s->n_p, 1, 3000));
+    GEVTEST_CHILD_CHECK(async_roundtrip(loop, &s->a, &s->n_a, 20));
+    GEVTEST_CHILD_CHECK(async_roundtrip(loop, &s->a, &s->n_a, 0));
 
     /* new watchers */
     int nt = 0, nio = 0, na = 0;
     gev__timer t2;
     gev__timer_init(&t2, count_timer);
     t2.base.data = &nt;
-    gev__timer_start(loop, &t2, TU_MS(5), 0);
-    TU_CHILD_CHECK(tu_run_until(loop, &nt, 1, 3000));
+    gev__timer_start(loop, &t2, GEVTEST_MS(5), 0);
+    GEVTEST_CHILD_CHECK(gevtest_run_until(loop, &nt, 1, 3000));
     int n[2];
-    TU_CHILD_CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, n) == 0);
+    GEVTEST_CHILD_CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, n) == 0);
     gev__io io2;
     gev__io_init(&io2, count_io, n[0], GEV__READ);
     io2.base.data = &nio;
-    TU_CHILD_CHECK(gev__io_start(loop, &io2) == 0);
-    TU_CHILD_CHECK(tu_write_byte(n[1]));
-    TU_CHILD_CHECK(tu_run_until(loop, &nio, 1, 3000));
+    GEVTEST_CHILD_CHECK(gev__io_start(loop, &io2) == 0);
+    GEVTEST_CHILD_CHECK(gevtest_write_byte(n[1]));
+    GEVTEST_CHILD_CHECK(gevtest_run_until(loop, &nio, 1, 3000));
     gev__async a2;
     gev__async_init(&a2, count_async);
     a2.base.data = &na;
     gev__async_start(loop, &a2);
-    TU_CHILD_CHECK(async_roundtrip(loop, &a2, &na, 20));
-    TU_CHILD_CHECK(s->n_q == 0);                /* never saw the parent's fd */
+    GEVTEST_CHILD_CHECK(async_roundtrip(loop, &a2, &na, 20));
+    GEVTEST_CHILD_CHECK(s->n_q == 0);                /* never saw the parent's fd */
 
     gev__io_stop(loop, &io2);
     gev__async_stop(loop, &a2);
     gev__timer_stop(loop, &s->t);
     gev__io_stop(loop, &s->iop);
     gev__async_stop(loop, &s->a);
-    TU_CHILD_CHECK(gev__loop_run(loop, GEV__RUN_NOWAIT) == 0);
+    GEVTEST_CHILD_CHECK(gev__loop_run(loop, GEV__RUN_NOWAIT) == 0);
     gev__loop_free(loop);                       /* the child's copy */
     close(n[0]);
     close(n[1]);
@@ -167,12 +167,12 @@ static void reinit_parent(void *arg, pid_t child)
     shared_setup *s = arg;
     gev__loop *loop = s->loop;
     gev__io_stop(loop, &s->iop);                /* the child's fd */
-    if (tu_write_byte(s->q[1]) && tu_run_until(loop, &s->n_q, 1, 3000))
+    if (gevtest_write_byte(s->q[1]) && gevtest_run_until(loop, &s->n_q, 1, 3000))
         s->par_q = 1;
-    tu_drain(s->q[0]);
+    gevtest_drain(s->q[0]);
     if (async_roundtrip(loop, &s->a, &s->n_a, 10))
         s->par_a = 1;
-    if (tu_run_until(loop, &s->n_t, 1, 3000))
+    if (gevtest_run_until(loop, &s->n_t, 1, 3000))
         s->par_t = 1;
     run_while_child_alive(loop, child, 8000);
 }
@@ -183,8 +183,8 @@ static void test_reinit_child_works_parent_unaffected(void **state)
     shared_setup *s = calloc(1, sizeof *s);
     assert_non_null(s);
     s->loop = loop;
-    tu_socketpair(s->p);
-    tu_socketpair(s->q);
+    gevtest_socketpair(s->p);
+    gevtest_socketpair(s->q);
     gev__timer_init(&s->t, count_timer);
     s->t.base.data = &s->n_t;
     gev__io_init(&s->iop, count_io, s->p[0], GEV__READ);
@@ -194,29 +194,29 @@ static void test_reinit_child_works_parent_unaffected(void **state)
     gev__async_init(&s->a, count_async);
     s->a.base.data = &s->n_a;
     gev__loop_update_now(loop);                 /* the fixture's now may be old */
-    gev__timer_start(loop, &s->t, TU_MS(100), 0);
+    gev__timer_start(loop, &s->t, GEVTEST_MS(100), 0);
     assert_int_equal(gev__io_start(loop, &s->iop), 0);
     assert_int_equal(gev__io_start(loop, &s->ioq), 0);
     gev__async_start(loop, &s->a);
-    assert_true(gev__loop_run(loop, GEV__RUN_NOWAIT) >= 0);  /* registered before fork */
+    assert_ge(gev__loop_run(loop, GEV__RUN_NOWAIT), 0);  /* registered before fork */
 
-    tu_fork_check_with(reinit_child, s, reinit_parent, s, 10);
+    gevtest_fork_check_with(reinit_child, s, reinit_parent, s, 10);
     assert_int_equal(s->par_q, 1);              /* during the child's run */
     assert_int_equal(s->par_a, 1);
     assert_int_equal(s->par_t, 1);
     assert_int_equal(s->n_p, 0);                /* the child's data never here */
 
     /* and after it */
-    assert_true(tu_write_byte(s->q[1]));
-    assert_true(tu_run_until(loop, &s->n_q, 2, 3000));
+    assert_true(gevtest_write_byte(s->q[1]));
+    assert_true(gevtest_run_until(loop, &s->n_q, 2, 3000));
     assert_true(async_roundtrip(loop, &s->a, &s->n_a, 10));
-    gev__timer_start(loop, &s->t, TU_MS(1), 0);
-    assert_true(tu_run_until(loop, &s->n_t, 2, 3000));
+    gev__timer_start(loop, &s->t, GEVTEST_MS(1), 0);
+    assert_true(gevtest_run_until(loop, &s->n_t, 2, 3000));
 
     gev__io_stop(loop, &s->ioq);
     gev__async_stop(loop, &s->a);
-    tu_close_pair(s->p);
-    tu_close_pair(s->q);
+    gevtest_close_pair(s->p);
+    gevtest_close_pair(s->q);
     free(s);
 }
 
@@ -236,21 +236,21 @@ typedef struct {
 static void changes_child(void *arg)
 {
     child_changes *c = arg;
-    TU_CHILD_CHECK(gev__loop_reinit(c->loop) == 0);
+    GEVTEST_CHILD_CHECK(gev__loop_reinit(c->loop) == 0);
     switch (c->change) {
     case CHILD_STOPS:
         gev__io_stop(c->loop, &c->w);
         break;
     case CHILD_FORGETS:
-        TU_CHILD_CHECK(gev__loop_closing_fd(c->loop, c->sv[0]) == 1);
+        GEVTEST_CHILD_CHECK(gev__loop_closing_fd(c->loop, c->sv[0]) == 1);
         close(c->sv[0]);
         break;
     case CHILD_RETARGETS:       /* READ -> WRITE on a socket that is full */
-        TU_CHILD_CHECK(gev__io_set_events(c->loop, &c->w, GEV__WRITE) == 0);
+        GEVTEST_CHILD_CHECK(gev__io_set_events(c->loop, &c->w, GEV__WRITE) == 0);
         break;
     }
     gev__async_stop(c->loop, &c->a);
-    TU_CHILD_CHECK(gev__loop_run(c->loop, GEV__RUN_NOWAIT) >= 0);
+    GEVTEST_CHILD_CHECK(gev__loop_run(c->loop, GEV__RUN_NOWAIT) >= 0);
     gev__io_stop(c->loop, &c->w);
     gev__loop_free(c->loop);
 }
@@ -261,27 +261,27 @@ static void check_child_changes(gev__loop *loop, enum change change)
     memset(&c, 0, sizeof c);
     c.loop = loop;
     c.change = change;
-    tu_socketpair(c.sv);
-    tu_fill(c.sv[0]);                           /* never writable */
+    gevtest_socketpair(c.sv);
+    gevtest_fill(c.sv[0]);                           /* never writable */
     gev__io_init(&c.w, count_io, c.sv[0], GEV__READ);
     c.w.base.data = &c.n_w;
     gev__async_init(&c.a, count_async);
     c.a.base.data = &c.n_a;
     assert_int_equal(gev__io_start(loop, &c.w), 0);
     gev__async_start(loop, &c.a);
-    assert_true(gev__loop_run(loop, GEV__RUN_NOWAIT) >= 0);
+    assert_ge(gev__loop_run(loop, GEV__RUN_NOWAIT), 0);
 
-    tu_fork_check(changes_child, &c, 10);       /* the child has exited */
+    gevtest_fork_check(changes_child, &c, 10);       /* the child has exited */
 
     assert_true(c.w.base.active);
     assert_int_equal(c.w.events, GEV__READ);
-    assert_true(tu_write_byte(c.sv[1]));
-    assert_true(tu_run_until(loop, &c.n_w, 1, 3000));   /* still in our set, as READ */
+    assert_true(gevtest_write_byte(c.sv[1]));
+    assert_true(gevtest_run_until(loop, &c.n_w, 1, 3000));   /* still in our set, as READ */
     assert_true(async_roundtrip(loop, &c.a, &c.n_a, 10)); /* wake-up intact */
     assert_true(async_roundtrip(loop, &c.a, &c.n_a, 0));
     gev__io_stop(loop, &c.w);
     gev__async_stop(loop, &c.a);
-    tu_close_pair(c.sv);
+    gevtest_close_pair(c.sv);
 }
 
 static void test_child_stop_does_not_affect_parent(void **state)
@@ -310,11 +310,11 @@ typedef struct {
 static void wake_child(void *arg)
 {
     wake_setup *w = arg;
-    TU_CHILD_CHECK(gev__loop_reinit(w->loop) == 0);
+    GEVTEST_CHILD_CHECK(gev__loop_reinit(w->loop) == 0);
     /* the parent is blocked on its own wake-up fd meanwhile: a shared one
      * would let it swallow these */
     for (int i = 0; i < 20; i++)
-        TU_CHILD_CHECK(async_roundtrip(w->loop, &w->a, &w->n_a, 5));
+        GEVTEST_CHILD_CHECK(async_roundtrip(w->loop, &w->a, &w->n_a, 5));
     gev__async_stop(w->loop, &w->a);
     gev__loop_free(w->loop);
 }
@@ -334,8 +334,8 @@ static void test_child_async_wakeups_are_its_own(void **state)
     gev__async_init(&w.a, count_async);
     w.a.base.data = &w.n_a;
     gev__async_start(loop, &w.a);
-    assert_true(gev__loop_run(loop, GEV__RUN_NOWAIT) >= 0);
-    tu_fork_check_with(wake_child, &w, wake_parent, &w, 10);
+    assert_ge(gev__loop_run(loop, GEV__RUN_NOWAIT), 0);
+    gevtest_fork_check_with(wake_child, &w, wake_parent, &w, 10);
     assert_int_equal(w.n_a, 0);                 /* none of the child's sends */
     assert_true(async_roundtrip(loop, &w.a, &w.n_a, 10));
     assert_int_equal(w.n_a, 1);
@@ -353,26 +353,26 @@ static void signal_child(void *arg)
 {
     signal_setup *ss = arg;
     gev__loop *loop = ss->loop;
-    TU_CHILD_CHECK(gev__loop_reinit(loop) == 0);
+    GEVTEST_CHILD_CHECK(gev__loop_reinit(loop) == 0);
     int ns = 0, nc = 0;
     gev__signal s;
     gev__signal_init(&s, count_signal, SIGUSR1);
     s.base.data = &ns;
-    TU_CHILD_CHECK(gev__signal_start(loop, &s) == 0);
-    TU_CHILD_CHECK(raise(SIGUSR1) == 0);
-    TU_CHILD_CHECK(tu_run_until(loop, &ns, 1, 3000));
+    GEVTEST_CHILD_CHECK(gev__signal_start(loop, &s) == 0);
+    GEVTEST_CHILD_CHECK(raise(SIGUSR1) == 0);
+    GEVTEST_CHILD_CHECK(gevtest_run_until(loop, &ns, 1, 3000));
     pid_t pid = fork();
-    TU_CHILD_CHECK(pid >= 0);
+    GEVTEST_CHILD_CHECK(pid >= 0);
     if (pid == 0)
         _exit(9);
     gev__child c;
     gev__child_init(&c, count_child, pid);
     c.base.data = &nc;
-    TU_CHILD_CHECK(gev__child_start(loop, &c) == 0);
-    TU_CHILD_CHECK(tu_run_until(loop, &nc, 1, 3000));
-    TU_CHILD_CHECK(WIFEXITED(g_child_status) && WEXITSTATUS(g_child_status) == 9);
-    TU_CHILD_CHECK(raise(SIGUSR1) == 0);
-    TU_CHILD_CHECK(tu_run_until(loop, &ns, 2, 3000));
+    GEVTEST_CHILD_CHECK(gev__child_start(loop, &c) == 0);
+    GEVTEST_CHILD_CHECK(gevtest_run_until(loop, &nc, 1, 3000));
+    GEVTEST_CHILD_CHECK(WIFEXITED(g_child_status) && WEXITSTATUS(g_child_status) == 9);
+    GEVTEST_CHILD_CHECK(raise(SIGUSR1) == 0);
+    GEVTEST_CHILD_CHECK(gevtest_run_until(loop, &ns, 2, 3000));
     gev__signal_stop(loop, &s);
     gev__signal_stop(loop, ss->inherited);
     gev__loop_free(loop);
@@ -387,22 +387,22 @@ static void test_signals_and_children_in_child(void **state)
     s.base.data = &n;
     assert_int_equal(gev__signal_start(loop, &s), 0);
     signal_setup ss = { loop, &s };
-    tu_fork_check(signal_child, &ss, 10);
+    gevtest_fork_check(signal_child, &ss, 10);
     assert_int_equal(n, 0);
     raise(SIGUSR1);                             /* the parent's still works */
-    assert_true(tu_run_until(loop, &n, 1, 3000));
+    assert_true(gevtest_run_until(loop, &n, 1, 3000));
     gev__signal_stop(loop, &s);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        TU_CASE(test_reinit_child_works_parent_unaffected),
-        TU_CASE(test_child_stop_does_not_affect_parent),
-        TU_CASE(test_child_closing_fd_does_not_affect_parent),
-        TU_CASE(test_child_set_events_does_not_affect_parent),
-        TU_CASE(test_child_async_wakeups_are_its_own),
-        TU_CASE(test_signals_and_children_in_child),
+        GEVTEST_CASE(test_reinit_child_works_parent_unaffected),
+        GEVTEST_CASE(test_child_stop_does_not_affect_parent),
+        GEVTEST_CASE(test_child_closing_fd_does_not_affect_parent),
+        GEVTEST_CASE(test_child_set_events_does_not_affect_parent),
+        GEVTEST_CASE(test_child_async_wakeups_are_its_own),
+        GEVTEST_CASE(test_signals_and_children_in_child),
     };
     return cmocka_run_group_tests_name("loop-fork", tests, NULL, NULL);
 }

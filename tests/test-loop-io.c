@@ -14,7 +14,7 @@
 #include <cmocka.h>
 
 #include "loop.h"
-#include "testutil.h"
+#include "gevtest.h"
 
 /* Log entries: id * 16 + revents. */
 #define E(id, rev) ((id) * 16 + (rev))
@@ -26,7 +26,7 @@ typedef struct ri ri;
 struct ri {
     gev__io w;
     int id;
-    tu_log *log;
+    gevtest_rec *log;
     int calls;
     int bad_revents;        /* callbacks with bits it did not ask for */
     int last_revents;
@@ -44,12 +44,12 @@ static void ri_cb(gev__loop *loop, gev__io *w, int revents)
     if (revents == 0 || (revents & ~w->events) != 0)
         r->bad_revents++;
     if (r->log != NULL)
-        tu_log_push(r->log, E(r->id, revents));
+        gevtest_rec_push(r->log, E(r->id, revents));
     if (r->action != NULL)
         r->action(loop, r, revents);
 }
 
-static void ri_init(ri *r, int id, tu_log *log, int fd, int events)
+static void ri_init(ri *r, int id, gevtest_rec *log, int fd, int events)
 {
     memset(r, 0, sizeof *r);
     gev__io_init(&r->w, ri_cb, fd, events);
@@ -58,7 +58,7 @@ static void ri_init(ri *r, int id, tu_log *log, int fd, int events)
     r->log = log;
 }
 
-static ri *ri_new(int id, tu_log *log, int fd, int events)
+static ri *ri_new(int id, gevtest_rec *log, int fd, int events)
 {
     ri *r = malloc(sizeof *r);
     assert_non_null(r);
@@ -78,43 +78,43 @@ static void test_level_triggered_read(void **state)
 {
     gev__loop *loop = *state;
     int sv[2];
-    tu_socketpair(sv);
+    gevtest_socketpair(sv);
     ri r;
     ri_init(&r, 1, NULL, sv[0], R);
     ri_start(loop, &r);
-    tu_nowait(loop);
+    gevtest_nowait(loop);
     assert_int_equal(r.calls, 0);               /* nothing to read */
-    assert_true(tu_write_byte(sv[1]));
+    assert_true(gevtest_write_byte(sv[1]));
     uint64_t last = 0;
     for (int i = 1; i <= 3; i++) {              /* unread: fires every iteration */
-        tu_nowait(loop);
+        gevtest_nowait(loop);
         assert_int_equal(r.calls, i);
         assert_int_equal(r.last_revents, R);
         if (i > 1)
             assert_int_equal(r.iter, last + 1);
         last = r.iter;
     }
-    assert_int_equal(tu_drain(sv[0]), 1);
-    tu_nowait(loop);
-    tu_nowait(loop);
+    assert_int_equal(gevtest_drain(sv[0]), 1);
+    gevtest_nowait(loop);
+    gevtest_nowait(loop);
     assert_int_equal(r.calls, 3);
     assert_int_equal(r.bad_revents, 0);
     gev__io_stop(loop, &r.w);
     assert_false(r.w.base.active);
-    tu_close_pair(sv);
+    gevtest_close_pair(sv);
 }
 
 static void test_level_triggered_write(void **state)
 {
     gev__loop *loop = *state;
     int sv[2];
-    tu_socketpair(sv);
+    gevtest_socketpair(sv);
     ri r;
     ri_init(&r, 1, NULL, sv[0], W);
     ri_start(loop, &r);
     uint64_t last = 0;
     for (int i = 1; i <= 3; i++) {
-        tu_nowait(loop);
+        gevtest_nowait(loop);
         assert_int_equal(r.calls, i);
         assert_int_equal(r.last_revents, W);
         if (i > 1)
@@ -122,28 +122,28 @@ static void test_level_triggered_write(void **state)
         last = r.iter;
     }
     gev__io_stop(loop, &r.w);
-    tu_nowait(loop);
+    gevtest_nowait(loop);
     assert_int_equal(r.calls, 3);
-    tu_close_pair(sv);
+    gevtest_close_pair(sv);
 }
 
 static void test_peer_closed_is_readable(void **state)
 {
     gev__loop *loop = *state;
     int sv[2];
-    tu_socketpair(sv);
+    gevtest_socketpair(sv);
     ri r;
     ri_init(&r, 1, NULL, sv[0], R);
     ri_start(loop, &r);
     close(sv[1]);
     sv[1] = -1;
-    tu_nowait(loop);
-    tu_nowait(loop);
+    gevtest_nowait(loop);
+    gevtest_nowait(loop);
     assert_int_equal(r.calls, 2);               /* EOF stays readable */
     assert_int_equal(r.last_revents, R);
     assert_int_equal(r.bad_revents, 0);
     gev__io_stop(loop, &r.w);
-    tu_close_pair(sv);
+    gevtest_close_pair(sv);
 }
 
 /* -- directions and several watchers ----------------------------------------- */
@@ -152,98 +152,98 @@ static void test_read_and_write_watchers_are_independent(void **state)
 {
     gev__loop *loop = *state;
     int sv[2];
-    tu_socketpair(sv);
-    tu_log log;
-    tu_log_init(&log, 64);
+    gevtest_socketpair(sv);
+    gevtest_rec log;
+    gevtest_rec_init(&log, 64);
     ri rd, wr;
     ri_init(&rd, 1, &log, sv[0], R);
     ri_init(&wr, 2, &log, sv[0], W);
     ri_start(loop, &rd);
     ri_start(loop, &wr);
 
-    tu_nowait(loop);                               /* writable, nothing to read */
-    TU_ASSERT_LOG_IS(&log, E(2, W));
+    gevtest_nowait(loop);                               /* writable, nothing to read */
+    GEVTEST_ASSERT_REC_IS(&log, E(2, W));
 
-    assert_true(tu_write_byte(sv[1]));
+    assert_true(gevtest_write_byte(sv[1]));
     log.n = 0;
-    tu_nowait(loop);                               /* both, in start order */
-    TU_ASSERT_LOG_IS(&log, E(1, R), E(2, W));
+    gevtest_nowait(loop);                               /* both, in start order */
+    GEVTEST_ASSERT_REC_IS(&log, E(1, R), E(2, W));
 
-    tu_fill(sv[0]);                             /* not writable, still readable */
+    gevtest_fill(sv[0]);                             /* not writable, still readable */
     log.n = 0;
-    tu_nowait(loop);
-    TU_ASSERT_LOG_IS(&log, E(1, R));
+    gevtest_nowait(loop);
+    GEVTEST_ASSERT_REC_IS(&log, E(1, R));
 
-    assert_int_equal(tu_drain(sv[0]), 1);       /* neither */
+    assert_int_equal(gevtest_drain(sv[0]), 1);       /* neither */
     log.n = 0;
-    tu_nowait(loop);
+    gevtest_nowait(loop);
     assert_int_equal(log.n, 0);
 
     gev__io_stop(loop, &rd.w);                  /* stopping one leaves the other */
-    tu_drain(sv[1]);
-    assert_true(tu_write_byte(sv[1]));
+    gevtest_drain(sv[1]);
+    assert_true(gevtest_write_byte(sv[1]));
     log.n = 0;
-    tu_nowait(loop);
-    TU_ASSERT_LOG_IS(&log, E(2, W));
+    gevtest_nowait(loop);
+    GEVTEST_ASSERT_REC_IS(&log, E(2, W));
     gev__io_stop(loop, &wr.w);
     assert_int_equal(rd.bad_revents + wr.bad_revents, 0);
-    tu_log_free(&log);
-    tu_close_pair(sv);
+    gevtest_rec_free(&log);
+    gevtest_close_pair(sv);
 }
 
 static void test_combined_watcher_gets_both_bits(void **state)
 {
     gev__loop *loop = *state;
     int sv[2];
-    tu_socketpair(sv);
+    gevtest_socketpair(sv);
     ri r;
     ri_init(&r, 1, NULL, sv[0], RW);
     ri_start(loop, &r);
-    tu_nowait(loop);
+    gevtest_nowait(loop);
     assert_int_equal(r.calls, 1);
     assert_int_equal(r.last_revents, W);
-    assert_true(tu_write_byte(sv[1]));
-    tu_nowait(loop);
+    assert_true(gevtest_write_byte(sv[1]));
+    gevtest_nowait(loop);
     assert_int_equal(r.calls, 2);
     assert_int_equal(r.last_revents, RW);      /* one call, both bits */
-    tu_fill(sv[0]);
-    tu_nowait(loop);
+    gevtest_fill(sv[0]);
+    gevtest_nowait(loop);
     assert_int_equal(r.calls, 3);
     assert_int_equal(r.last_revents, R);
     gev__io_stop(loop, &r.w);
-    tu_close_pair(sv);
+    gevtest_close_pair(sv);
 }
 
 static void test_many_watchers_on_one_fd_in_start_order(void **state)
 {
     gev__loop *loop = *state;
     int sv[2];
-    tu_socketpair(sv);
-    tu_log log;
-    tu_log_init(&log, 64);
+    gevtest_socketpair(sv);
+    gevtest_rec log;
+    gevtest_rec_init(&log, 64);
     static const int ev[5] = { R, W, RW, R, W };
     ri rs[5];
     for (int i = 0; i < 5; i++) {
         ri_init(&rs[i], i, &log, sv[0], ev[i]);
         ri_start(loop, &rs[i]);
     }
-    assert_true(tu_write_byte(sv[1]));
-    tu_nowait(loop);
-    TU_ASSERT_LOG_IS(&log, E(0, R), E(1, W), E(2, RW), E(3, R), E(4, W));
+    assert_true(gevtest_write_byte(sv[1]));
+    gevtest_nowait(loop);
+    GEVTEST_ASSERT_REC_IS(&log, E(0, R), E(1, W), E(2, RW), E(3, R), E(4, W));
 
     gev__io_stop(loop, &rs[0].w);               /* a restart goes to the end */
     ri_start(loop, &rs[0]);
     log.n = 0;
-    tu_nowait(loop);
-    TU_ASSERT_LOG_IS(&log, E(1, W), E(2, RW), E(3, R), E(4, W), E(0, R));
+    gevtest_nowait(loop);
+    GEVTEST_ASSERT_REC_IS(&log, E(1, W), E(2, RW), E(3, R), E(4, W), E(0, R));
 
     for (int i = 0; i < 5; i++)
         gev__io_stop(loop, &rs[i].w);
     log.n = 0;
-    tu_nowait(loop);
+    gevtest_nowait(loop);
     assert_int_equal(log.n, 0);
-    tu_log_free(&log);
-    tu_close_pair(sv);
+    gevtest_rec_free(&log);
+    gevtest_close_pair(sv);
 }
 
 /* -- stopping inside callbacks ------------------------------------------------- */
@@ -259,9 +259,9 @@ static void test_stop_other_on_same_fd_in_callback(void **state)
 {
     gev__loop *loop = *state;
     int sv[2];
-    tu_socketpair(sv);
-    tu_log log;
-    tu_log_init(&log, 64);
+    gevtest_socketpair(sv);
+    gevtest_rec log;
+    gevtest_rec_init(&log, 64);
     ri a, b, c;
     ri_init(&a, 1, &log, sv[0], R);
     ri_init(&b, 2, &log, sv[0], R);
@@ -271,16 +271,16 @@ static void test_stop_other_on_same_fd_in_callback(void **state)
     ri_start(loop, &a);
     ri_start(loop, &b);
     ri_start(loop, &c);
-    assert_true(tu_write_byte(sv[1]));
-    tu_nowait(loop);
-    TU_ASSERT_LOG_IS(&log, E(1, R), E(3, R));
+    assert_true(gevtest_write_byte(sv[1]));
+    gevtest_nowait(loop);
+    GEVTEST_ASSERT_REC_IS(&log, E(1, R), E(3, R));
     assert_false(b.w.base.active);
-    tu_nowait(loop);
-    TU_ASSERT_LOG_IS(&log, E(1, R), E(3, R), E(1, R), E(3, R));
+    gevtest_nowait(loop);
+    GEVTEST_ASSERT_REC_IS(&log, E(1, R), E(3, R), E(1, R), E(3, R));
     gev__io_stop(loop, &a.w);
     gev__io_stop(loop, &c.w);
-    tu_log_free(&log);
-    tu_close_pair(sv);
+    gevtest_rec_free(&log);
+    gevtest_close_pair(sv);
 }
 
 static void stop_free_other(gev__loop *loop, ri *self, int revents)
@@ -298,10 +298,10 @@ static void test_stop_other_on_different_fd_same_poll(void **state)
 {
     gev__loop *loop = *state;
     int p1[2], p2[2];
-    tu_socketpair(p1);
-    tu_socketpair(p2);
-    tu_log log;
-    tu_log_init(&log, 64);
+    gevtest_socketpair(p1);
+    gevtest_socketpair(p2);
+    gevtest_rec log;
+    gevtest_rec_init(&log, 64);
     ri *x = ri_new(1, &log, p1[0], R);
     ri *y = ri_new(2, &log, p2[0], R);
     x->action = stop_other;
@@ -310,9 +310,9 @@ static void test_stop_other_on_different_fd_same_poll(void **state)
     y->other = x;
     ri_start(loop, x);
     ri_start(loop, y);
-    assert_true(tu_write_byte(p1[1]));
-    assert_true(tu_write_byte(p2[1]));
-    tu_nowait(loop);                               /* both ready in one poll */
+    assert_true(gevtest_write_byte(p1[1]));
+    assert_true(gevtest_write_byte(p2[1]));
+    gevtest_nowait(loop);                               /* both ready in one poll */
     assert_int_equal(log.n, 1);                 /* the first stops the second */
     int first = log.v[0];
     ri *winner = first == E(1, R) ? x : y;
@@ -322,13 +322,13 @@ static void test_stop_other_on_different_fd_same_poll(void **state)
     assert_int_equal(loser->calls, 0);
     winner->other = NULL;
     free(loser);                                /* stopped: may be freed */
-    tu_nowait(loop);
-    TU_ASSERT_LOG_IS(&log, first, first);
+    gevtest_nowait(loop);
+    GEVTEST_ASSERT_REC_IS(&log, first, first);
     gev__io_stop(loop, &winner->w);
     free(winner);
-    tu_log_free(&log);
-    tu_close_pair(p1);
-    tu_close_pair(p2);
+    gevtest_rec_free(&log);
+    gevtest_close_pair(p1);
+    gevtest_close_pair(p2);
 }
 
 static void stop_free_self(gev__loop *loop, ri *self, int revents)
@@ -342,9 +342,9 @@ static void test_stop_and_free_self_in_callback(void **state)
 {
     gev__loop *loop = *state;
     int sv[2];
-    tu_socketpair(sv);
-    tu_log log;
-    tu_log_init(&log, 64);
+    gevtest_socketpair(sv);
+    gevtest_rec log;
+    gevtest_rec_init(&log, 64);
     ri *a = ri_new(1, &log, sv[0], R);
     ri *b = ri_new(2, &log, sv[0], RW);
     ri *c = ri_new(3, &log, sv[0], R);
@@ -352,26 +352,26 @@ static void test_stop_and_free_self_in_callback(void **state)
     ri_start(loop, a);
     ri_start(loop, b);
     ri_start(loop, c);
-    assert_true(tu_write_byte(sv[1]));
-    tu_nowait(loop);
-    TU_ASSERT_LOG_IS(&log, E(1, R), E(2, RW), E(3, R));
-    tu_nowait(loop);
-    TU_ASSERT_LOG_IS(&log, E(1, R), E(2, RW), E(3, R), E(1, R), E(3, R));
+    assert_true(gevtest_write_byte(sv[1]));
+    gevtest_nowait(loop);
+    GEVTEST_ASSERT_REC_IS(&log, E(1, R), E(2, RW), E(3, R));
+    gevtest_nowait(loop);
+    GEVTEST_ASSERT_REC_IS(&log, E(1, R), E(2, RW), E(3, R), E(1, R), E(3, R));
     gev__io_stop(loop, &a->w);
     gev__io_stop(loop, &c->w);
     free(a);
     free(c);
-    tu_log_free(&log);
-    tu_close_pair(sv);
+    gevtest_rec_free(&log);
+    gevtest_close_pair(sv);
 }
 
 static void test_stop_and_free_others_in_callback(void **state)
 {
     gev__loop *loop = *state;
     int sv[2];
-    tu_socketpair(sv);
-    tu_log log;
-    tu_log_init(&log, 64);
+    gevtest_socketpair(sv);
+    gevtest_rec log;
+    gevtest_rec_init(&log, 64);
     ri *a = ri_new(1, &log, sv[0], R);
     ri *b = ri_new(2, &log, sv[0], R);
     ri *c = ri_new(3, &log, sv[0], R);
@@ -383,18 +383,18 @@ static void test_stop_and_free_others_in_callback(void **state)
     ri *all[4] = { a, b, c, d };
     for (int i = 0; i < 4; i++)
         ri_start(loop, all[i]);
-    assert_true(tu_write_byte(sv[1]));
-    tu_nowait(loop);
-    TU_ASSERT_LOG_IS(&log, E(1, R), E(3, R), E(4, R));
+    assert_true(gevtest_write_byte(sv[1]));
+    gevtest_nowait(loop);
+    GEVTEST_ASSERT_REC_IS(&log, E(1, R), E(3, R), E(4, R));
     c->action = NULL;
-    tu_nowait(loop);
-    TU_ASSERT_LOG_IS(&log, E(1, R), E(3, R), E(4, R), E(3, R), E(4, R));
+    gevtest_nowait(loop);
+    GEVTEST_ASSERT_REC_IS(&log, E(1, R), E(3, R), E(4, R), E(3, R), E(4, R));
     gev__io_stop(loop, &c->w);
     gev__io_stop(loop, &d->w);
     free(c);
     free(d);
-    tu_log_free(&log);
-    tu_close_pair(sv);
+    gevtest_rec_free(&log);
+    gevtest_close_pair(sv);
 }
 
 /* -- set_events ------------------------------------------------------------------ */
@@ -411,37 +411,37 @@ static void test_set_events_while_active(void **state)
 {
     gev__loop *loop = *state;
     int sv[2];
-    tu_socketpair(sv);
+    gevtest_socketpair(sv);
     ri r;
     ri_init(&r, 1, NULL, sv[0], R);
     ri_start(loop, &r);
-    tu_nowait(loop);
+    gevtest_nowait(loop);
     assert_int_equal(r.calls, 0);
 
     assert_int_equal(gev__io_set_events(loop, &r.w, W), 0);
     assert_true(r.w.base.active);
     assert_int_equal(r.w.events, W);
-    tu_nowait(loop);
+    gevtest_nowait(loop);
     assert_int_equal(r.calls, 1);
     assert_int_equal(r.last_revents, W);
 
-    assert_true(tu_write_byte(sv[1]));
+    assert_true(gevtest_write_byte(sv[1]));
     assert_int_equal(gev__io_set_events(loop, &r.w, RW), 0);
-    tu_nowait(loop);
+    gevtest_nowait(loop);
     assert_int_equal(r.calls, 2);
     assert_int_equal(r.last_revents, RW);
 
     r.action = switch_to_read;                  /* changed inside its callback */
-    tu_nowait(loop);
+    gevtest_nowait(loop);
     assert_int_equal(r.calls, 3);
     assert_int_equal(r.last_revents, RW);
     assert_true(r.w.base.active);
-    assert_int_equal(tu_drain(sv[0]), 1);
-    tu_nowait(loop);
-    tu_nowait(loop);
+    assert_int_equal(gevtest_drain(sv[0]), 1);
+    gevtest_nowait(loop);
+    gevtest_nowait(loop);
     assert_int_equal(r.calls, 3);               /* READ only, nothing to read */
-    assert_true(tu_write_byte(sv[1]));
-    tu_nowait(loop);
+    assert_true(gevtest_write_byte(sv[1]));
+    gevtest_nowait(loop);
     assert_int_equal(r.calls, 4);
     assert_int_equal(r.last_revents, R);
 
@@ -449,15 +449,15 @@ static void test_set_events_while_active(void **state)
     assert_int_equal(gev__io_set_events(loop, &r.w, W), 0);
     assert_false(r.w.base.active);
     assert_int_equal(r.w.events, W);
-    tu_nowait(loop);
+    gevtest_nowait(loop);
     assert_int_equal(r.calls, 4);
     ri_start(loop, &r);
-    tu_nowait(loop);
+    gevtest_nowait(loop);
     assert_int_equal(r.calls, 5);
     assert_int_equal(r.last_revents, W);
     assert_int_equal(r.bad_revents, 0);
     gev__io_stop(loop, &r.w);
-    tu_close_pair(sv);
+    gevtest_close_pair(sv);
 }
 
 /* -- errors ------------------------------------------------------------------------ */
@@ -477,10 +477,10 @@ static void test_start_on_invalid_fd_fails(void **state)
 {
     gev__loop *loop = *state;
     int sv[2];
-    tu_socketpair(sv);
+    gevtest_socketpair(sv);
     int closed = sv[0];
     close(sv[0]);
-    assert_false(tu_fd_is_open(closed));
+    assert_false(gevtest_fd_is_open(closed));
     expect_start_fails(loop, closed, R, EBADF);
     expect_start_fails(loop, -1, R, EBADF);
     expect_start_fails(loop, 1 << 20, W, EBADF);
@@ -491,18 +491,18 @@ static void test_start_on_invalid_fd_fails(void **state)
 
     /* the loop still works: io on a fresh pair (maybe the same number) */
     int p[2];
-    tu_socketpair(p);
+    gevtest_socketpair(p);
     ri r;
     ri_init(&r, 1, NULL, p[0], R);
     ri_start(loop, &r);
     assert_true(gev__loop_alive(loop));
-    assert_true(tu_write_byte(p[1]));
-    tu_nowait(loop);
+    assert_true(gevtest_write_byte(p[1]));
+    gevtest_nowait(loop);
     assert_int_equal(r.calls, 1);
     assert_int_equal(r.last_revents, R);
     gev__io_stop(loop, &r.w);
     close(sv[1]);
-    tu_close_pair(p);
+    gevtest_close_pair(p);
 }
 
 static void test_start_on_regular_file_or_directory_is_eperm(void **state)
@@ -511,20 +511,20 @@ static void test_start_on_regular_file_or_directory_is_eperm(void **state)
     FILE *f = tmpfile();
     assert_non_null(f);
     int dir = open("/", O_RDONLY | O_DIRECTORY);
-    assert_true(dir >= 0);
+    assert_ge(dir, 0);
     expect_start_fails(loop, fileno(f), GEV__READ, EPERM);
     expect_start_fails(loop, fileno(f), GEV__WRITE, EPERM);
     expect_start_fails(loop, dir, GEV__READ, EPERM);
     assert_false(gev__loop_alive(loop));
     int p[2];                                   /* the loop still works */
-    tu_socketpair(p);
+    gevtest_socketpair(p);
     ri r;
     ri_init(&r, 1, NULL, p[0], W);
     ri_start(loop, &r);
-    tu_nowait(loop);
+    gevtest_nowait(loop);
     assert_int_equal(r.calls, 1);
     gev__io_stop(loop, &r.w);
-    tu_close_pair(p);
+    gevtest_close_pair(p);
     close(dir);
     fclose(f);
 }
@@ -533,7 +533,7 @@ static void test_start_on_regular_file_or_directory_is_eperm(void **state)
 
 static void *write_later(void *arg)
 {
-    tu_sleep_ns(TU_MS(50));
+    gevtest_sleep_ns(GEVTEST_MS(50));
     int fd = *(int *)arg;
     char c = 'w';
     ssize_t n = write(fd, &c, 1);
@@ -545,21 +545,21 @@ static void test_io_wakes_blocked_run(void **state)
 {
     gev__loop *loop = *state;
     int sv[2];
-    tu_socketpair(sv);
+    gevtest_socketpair(sv);
     ri r;
     ri_init(&r, 1, NULL, sv[0], R);
     ri_start(loop, &r);
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, write_later, &sv[1]), 0);
     uint64_t it0 = gev__loop_iteration(loop);
-    bool ok = tu_run_until(loop, &r.calls, 1, 5000);
+    bool ok = gevtest_run_until(loop, &r.calls, 1, 5000);
     uint64_t iterations = gev__loop_iteration(loop) - it0;
     pthread_join(th, NULL);
     assert_true(ok);
-    assert_true(iterations <= 2);               /* it blocked, did not spin */
+    assert_le(iterations, 2);               /* it blocked, did not spin */
     assert_int_equal(r.last_revents, R);
     gev__io_stop(loop, &r.w);
-    tu_close_pair(sv);
+    gevtest_close_pair(sv);
 }
 
 static void test_many_fds(void **state)
@@ -571,25 +571,25 @@ static void test_many_fds(void **state)
     int (*p)[2] = calloc(N, sizeof *p);
     ri *rs = calloc(N, sizeof *rs);
     assert_true(p && rs);
-    tu_log log;
-    tu_log_init(&log, 4 * N);
+    gevtest_rec log;
+    gevtest_rec_init(&log, 4 * N);
     for (int i = 0; i < N; i++) {
-        tu_socketpair(p[i]);
+        gevtest_socketpair(p[i]);
         ri_init(&rs[i], i, &log, p[i][0], R);
         ri_start(loop, &rs[i]);
     }
     for (int i = 0; i < N; i += 2)
-        assert_true(tu_write_byte(p[i][1]));
-    tu_nowait(loop);
+        assert_true(gevtest_write_byte(p[i][1]));
+    gevtest_nowait(loop);
     for (int i = 0; i < N; i++) {
         assert_int_equal(rs[i].calls, i % 2 == 0 ? 1 : 0);
         assert_int_equal(rs[i].bad_revents, 0);
     }
     for (int i = 0; i < N; i++) {
         gev__io_stop(loop, &rs[i].w);
-        tu_close_pair(p[i]);
+        gevtest_close_pair(p[i]);
     }
-    tu_log_free(&log);
+    gevtest_rec_free(&log);
     free(rs);
     free(p);
 }
@@ -597,21 +597,21 @@ static void test_many_fds(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        TU_CASE(test_level_triggered_read),
-        TU_CASE(test_level_triggered_write),
-        TU_CASE(test_peer_closed_is_readable),
-        TU_CASE(test_read_and_write_watchers_are_independent),
-        TU_CASE(test_combined_watcher_gets_both_bits),
-        TU_CASE(test_many_watchers_on_one_fd_in_start_order),
-        TU_CASE(test_stop_other_on_same_fd_in_callback),
-        TU_CASE(test_stop_other_on_different_fd_same_poll),
-        TU_CASE(test_stop_and_free_self_in_callback),
-        TU_CASE(test_stop_and_free_others_in_callback),
-        TU_CASE(test_set_events_while_active),
-        TU_CASE(test_start_on_invalid_fd_fails),
-        TU_CASE(test_start_on_regular_file_or_directory_is_eperm),
-        TU_CASE(test_io_wakes_blocked_run),
-        TU_CASE(test_many_fds),
+        GEVTEST_CASE(test_level_triggered_read),
+        GEVTEST_CASE(test_level_triggered_write),
+        GEVTEST_CASE(test_peer_closed_is_readable),
+        GEVTEST_CASE(test_read_and_write_watchers_are_independent),
+        GEVTEST_CASE(test_combined_watcher_gets_both_bits),
+        GEVTEST_CASE(test_many_watchers_on_one_fd_in_start_order),
+        GEVTEST_CASE(test_stop_other_on_same_fd_in_callback),
+        GEVTEST_CASE(test_stop_other_on_different_fd_same_poll),
+        GEVTEST_CASE(test_stop_and_free_self_in_callback),
+        GEVTEST_CASE(test_stop_and_free_others_in_callback),
+        GEVTEST_CASE(test_set_events_while_active),
+        GEVTEST_CASE(test_start_on_invalid_fd_fails),
+        GEVTEST_CASE(test_start_on_regular_file_or_directory_is_eperm),
+        GEVTEST_CASE(test_io_wakes_blocked_run),
+        GEVTEST_CASE(test_many_fds),
     };
     return cmocka_run_group_tests_name("loop-io", tests, NULL, NULL);
 }

@@ -12,7 +12,7 @@
 #include <cmocka.h>
 
 #include "loop.h"
-#include "testutil.h"
+#include "gevtest.h"
 
 #ifndef GEV_BACKEND_NAME
 #error "config.h must define GEV_BACKEND_NAME"
@@ -22,7 +22,7 @@
 
 typedef struct rec {
     int id;
-    tu_log *log;
+    gevtest_rec *log;
     int calls;
     uint64_t iter;
     gev__nsec now;
@@ -38,11 +38,11 @@ static void rec_hit(gev__loop *loop, rec *r)
     r->iter = gev__loop_iteration(loop);
     r->now = gev__loop_now(loop);
     if (r->log != NULL)
-        tu_log_push(r->log, r->id);
+        gevtest_rec_push(r->log, r->id);
     if (r->calls == r->break_at || r->calls == r->break_at2)
         gev__loop_break(loop);
     if (r->spin > 0)
-        tu_spin_ns(r->spin);
+        gevtest_spin_ns(r->spin);
 }
 
 typedef struct { gev__timer t; rec r; } rtimer;
@@ -79,7 +79,7 @@ static void rprep_cb(gev__loop *loop, gev__prepare *p)
     }
 }
 
-static void rtimer_init(rtimer *x, int id, tu_log *log)
+static void rtimer_init(rtimer *x, int id, gevtest_rec *log)
 {
     memset(x, 0, sizeof *x);
     gev__timer_init(&x->t, rtimer_cb);
@@ -88,7 +88,7 @@ static void rtimer_init(rtimer *x, int id, tu_log *log)
     x->r.log = log;
 }
 
-static void rio_init(rio *x, int id, tu_log *log, int fd, int events)
+static void rio_init(rio *x, int id, gevtest_rec *log, int fd, int events)
 {
     memset(x, 0, sizeof *x);
     gev__io_init(&x->w, rio_cb, fd, events);
@@ -97,7 +97,7 @@ static void rio_init(rio *x, int id, tu_log *log, int fd, int events)
     x->r.log = log;
 }
 
-static void rprep_init(rprep *x, int id, tu_log *log)
+static void rprep_init(rprep *x, int id, gevtest_rec *log)
 {
     memset(x, 0, sizeof *x);
     gev__prepare_init(&x->p, rprep_cb);
@@ -122,7 +122,7 @@ static void test_backend_name_and_version(void **state)
     assert_true(strcmp(name, "libev") == 0 || strcmp(name, "libevent") == 0);
     const char *v = gev__backend_version();
     assert_non_null(v);
-    assert_true(strlen(v) > 0);
+    assert_gt(strlen(v), 0);
     assert_true(isdigit((unsigned char)v[0]));
     assert_non_null(strchr(v, '.'));            /* MAJOR.MINOR... */
 }
@@ -141,7 +141,7 @@ static void test_empty_loop(void **state)
     assert_int_equal(gev__loop_run(loop, GEV__RUN_DEFAULT), 0);
     assert_int_equal(gev__loop_run(loop, GEV__RUN_ONCE), 0);
     assert_int_equal(gev__loop_run(loop, GEV__RUN_NOWAIT), 0);
-    assert_true(elapsed_since(t0) < TU_MS(1000));
+    assert_lt(elapsed_since(t0), GEVTEST_MS(1000));
 }
 
 static void test_unref_timer_does_not_keep_run_alive(void **state)
@@ -155,15 +155,15 @@ static void test_unref_timer_does_not_keep_run_alive(void **state)
     gev__loop_update_now(loop);
     gev__timer_start(loop, &long_t.t, 10 * GEV__NSEC_PER_SEC, 0);
     assert_false(gev__loop_alive(loop));
-    gev__timer_start(loop, &short_t.t, TU_MS(5), 0);
+    gev__timer_start(loop, &short_t.t, GEVTEST_MS(5), 0);
     assert_true(gev__loop_alive(loop));
     assert_int_equal(gev__loop_run(loop, GEV__RUN_DEFAULT), 0);
     gev__nsec dt = elapsed_since(t0);
     assert_int_equal(short_t.r.calls, 1);
     assert_int_equal(long_t.r.calls, 0);
     assert_true(long_t.t.base.active);          /* still there, just unref'd */
-    assert_true(dt >= TU_MS(5));
-    assert_true(dt < TU_MS(2000));
+    assert_ge(dt, GEVTEST_MS(5));
+    assert_lt(dt, GEVTEST_MS(2000));
     assert_false(gev__loop_alive(loop));
     gev__timer_stop(loop, &long_t.t);
     assert_int_equal(gev__loop_timer_count(loop), 0);
@@ -173,25 +173,25 @@ static void test_unref_watcher_still_fires(void **state)
 {
     gev__loop *loop = *state;
     int sv[2];
-    tu_socketpair(sv);
+    gevtest_socketpair(sv);
     rtimer quick, keep;
     rio io;
     rtimer_init(&quick, 1, NULL);
     rtimer_init(&keep, 2, NULL);
     rio_init(&io, 3, NULL, sv[0], GEV__READ);
-    gev__timer_start(loop, &quick.t, TU_MS(1), 0);
+    gev__timer_start(loop, &quick.t, GEVTEST_MS(1), 0);
     gev__watcher_set_ref(loop, &quick.t.base, false);       /* while active */
     assert_int_equal(gev__io_start(loop, &io.w), 0);
     gev__watcher_set_ref(loop, &io.w.base, false);
     assert_false(gev__loop_alive(loop));
-    assert_true(tu_write_byte(sv[1]));
-    gev__timer_start(loop, &keep.t, TU_MS(50), 0);
+    assert_true(gevtest_write_byte(sv[1]));
+    gev__timer_start(loop, &keep.t, GEVTEST_MS(50), 0);
     assert_int_equal(gev__loop_run(loop, GEV__RUN_DEFAULT), 0);  /* io: unref'd */
     assert_int_equal(quick.r.calls, 1);
-    assert_true(io.r.calls >= 1);
+    assert_ge(io.r.calls, 1);
     assert_int_equal(keep.r.calls, 1);
     gev__io_stop(loop, &io.w);
-    tu_close_pair(sv);
+    gevtest_close_pair(sv);
 }
 
 static void test_alive_and_ref_flags(void **state)
@@ -233,12 +233,12 @@ static void test_run_return_values(void **state)
     rtimer_init(&b, 2, NULL);
     gev__loop_update_now(loop);
     gev__timer_start(loop, &a.t, 0, 0);
-    gev__timer_start(loop, &b.t, TU_MS(50), 0);
+    gev__timer_start(loop, &b.t, GEVTEST_MS(50), 0);
     assert_int_equal(gev__loop_run(loop, GEV__RUN_NOWAIT), 1);   /* b left */
     assert_int_equal(a.r.calls, 1);
-    assert_true(tu_run_until(loop, &b.r.calls, 1, 2000));
+    assert_true(gevtest_run_until(loop, &b.r.calls, 1, 2000));
     assert_int_equal(gev__loop_run(loop, GEV__RUN_ONCE), 0);
-    gev__timer_start(loop, &a.t, TU_MS(3), 0);
+    gev__timer_start(loop, &a.t, GEVTEST_MS(3), 0);
     assert_int_equal(gev__loop_run(loop, GEV__RUN_DEFAULT), 0);  /* until the last fired */
     assert_int_equal(a.r.calls, 2);
 }
@@ -256,13 +256,13 @@ static void assert_one_iteration_fires(gev__loop *loop, gev__nsec after)
     assert_int_equal(gev__loop_run(loop, GEV__RUN_ONCE), 0);
     assert_int_equal(gev__loop_iteration(loop), it + 1);
     assert_int_equal(a.r.calls, 1);         /* one iteration was enough */
-    assert_true(elapsed_since(t0) >= after);
+    assert_ge(elapsed_since(t0), after);
 }
 
 static void test_once_waits_for_the_timer(void **state)
 {
     for (int round = 0; round < 5; round++)
-        assert_one_iteration_fires(*state, TU_MS(20));
+        assert_one_iteration_fires(*state, GEVTEST_MS(20));
 }
 
 static void on_foreign_signal(int sig) { (void)sig; }
@@ -282,7 +282,7 @@ static void test_once_waits_through_a_foreign_signal(void **state)
     for (int round = 0; round < 3; round++) {
         struct itimerspec in_5ms = { .it_value = { .tv_nsec = 5000000 } };
         assert_int_equal(timer_settime(interrupter, 0, &in_5ms, NULL), 0);
-        assert_one_iteration_fires(loop, TU_MS(40));
+        assert_one_iteration_fires(loop, GEVTEST_MS(40));
     }
     assert_int_equal(timer_delete(interrupter), 0);
     assert_int_equal(sigaction(SIGUSR2, &old, NULL), 0);
@@ -292,7 +292,7 @@ static void test_nowait_never_blocks(void **state)
 {
     gev__loop *loop = *state;
     int sv[2];
-    tu_socketpair(sv);
+    gevtest_socketpair(sv);
     rtimer t;
     rio io;
     rtimer_init(&t, 1, NULL);
@@ -303,19 +303,19 @@ static void test_nowait_never_blocks(void **state)
     uint64_t it = gev__loop_iteration(loop);
     for (int i = 0; i < 100; i++)
         assert_int_equal(gev__loop_run(loop, GEV__RUN_NOWAIT), 1);
-    assert_true(elapsed_since(t0) < TU_MS(2000));
+    assert_lt(elapsed_since(t0), GEVTEST_MS(2000));
     assert_int_equal(gev__loop_iteration(loop), it + 100);
     assert_int_equal(t.r.calls + io.r.calls, 0);
     gev__timer_stop(loop, &t.t);
     gev__io_stop(loop, &io.w);
-    tu_close_pair(sv);
+    gevtest_close_pair(sv);
 }
 
 static void test_once_with_nothing_referenced_does_not_block(void **state)
 {
     gev__loop *loop = *state;
     int sv[2];
-    tu_socketpair(sv);
+    gevtest_socketpair(sv);
     rtimer t;
     rio io;
     rtimer_init(&t, 1, NULL);
@@ -328,14 +328,14 @@ static void test_once_with_nothing_referenced_does_not_block(void **state)
     uint64_t it = gev__loop_iteration(loop);
     assert_int_equal(gev__loop_run(loop, GEV__RUN_ONCE), 0);
     assert_int_equal(gev__loop_run(loop, GEV__RUN_ONCE), 0);
-    assert_true(elapsed_since(t0) < TU_MS(1000));
+    assert_lt(elapsed_since(t0), GEVTEST_MS(1000));
     assert_int_equal(gev__loop_iteration(loop), it + 2);
-    assert_true(tu_write_byte(sv[1]));          /* unref'd io still dispatched */
+    assert_true(gevtest_write_byte(sv[1]));          /* unref'd io still dispatched */
     assert_int_equal(gev__loop_run(loop, GEV__RUN_ONCE), 0);
     assert_int_equal(io.r.calls, 1);
     gev__timer_stop(loop, &t.t);
     gev__io_stop(loop, &io.w);
-    tu_close_pair(sv);
+    gevtest_close_pair(sv);
 }
 
 /* -- break --------------------------------------------------------------------------- */
@@ -343,13 +343,13 @@ static void test_once_with_nothing_referenced_does_not_block(void **state)
 static void test_break_from_callback(void **state)
 {
     gev__loop *loop = *state;
-    tu_log log;
-    tu_log_init(&log, 64);
+    gevtest_rec log;
+    gevtest_rec_init(&log, 64);
     rtimer r;
     rtimer_init(&r, 1, &log);
     r.r.break_at = 3;
     r.r.break_at2 = 6;
-    gev__timer_start(loop, &r.t, TU_MS(1), TU_MS(1));
+    gev__timer_start(loop, &r.t, GEVTEST_MS(1), GEVTEST_MS(1));
     assert_int_equal(gev__loop_run(loop, GEV__RUN_DEFAULT), 1);
     assert_int_equal(r.r.calls, 3);
     assert_int_equal(gev__loop_run(loop, GEV__RUN_DEFAULT), 1);  /* break does not stick */
@@ -365,21 +365,21 @@ static void test_break_from_callback(void **state)
     gev__timer_start(loop, &b.t, 0, 0);
     log.n = 0;
     assert_int_equal(gev__loop_run(loop, GEV__RUN_DEFAULT), 0);
-    TU_ASSERT_LOG_IS(&log, 10, 11);
-    tu_log_free(&log);
+    GEVTEST_ASSERT_REC_IS(&log, 10, 11);
+    gevtest_rec_free(&log);
 }
 
 static void test_break_from_io_callback(void **state)
 {
     gev__loop *loop = *state;
     int sv[2];
-    tu_socketpair(sv);
+    gevtest_socketpair(sv);
     rio io;
     rio_init(&io, 1, NULL, sv[0], GEV__READ);
     io.r.break_at = 1;
     io.r.break_at2 = 2;
     assert_int_equal(gev__io_start(loop, &io.w), 0);
-    assert_true(tu_write_byte(sv[1]));
+    assert_true(gevtest_write_byte(sv[1]));
     uint64_t it = gev__loop_iteration(loop);
     assert_int_equal(gev__loop_run(loop, GEV__RUN_DEFAULT), 1);
     assert_int_equal(io.r.calls, 1);
@@ -388,7 +388,7 @@ static void test_break_from_io_callback(void **state)
     assert_int_equal(io.r.calls, 2);
     assert_int_equal(gev__loop_iteration(loop), it + 2);
     gev__io_stop(loop, &io.w);
-    tu_close_pair(sv);
+    gevtest_close_pair(sv);
 }
 
 /* -- prepare ------------------------------------------------------------------------ */
@@ -397,9 +397,9 @@ static void test_prepare_runs_first_in_start_order(void **state)
 {
     gev__loop *loop = *state;
     int sv[2];
-    tu_socketpair(sv);
-    tu_log log;
-    tu_log_init(&log, 64);
+    gevtest_socketpair(sv);
+    gevtest_rec log;
+    gevtest_rec_init(&log, 64);
     rprep p1, p2, p3;
     rprep_init(&p1, 1, &log);
     rprep_init(&p2, 2, &log);
@@ -415,18 +415,18 @@ static void test_prepare_runs_first_in_start_order(void **state)
     assert_true(p1.p.base.active);
     assert_int_equal(gev__io_start(loop, &io.w), 0);
     gev__timer_start(loop, &t.t, 0, 0);
-    assert_true(tu_write_byte(sv[1]));          /* level-triggered: every time */
+    assert_true(gevtest_write_byte(sv[1]));          /* level-triggered: every time */
     assert_int_equal(log.n, 0);                 /* not inside start */
     for (int i = 0; i < 3; i++)
         gev__loop_run(loop, GEV__RUN_ONCE);
     /* ONCE is one iteration: each run shows the whole order of one */
-    TU_ASSERT_LOG_IS(&log, 1, 2, 3, 10, 20, 1, 2, 3, 10, 20, 1, 2, 3, 10, 20);
+    GEVTEST_ASSERT_REC_IS(&log, 1, 2, 3, 10, 20, 1, 2, 3, 10, 20, 1, 2, 3, 10, 20);
 
     gev__prepare_stop(loop, &p1.p);             /* restart: goes last */
     gev__prepare_start(loop, &p1.p);
     log.n = 0;
     gev__loop_run(loop, GEV__RUN_ONCE);
-    TU_ASSERT_LOG_IS(&log, 2, 3, 1, 10, 20);
+    GEVTEST_ASSERT_REC_IS(&log, 2, 3, 1, 10, 20);
     gev__prepare_stop(loop, &p1.p);
     gev__prepare_stop(loop, &p2.p);
     gev__prepare_stop(loop, &p3.p);
@@ -436,15 +436,15 @@ static void test_prepare_runs_first_in_start_order(void **state)
     log.n = 0;
     gev__loop_run(loop, GEV__RUN_NOWAIT);
     assert_int_equal(log.n, 0);
-    tu_log_free(&log);
-    tu_close_pair(sv);
+    gevtest_rec_free(&log);
+    gevtest_close_pair(sv);
 }
 
 static void test_prepare_stop_and_free_in_callbacks(void **state)
 {
     gev__loop *loop = *state;
-    tu_log log;
-    tu_log_init(&log, 64);
+    gevtest_rec log;
+    gevtest_rec_init(&log, 64);
     rprep *p1 = malloc(sizeof *p1), *p2 = malloc(sizeof *p2);
     rprep *p3 = malloc(sizeof *p3), *p4 = malloc(sizeof *p4);
     assert_true(p1 && p2 && p3 && p4);
@@ -463,24 +463,24 @@ static void test_prepare_stop_and_free_in_callbacks(void **state)
     gev__prepare_start(loop, &p3->p);
     gev__prepare_start(loop, &p4->p);
     gev__loop_run(loop, GEV__RUN_ONCE);
-    TU_ASSERT_LOG_IS(&log, 1, 2, 4);
+    GEVTEST_ASSERT_REC_IS(&log, 1, 2, 4);
     assert_false(p3->p.base.active);
     gev__loop_run(loop, GEV__RUN_ONCE);
-    TU_ASSERT_LOG_IS(&log, 1, 2, 4, 1, 4);
+    GEVTEST_ASSERT_REC_IS(&log, 1, 2, 4, 1, 4);
     gev__prepare_stop(loop, &p1->p);
     gev__prepare_stop(loop, &p4->p);
     gev__timer_stop(loop, &keep.t);
     free(p1);
     free(p3);
     free(p4);
-    tu_log_free(&log);
+    gevtest_rec_free(&log);
 }
 
 static void test_zero_timer_from_prepare_makes_poll_nonblocking(void **state)
 {
     gev__loop *loop = *state;
     int sv[2];
-    tu_socketpair(sv);
+    gevtest_socketpair(sv);
     rio idle;                                   /* referenced, never ready */
     rio_init(&idle, 1, NULL, sv[0], GEV__READ);
     assert_int_equal(gev__io_start(loop, &idle.w), 0);
@@ -495,7 +495,7 @@ static void test_zero_timer_from_prepare_makes_poll_nonblocking(void **state)
     for (int i = 1; i <= 3; i++) {
         gev__nsec t0 = gev__time_monotonic();
         assert_int_equal(gev__loop_run(loop, GEV__RUN_ONCE), 1);
-        assert_true(elapsed_since(t0) < TU_MS(1000));
+        assert_lt(elapsed_since(t0), GEVTEST_MS(1000));
         assert_int_equal(p.r.calls, i);
         assert_int_equal(zero.r.calls, i);      /* fired in the same iteration */
     }
@@ -503,7 +503,7 @@ static void test_zero_timer_from_prepare_makes_poll_nonblocking(void **state)
     gev__prepare_stop(loop, &p.p);
     gev__timer_stop(loop, &watchdog.t);
     gev__io_stop(loop, &idle.w);
-    tu_close_pair(sv);
+    gevtest_close_pair(sv);
 }
 
 /* -- the cached clock and the iteration counter ---------------------------------------- */
@@ -514,7 +514,7 @@ static void test_now_is_cached_within_a_batch(void **state)
     rtimer a, b;
     rtimer_init(&a, 1, NULL);
     rtimer_init(&b, 2, NULL);
-    a.r.spin = TU_MS(3);                        /* real time moves on ... */
+    a.r.spin = GEVTEST_MS(3);                        /* real time moves on ... */
     gev__timer_start(loop, &a.t, 0, 0);
     gev__timer_start(loop, &b.t, 0, 0);
     gev__loop_run(loop, GEV__RUN_NOWAIT);
@@ -522,26 +522,26 @@ static void test_now_is_cached_within_a_batch(void **state)
     assert_int_equal(b.r.calls, 1);
     assert_int_equal(b.r.now, a.r.now);         /* ... the cached now does not */
     assert_int_equal(gev__loop_now(loop), a.r.now);
-    assert_true(gev__time_monotonic() - a.r.now >= TU_MS(3));
+    assert_ge(gev__time_monotonic() - a.r.now, GEVTEST_MS(3));
 
     gev__nsec n1 = gev__loop_now(loop);
-    tu_spin_ns(TU_MS(2));
+    gevtest_spin_ns(GEVTEST_MS(2));
     assert_int_equal(gev__loop_now(loop), n1);
     gev__nsec n2 = gev__loop_update_now(loop);
-    assert_true(n2 - n1 >= TU_MS(2));
+    assert_ge(n2 - n1, GEVTEST_MS(2));
     assert_int_equal(gev__loop_now(loop), n2);
-    assert_true(n2 <= gev__time_monotonic());
+    assert_le(n2, gev__time_monotonic());
 
-    tu_sleep_ns(TU_MS(2));                      /* each iteration reads it again */
+    gevtest_sleep_ns(GEVTEST_MS(2));                      /* each iteration reads it again */
     gev__loop_run(loop, GEV__RUN_NOWAIT);
-    assert_true(gev__loop_now(loop) - n2 >= TU_MS(2));
+    assert_ge(gev__loop_now(loop) - n2, GEVTEST_MS(2));
 }
 
 static void test_now_read_after_the_poll(void **state)
 {
     gev__loop *loop = *state;
     int sv[2];
-    tu_socketpair(sv);
+    gevtest_socketpair(sv);
     rio io;
     rio_init(&io, 1, NULL, sv[0], GEV__READ);
     rtimer t;
@@ -549,15 +549,15 @@ static void test_now_read_after_the_poll(void **state)
     assert_int_equal(gev__io_start(loop, &io.w), 0);
     gev__nsec n0 = gev__loop_update_now(loop);
     gev__timer_start(loop, &t.t, 0, 0);
-    tu_sleep_ns(TU_MS(3));
-    assert_true(tu_write_byte(sv[1]));
+    gevtest_sleep_ns(GEVTEST_MS(3));
+    assert_true(gevtest_write_byte(sv[1]));
     gev__loop_run(loop, GEV__RUN_ONCE);
     assert_int_equal(io.r.calls, 1);
     assert_int_equal(t.r.calls, 1);
     assert_int_equal(io.r.now, n0);             /* IO runs during the poll */
-    assert_true(t.r.now - n0 >= TU_MS(3));      /* timers after the update */
+    assert_ge(t.r.now - n0, GEVTEST_MS(3));      /* timers after the update */
     gev__io_stop(loop, &io.w);
-    tu_close_pair(sv);
+    gevtest_close_pair(sv);
 }
 
 static void test_iteration_counter(void **state)
@@ -590,24 +590,24 @@ static void test_iteration_counter(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        TU_CASE(test_backend_name_and_version),
-        TU_CASE(test_empty_loop),
-        TU_CASE(test_unref_timer_does_not_keep_run_alive),
-        TU_CASE(test_unref_watcher_still_fires),
-        TU_CASE(test_alive_and_ref_flags),
-        TU_CASE(test_run_return_values),
-        TU_CASE(test_once_waits_for_the_timer),
-        TU_CASE(test_once_waits_through_a_foreign_signal),
-        TU_CASE(test_nowait_never_blocks),
-        TU_CASE(test_once_with_nothing_referenced_does_not_block),
-        TU_CASE(test_break_from_callback),
-        TU_CASE(test_break_from_io_callback),
-        TU_CASE(test_prepare_runs_first_in_start_order),
-        TU_CASE(test_prepare_stop_and_free_in_callbacks),
-        TU_CASE(test_zero_timer_from_prepare_makes_poll_nonblocking),
-        TU_CASE(test_now_is_cached_within_a_batch),
-        TU_CASE(test_now_read_after_the_poll),
-        TU_CASE(test_iteration_counter),
+        GEVTEST_CASE(test_backend_name_and_version),
+        GEVTEST_CASE(test_empty_loop),
+        GEVTEST_CASE(test_unref_timer_does_not_keep_run_alive),
+        GEVTEST_CASE(test_unref_watcher_still_fires),
+        GEVTEST_CASE(test_alive_and_ref_flags),
+        GEVTEST_CASE(test_run_return_values),
+        GEVTEST_CASE(test_once_waits_for_the_timer),
+        GEVTEST_CASE(test_once_waits_through_a_foreign_signal),
+        GEVTEST_CASE(test_nowait_never_blocks),
+        GEVTEST_CASE(test_once_with_nothing_referenced_does_not_block),
+        GEVTEST_CASE(test_break_from_callback),
+        GEVTEST_CASE(test_break_from_io_callback),
+        GEVTEST_CASE(test_prepare_runs_first_in_start_order),
+        GEVTEST_CASE(test_prepare_stop_and_free_in_callbacks),
+        GEVTEST_CASE(test_zero_timer_from_prepare_makes_poll_nonblocking),
+        GEVTEST_CASE(test_now_is_cached_within_a_batch),
+        GEVTEST_CASE(test_now_read_after_the_poll),
+        GEVTEST_CASE(test_iteration_counter),
     };
     return cmocka_run_group_tests_name("loop-run", tests, NULL, NULL);
 }

@@ -19,13 +19,13 @@
 #include <cmocka.h>
 
 #include "loop.h"
-#include "testutil.h"
+#include "gevtest.h"
 
 typedef struct rs rs;
 struct rs {
     gev__signal s;
     int id;
-    tu_log *log;
+    gevtest_rec *log;
     int calls;
     int wrong_thread;
     int wrong_signum;
@@ -42,7 +42,7 @@ static void rs_cb(gev__loop *loop, gev__signal *s)
     if (s->signum != r->s.signum)
         r->wrong_signum++;
     if (r->log != NULL)
-        tu_log_push(r->log, r->id);
+        gevtest_rec_push(r->log, r->id);
     if (r->other != NULL)
         gev__signal_stop(loop, &r->other->s);
 }
@@ -75,16 +75,16 @@ static void check_one_delivery(gev__loop *loop, int signum, bool use_kill)
     else
         assert_int_equal(raise(signum), 0);
     assert_int_equal(r.calls, 0);               /* not inside the handler */
-    assert_true(tu_run_until(loop, &r.calls, 1, 2000));
-    tu_nowait(loop);
-    tu_nowait(loop);
+    assert_true(gevtest_run_until(loop, &r.calls, 1, 2000));
+    gevtest_nowait(loop);
+    gevtest_nowait(loop);
     assert_int_equal(r.calls, 1);               /* one signal, one callback */
     assert_int_equal(r.wrong_thread, 0);
     assert_int_equal(r.wrong_signum, 0);
     assert_int_equal(r.s.signum, signum);
     /* again, to see that it keeps working */
     assert_int_equal(raise(signum), 0);
-    assert_true(tu_run_until(loop, &r.calls, 2, 2000));
+    assert_true(gevtest_run_until(loop, &r.calls, 2, 2000));
     gev__signal_stop(loop, &r.s);
     assert_false(r.s.base.active);
     assert_false(gev__loop_alive(loop));
@@ -103,7 +103,7 @@ static void test_kill_sigusr2(void **state)
 static void *kill_later(void *arg)
 {
     (void)arg;
-    tu_sleep_ns(TU_MS(50));
+    gevtest_sleep_ns(GEVTEST_MS(50));
     kill(getpid(), SIGUSR2);    /* process-directed: any thread may take it */
     return NULL;
 }
@@ -112,20 +112,20 @@ static void signal_from_thread_child(void *arg)
 {
     (void)arg;
     gev__loop *loop = gev__loop_new();
-    TU_CHILD_CHECK(loop != NULL);
+    GEVTEST_CHILD_CHECK(loop != NULL);
     rs r;
     rs_init(&r, 1, SIGUSR2);
-    TU_CHILD_CHECK(gev__signal_start(loop, &r.s) == 0);
+    GEVTEST_CHILD_CHECK(gev__signal_start(loop, &r.s) == 0);
     pthread_t th;
-    TU_CHILD_CHECK(pthread_create(&th, NULL, kill_later, NULL) == 0);
+    GEVTEST_CHILD_CHECK(pthread_create(&th, NULL, kill_later, NULL) == 0);
     uint64_t it0 = gev__loop_iteration(loop);
-    bool ok = tu_run_until(loop, &r.calls, 1, 5000);
+    bool ok = gevtest_run_until(loop, &r.calls, 1, 5000);
     uint64_t iterations = gev__loop_iteration(loop) - it0;
     pthread_join(th, NULL);
-    TU_CHILD_CHECK(ok);
-    TU_CHILD_CHECK(r.calls == 1);
-    TU_CHILD_CHECK(r.wrong_thread == 0);        /* in the loop thread */
-    TU_CHILD_CHECK(iterations <= 2);            /* it blocked, did not spin */
+    GEVTEST_CHILD_CHECK(ok);
+    GEVTEST_CHILD_CHECK(r.calls == 1);
+    GEVTEST_CHILD_CHECK(r.wrong_thread == 0);        /* in the loop thread */
+    GEVTEST_CHILD_CHECK(iterations <= 2);            /* it blocked, did not spin */
     gev__signal_stop(loop, &r.s);
     gev__loop_free(loop);
 }
@@ -135,7 +135,7 @@ static void signal_from_thread_child(void *arg)
 static void test_signal_from_other_thread_wakes_blocked_run(void **state)
 {
     (void)state;
-    tu_fork_check(signal_from_thread_child, NULL, 10);
+    gevtest_fork_check(signal_from_thread_child, NULL, 10);
 }
 
 static void test_two_watchers_on_one_signal(void **state)
@@ -147,24 +147,24 @@ static void test_two_watchers_on_one_signal(void **state)
     rs_start(loop, &a);
     rs_start(loop, &b);
     raise(SIGUSR1);
-    assert_true(tu_run_until(loop, &b.calls, 1, 2000));
-    assert_true(tu_run_until(loop, &a.calls, 1, 2000));
-    tu_nowait(loop);
+    assert_true(gevtest_run_until(loop, &b.calls, 1, 2000));
+    assert_true(gevtest_run_until(loop, &a.calls, 1, 2000));
+    gevtest_nowait(loop);
     assert_int_equal(a.calls, 1);
     assert_int_equal(b.calls, 1);
 
     gev__signal_stop(loop, &a.s);               /* b keeps the signal */
     assert_false(a.s.base.active);
     raise(SIGUSR1);
-    assert_true(tu_run_until(loop, &b.calls, 2, 2000));
-    tu_nowait(loop);
+    assert_true(gevtest_run_until(loop, &b.calls, 2, 2000));
+    gevtest_nowait(loop);
     assert_int_equal(a.calls, 1);               /* stopped: no more */
     assert_int_equal(b.calls, 2);
 
     rs_start(loop, &a);                         /* restarted: again */
     raise(SIGUSR1);
-    assert_true(tu_run_until(loop, &a.calls, 2, 2000));
-    assert_true(tu_run_until(loop, &b.calls, 3, 2000));
+    assert_true(gevtest_run_until(loop, &a.calls, 2, 2000));
+    assert_true(gevtest_run_until(loop, &b.calls, 3, 2000));
     gev__signal_stop(loop, &a.s);
     gev__signal_stop(loop, &b.s);
 }
@@ -172,8 +172,8 @@ static void test_two_watchers_on_one_signal(void **state)
 static void test_stop_other_in_callback(void **state)
 {
     gev__loop *loop = *state;
-    tu_log log;
-    tu_log_init(&log, 8);
+    gevtest_rec log;
+    gevtest_rec_init(&log, 8);
     rs a, b, keep;
     rs_init(&a, 1, SIGUSR2);
     rs_init(&b, 2, SIGUSR2);
@@ -185,8 +185,8 @@ static void test_stop_other_in_callback(void **state)
     rs_start(loop, &b);
     rs_start(loop, &keep);
     raise(SIGUSR2);
-    assert_true(tu_run_until(loop, &keep.calls, 1, 2000));
-    tu_nowait(loop);
+    assert_true(gevtest_run_until(loop, &keep.calls, 1, 2000));
+    gevtest_nowait(loop);
     assert_int_equal(log.n, 1);                 /* the first stopped the second */
     rs *first = log.v[0] == 1 ? &a : &b;
     rs *second = first == &a ? &b : &a;
@@ -194,14 +194,14 @@ static void test_stop_other_in_callback(void **state)
     assert_int_equal(second->calls, 0);
     assert_false(second->s.base.active);
     raise(SIGUSR2);
-    assert_true(tu_run_until(loop, &keep.calls, 2, 2000));
-    tu_nowait(loop);
+    assert_true(gevtest_run_until(loop, &keep.calls, 2, 2000));
+    gevtest_nowait(loop);
     assert_int_equal(first->calls, 2);
     assert_int_equal(second->calls, 0);
     gev__signal_stop(loop, &a.s);
     gev__signal_stop(loop, &b.s);
     gev__signal_stop(loop, &keep.s);
-    tu_log_free(&log);
+    gevtest_rec_free(&log);
 }
 
 static void test_bad_signum_is_einval(void **state)
@@ -221,7 +221,7 @@ static void test_bad_signum_is_einval(void **state)
     rs_init(&ok, 1, SIGUSR1);
     rs_start(loop, &ok);
     raise(SIGUSR1);
-    assert_true(tu_run_until(loop, &ok.calls, 1, 2000));
+    assert_true(gevtest_run_until(loop, &ok.calls, 1, 2000));
     gev__signal_stop(loop, &ok.s);
 }
 
@@ -289,7 +289,7 @@ static void test_signal_of_other_thread_is_ebusy(void **state)
     bool other_ok = false;
     if (rc2 == 0) {
         raise(SIGUSR2);
-        other_ok = tu_run_until(loop, &other.calls, 1, 2000);
+        other_ok = gevtest_run_until(loop, &other.calls, 1, 2000);
         gev__signal_stop(loop, &other.s);
     }
     pthread_mutex_lock(&o.mu);
@@ -314,7 +314,7 @@ static void test_signal_of_other_thread_is_ebusy(void **state)
 
     rs_start(loop, &r);                         /* released: ours now */
     raise(SIGUSR1);
-    assert_true(tu_run_until(loop, &r.calls, 1, 2000));
+    assert_true(gevtest_run_until(loop, &r.calls, 1, 2000));
     assert_int_equal(r.wrong_thread, 0);
     gev__signal_stop(loop, &r.s);
 }
@@ -348,16 +348,6 @@ static void rc_init(rc *r, pid_t pid)
     r->c.base.data = r;
 }
 
-static pid_t spawn_exit(int code)
-{
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0)
-        _exit(code);
-    return pid;
-}
-
 static bool not_reaped(pid_t pid)
 {
     siginfo_t si;
@@ -383,14 +373,14 @@ static void test_child_bad_pid_is_einval(void **state)
 static void test_child_exit_status(void **state)
 {
     gev__loop *loop = *state;
-    pid_t pid = spawn_exit(7);
+    pid_t pid = gevtest_spawn_exit(0, 7);
     rc r;
     rc_init(&r, pid);
     assert_int_equal(gev__child_start(loop, &r.c), 0);
     assert_true(r.c.base.active);
     assert_true(gev__loop_alive(loop));
-    assert_true(tu_run_until(loop, &r.calls, 1, 5000));
-    tu_nowait(loop);
+    assert_true(gevtest_run_until(loop, &r.calls, 1, 5000));
+    gevtest_nowait(loop);
     assert_int_equal(r.calls, 1);
     assert_int_equal(r.pid_seen, pid);
     assert_true(WIFEXITED(r.status));
@@ -408,7 +398,7 @@ static void test_child_killed_by_signal(void **state)
     gev__loop *loop = *state;
     fflush(NULL);
     pid_t pid = fork();
-    assert_true(pid >= 0);
+    assert_ge(pid, 0);
     if (pid == 0) {
         for (;;)
             pause();
@@ -416,12 +406,12 @@ static void test_child_killed_by_signal(void **state)
     rc r;
     rc_init(&r, pid);
     int start = gev__child_start(loop, &r.c);
-    tu_nowait(loop);
+    gevtest_nowait(loop);
     int early = r.calls;
     assert_int_equal(kill(pid, SIGKILL), 0);
     assert_int_equal(start, 0);
     assert_int_equal(early, 0);
-    assert_true(tu_run_until(loop, &r.calls, 1, 5000));
+    assert_true(gevtest_run_until(loop, &r.calls, 1, 5000));
     assert_true(WIFSIGNALED(r.status));
     assert_int_equal(WTERMSIG(r.status), SIGKILL);
 }
@@ -429,13 +419,13 @@ static void test_child_killed_by_signal(void **state)
 static void test_child_exited_before_start(void **state)
 {
     gev__loop *loop = *state;
-    pid_t pid = spawn_exit(3);
-    tu_wait_exited_noreap(pid);                 /* a zombie before start */
-    tu_nowait(loop);                               /* SIGCHLD long gone */
+    pid_t pid = gevtest_spawn_exit(0, 3);
+    gevtest_wait_exited_noreap(pid);                 /* a zombie before start */
+    gevtest_nowait(loop);                               /* SIGCHLD long gone */
     rc r;
     rc_init(&r, pid);
     assert_int_equal(gev__child_start(loop, &r.c), 0);
-    tu_nowait(loop);                               /* reaped on the next iteration */
+    gevtest_nowait(loop);                               /* reaped on the next iteration */
     assert_int_equal(r.calls, 1);
     assert_true(WIFEXITED(r.status));
     assert_int_equal(WEXITSTATUS(r.status), 3);
@@ -450,16 +440,16 @@ static void test_several_children(void **state)
     rc r[N];
     pid_t pids[N];
     for (int i = 0; i < N; i++) {
-        pids[i] = spawn_exit(10 + i);
+        pids[i] = gevtest_spawn_exit(0, 10 + i);
         rc_init(&r[i], pids[i]);
         assert_int_equal(gev__child_start(loop, &r[i].c), 0);
     }
     for (int i = 0; i < N; i++) {
-        assert_true(tu_run_until(loop, &r[i].calls, 1, 5000));
+        assert_true(gevtest_run_until(loop, &r[i].calls, 1, 5000));
         assert_int_equal(r[i].pid_seen, pids[i]);
         assert_int_equal(WEXITSTATUS(r[i].status), 10 + i);
     }
-    tu_nowait(loop);
+    gevtest_nowait(loop);
     for (int i = 0; i < N; i++)
         assert_int_equal(r[i].calls, 1);
     assert_false(gev__loop_alive(loop));
@@ -470,16 +460,16 @@ static void test_several_children(void **state)
 static void test_two_watchers_of_one_child_apart(void **state)
 {
     gev__loop *loop = *state;
-    pid_t a = spawn_exit(4), b = spawn_exit(5);
-    tu_wait_exited_noreap(a);
-    tu_wait_exited_noreap(b);
+    pid_t a = gevtest_spawn_exit(0, 4), b = gevtest_spawn_exit(0, 5);
+    gevtest_wait_exited_noreap(a);
+    gevtest_wait_exited_noreap(b);
     rc r[3];
     rc_init(&r[0], a);
     rc_init(&r[1], b);
     rc_init(&r[2], a);
     for (int i = 0; i < 3; i++)
         assert_int_equal(gev__child_start(loop, &r[i].c), 0);
-    tu_nowait(loop);
+    gevtest_nowait(loop);
     for (int i = 0; i < 3; i++) {
         assert_int_equal(r[i].calls, 1);
         assert_false(r[i].c.base.active);
@@ -493,15 +483,15 @@ static void test_two_watchers_of_one_child_apart(void **state)
 static void test_unwatched_child_is_not_reaped(void **state)
 {
     gev__loop *loop = *state;
-    pid_t other = spawn_exit(5);                /* nobody watches it */
-    tu_wait_exited_noreap(other);
-    pid_t watched = spawn_exit(1);
+    pid_t other = gevtest_spawn_exit(0, 5);                /* nobody watches it */
+    gevtest_wait_exited_noreap(other);
+    pid_t watched = gevtest_spawn_exit(0, 1);
     rc r;
     rc_init(&r, watched);
     assert_int_equal(gev__child_start(loop, &r.c), 0);
-    assert_true(tu_run_until(loop, &r.calls, 1, 5000));
+    assert_true(gevtest_run_until(loop, &r.calls, 1, 5000));
     for (int i = 0; i < 3; i++)
-        tu_nowait(loop);
+        gevtest_nowait(loop);
     assert_true(not_reaped(other));             /* still ours to reap */
     int st = 0;
     assert_int_equal(waitpid(other, &st, 0), other);
@@ -512,8 +502,8 @@ static void test_unwatched_child_is_not_reaped(void **state)
 static void test_stopped_child_watcher_gets_nothing(void **state)
 {
     gev__loop *loop = *state;
-    pid_t a = spawn_exit(2);
-    pid_t b = spawn_exit(4);
+    pid_t a = gevtest_spawn_exit(0, 2);
+    pid_t b = gevtest_spawn_exit(0, 4);
     rc ra, rb;
     rc_init(&ra, a);
     rc_init(&rb, b);
@@ -521,10 +511,10 @@ static void test_stopped_child_watcher_gets_nothing(void **state)
     assert_int_equal(gev__child_start(loop, &rb.c), 0);
     gev__child_stop(loop, &ra.c);
     assert_false(ra.c.base.active);
-    assert_true(tu_run_until(loop, &rb.calls, 1, 5000));
-    tu_wait_exited_noreap(a);
+    assert_true(gevtest_run_until(loop, &rb.calls, 1, 5000));
+    gevtest_wait_exited_noreap(a);
     for (int i = 0; i < 3; i++)
-        tu_nowait(loop);
+        gevtest_nowait(loop);
     assert_int_equal(ra.calls, 0);
     assert_int_equal(WEXITSTATUS(rb.status), 4);
     int st = 0;                                 /* not reaped by the loop */
@@ -537,8 +527,8 @@ static void test_stopped_child_watcher_gets_nothing(void **state)
 static void test_raised_signals_coalesce(void **state)
 {
     gev__loop *loop = *state;
-    tu_log log;
-    tu_log_init(&log, 16);
+    gevtest_rec log;
+    gevtest_rec_init(&log, 16);
     rs a, b;
     rs_init(&a, 1, SIGUSR1);
     rs_init(&b, 2, SIGUSR2);
@@ -549,13 +539,13 @@ static void test_raised_signals_coalesce(void **state)
     assert_int_equal(raise(SIGUSR1), 0);
     assert_int_equal(raise(SIGUSR1), 0);
     assert_int_equal(raise(SIGUSR1), 0);
-    assert_true(tu_run_until(loop, &b.calls, 1, 2000));
-    tu_nowait(loop);
-    tu_nowait(loop);
-    TU_ASSERT_LOG_IS(&log, 1, 2);
+    assert_true(gevtest_run_until(loop, &b.calls, 1, 2000));
+    gevtest_nowait(loop);
+    gevtest_nowait(loop);
+    GEVTEST_ASSERT_REC_IS(&log, 1, 2);
     gev__signal_stop(loop, &a.s);
     gev__signal_stop(loop, &b.s);
-    tu_log_free(&log);
+    gevtest_rec_free(&log);
 }
 
 static volatile sig_atomic_t own_handler_calls;
@@ -575,7 +565,7 @@ static void test_disposition_restored_after_last_stop(void **state)
     rs_init(&r, 1, SIGUSR1);
     rs_start(loop, &r);
     assert_int_equal(raise(SIGUSR1), 0);
-    assert_true(tu_run_until(loop, &r.calls, 1, 2000));
+    assert_true(gevtest_run_until(loop, &r.calls, 1, 2000));
     assert_int_equal(own_handler_calls, 0);   /* the loop had it */
     gev__signal_stop(loop, &r.s);
     assert_int_equal(raise(SIGUSR1), 0);      /* would kill us under SIG_DFL */
@@ -586,23 +576,23 @@ static void test_disposition_restored_after_last_stop(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        TU_CASE(test_raise_sigusr1),
-        TU_CASE(test_kill_sigusr2),
-        TU_CASE(test_signal_from_other_thread_wakes_blocked_run),
-        TU_CASE(test_two_watchers_on_one_signal),
-        TU_CASE(test_stop_other_in_callback),
-        TU_CASE(test_raised_signals_coalesce),
-        TU_CASE(test_disposition_restored_after_last_stop),
-        TU_CASE(test_bad_signum_is_einval),
-        TU_CASE(test_signal_of_other_thread_is_ebusy),
-        TU_CASE(test_child_bad_pid_is_einval),
-        TU_CASE(test_child_exit_status),
-        TU_CASE(test_child_killed_by_signal),
-        TU_CASE(test_child_exited_before_start),
-        TU_CASE(test_several_children),
-        TU_CASE(test_two_watchers_of_one_child_apart),
-        TU_CASE(test_unwatched_child_is_not_reaped),
-        TU_CASE(test_stopped_child_watcher_gets_nothing),
+        GEVTEST_CASE(test_raise_sigusr1),
+        GEVTEST_CASE(test_kill_sigusr2),
+        GEVTEST_CASE(test_signal_from_other_thread_wakes_blocked_run),
+        GEVTEST_CASE(test_two_watchers_on_one_signal),
+        GEVTEST_CASE(test_stop_other_in_callback),
+        GEVTEST_CASE(test_raised_signals_coalesce),
+        GEVTEST_CASE(test_disposition_restored_after_last_stop),
+        GEVTEST_CASE(test_bad_signum_is_einval),
+        GEVTEST_CASE(test_signal_of_other_thread_is_ebusy),
+        GEVTEST_CASE(test_child_bad_pid_is_einval),
+        GEVTEST_CASE(test_child_exit_status),
+        GEVTEST_CASE(test_child_killed_by_signal),
+        GEVTEST_CASE(test_child_exited_before_start),
+        GEVTEST_CASE(test_several_children),
+        GEVTEST_CASE(test_two_watchers_of_one_child_apart),
+        GEVTEST_CASE(test_unwatched_child_is_not_reaped),
+        GEVTEST_CASE(test_stopped_child_watcher_gets_nothing),
     };
     return cmocka_run_group_tests_name("loop-signal", tests, NULL, NULL);
 }

@@ -13,14 +13,14 @@
 #include <cmocka.h>
 
 #include "loop.h"
-#include "testutil.h"
+#include "gevtest.h"
 
 /* A recording timer: every firing pushes id to log. */
 typedef struct rt rt;
 struct rt {
     gev__timer t;
     int id;
-    tu_log *log;
+    gevtest_rec *log;
     int fired;
     uint64_t iter;          /* gev__loop_iteration() at the last firing */
     gev__nsec mono;         /* gev__time_monotonic() at the last firing */
@@ -37,12 +37,12 @@ static void rt_cb(gev__loop *loop, gev__timer *t)
     r->mono = gev__time_monotonic();
     r->now = gev__loop_now(loop);
     if (r->log != NULL)
-        tu_log_push(r->log, r->id);
+        gevtest_rec_push(r->log, r->id);
     if (r->action != NULL)
         r->action(loop, r);
 }
 
-static void rt_init(rt *r, int id, tu_log *log)
+static void rt_init(rt *r, int id, gevtest_rec *log)
 {
     memset(r, 0, sizeof *r);
     gev__timer_init(&r->t, rt_cb);
@@ -74,10 +74,10 @@ static void test_time_helpers(void **state)
     gev__nsec ref = (gev__nsec)ts.tv_sec * GEV__NSEC_PER_SEC + ts.tv_nsec;
     gev__nsec a = gev__time_monotonic();
     gev__nsec b = gev__time_monotonic();
-    assert_true(a >= ref && a - ref < TU_MS(200));   /* CLOCK_MONOTONIC */
-    assert_true(b >= a);
-    tu_sleep_ns(TU_MS(2));
-    assert_true(gev__time_monotonic() - b >= TU_MS(2));
+    assert_true(a >= ref && a - ref < GEVTEST_MS(200));   /* CLOCK_MONOTONIC */
+    assert_ge(b, a);
+    gevtest_sleep_ns(GEVTEST_MS(2));
+    assert_ge(gev__time_monotonic() - b, GEVTEST_MS(2));
 }
 
 /* -- start / stop / count -------------------------------------------------- */
@@ -92,10 +92,10 @@ static void test_start_counts_from_cached_now(void **state)
 
     gev__nsec now = gev__loop_update_now(loop);
     assert_int_equal(gev__loop_now(loop), now);
-    tu_spin_ns(TU_MS(2));                       /* the cache is now stale */
-    gev__timer_start(loop, &a.t, TU_MS(10), 0);
+    gevtest_spin_ns(GEVTEST_MS(2));                       /* the cache is now stale */
+    gev__timer_start(loop, &a.t, GEVTEST_MS(10), 0);
     assert_true(a.t.base.active);
-    assert_int_equal(a.t.deadline, now + TU_MS(10));
+    assert_int_equal(a.t.deadline, now + GEVTEST_MS(10));
     assert_int_equal(a.t.repeat, 0);
     assert_int_equal(gev__loop_timer_count(loop), 1);
 
@@ -116,10 +116,10 @@ static void test_timer_count(void **state)
     assert_non_null(ts);
     for (int i = 0; i < N; i++) {
         rt_init(&ts[i], i, NULL);
-        gev__timer_start(loop, &ts[i].t, TU_MS(1000 + i), 0);
+        gev__timer_start(loop, &ts[i].t, GEVTEST_MS(1000 + i), 0);
         assert_int_equal(gev__loop_timer_count(loop), (size_t)i + 1);
     }
-    gev__timer_start(loop, &ts[5].t, TU_MS(1), 0);      /* restart: no new entry */
+    gev__timer_start(loop, &ts[5].t, GEVTEST_MS(1), 0);      /* restart: no new entry */
     assert_int_equal(gev__loop_timer_count(loop), N);
     for (int i = 0; i < N; i += 2)
         gev__timer_stop(loop, &ts[i].t);
@@ -136,20 +136,20 @@ static void test_equal_deadlines_fire_in_start_order(void **state)
 {
     gev__loop *loop = *state;
     enum { N = 1000 };
-    tu_log log;
-    tu_log_init(&log, N);
+    gevtest_rec log;
+    gevtest_rec_init(&log, N);
     rt *ts = calloc(N, sizeof *ts);
     assert_non_null(ts);
     for (int i = 0; i < N; i++) {
         rt_init(&ts[i], i, &log);
-        gev__timer_start(loop, &ts[i].t, TU_MS(1), 0);
+        gev__timer_start(loop, &ts[i].t, GEVTEST_MS(1), 0);
     }
-    assert_true(tu_run_until(loop, &ts[N - 1].fired, 1, 5000));
+    assert_true(gevtest_run_until(loop, &ts[N - 1].fired, 1, 5000));
     int *exp = malloc(N * sizeof *exp);
     assert_non_null(exp);
     for (int i = 0; i < N; i++)
         exp[i] = i;
-    TU_ASSERT_LOG(&log, exp, N);
+    GEVTEST_ASSERT_REC(&log, exp, N);
     for (int i = 0; i < N; i++) {
         assert_int_equal(ts[i].fired, 1);
         assert_false(ts[i].t.base.active);
@@ -158,21 +158,21 @@ static void test_equal_deadlines_fire_in_start_order(void **state)
     assert_int_equal(gev__loop_timer_count(loop), 0);
     free(exp);
     free(ts);
-    tu_log_free(&log);
+    gevtest_rec_free(&log);
 }
 
 static void test_mixed_delays_with_ties(void **state)
 {
     gev__loop *loop = *state;
     enum { N = 60 };
-    tu_log log;
-    tu_log_init(&log, N);
+    gevtest_rec log;
+    gevtest_rec_init(&log, N);
     rt ts[N];
     int delay[N];
     for (int i = 0; i < N; i++) {
         delay[i] = (i * 7) % 5;             /* 0..4 ms, 12 of each */
         rt_init(&ts[i], i, &log);
-        gev__timer_start(loop, &ts[i].t, TU_MS(delay[i]), 0);
+        gev__timer_start(loop, &ts[i].t, GEVTEST_MS(delay[i]), 0);
     }
     /* expected: by delay, ties by start order */
     int exp[N], k = 0;
@@ -181,9 +181,9 @@ static void test_mixed_delays_with_ties(void **state)
             if (delay[i] == d)
                 exp[k++] = i;
     assert_int_equal(k, N);
-    assert_true(tu_run_until_logged(loop, &log, N, 5000));
-    TU_ASSERT_LOG(&log, exp, N);
-    tu_log_free(&log);
+    assert_true(gevtest_run_until_recorded(loop, &log, N, 5000));
+    GEVTEST_ASSERT_REC(&log, exp, N);
+    gevtest_rec_free(&log);
 }
 
 /* Deadlines in increasing order take the O(1) in-order run, others the
@@ -192,28 +192,28 @@ static void test_in_order_run_mixed_with_heap(void **state)
 {
     gev__loop *loop = *state;
     enum { N = 16 };
-    tu_log log;
-    tu_log_init(&log, N);
+    gevtest_rec log;
+    gevtest_rec_init(&log, N);
     rt ts[N];
     gev__nsec now = gev__loop_update_now(loop);
     for (int i = 0; i < N; i++)
         rt_init(&ts[i], i, &log);
     for (int i = 0; i < 10; i++)                /* 10..19 ms: the run */
-        gev__timer_start_at(loop, &ts[i].t, now + TU_MS(10 + i));
+        gev__timer_start_at(loop, &ts[i].t, now + GEVTEST_MS(10 + i));
     for (int i = 10; i < 15; i++)               /* 1, 3, 5, 7, 9 ms: the heap */
-        gev__timer_start_at(loop, &ts[i].t, now + TU_MS(2 * (i - 10) + 1));
-    gev__timer_start_at(loop, &ts[15].t, now + TU_MS(16));  /* ties with 6 */
+        gev__timer_start_at(loop, &ts[i].t, now + GEVTEST_MS(2 * (i - 10) + 1));
+    gev__timer_start_at(loop, &ts[15].t, now + GEVTEST_MS(16));  /* ties with 6 */
     gev__timer_stop(loop, &ts[2].t);
     gev__timer_stop(loop, &ts[5].t);
-    gev__timer_start_at(loop, &ts[8].t, now + TU_MS(2));   /* run -> heap */
-    gev__timer_start_at(loop, &ts[12].t, now + TU_MS(30)); /* heap -> run */
+    gev__timer_start_at(loop, &ts[8].t, now + GEVTEST_MS(2));   /* run -> heap */
+    gev__timer_start_at(loop, &ts[12].t, now + GEVTEST_MS(30)); /* heap -> run */
     assert_int_equal(gev__loop_timer_count(loop), 14);
     const int exp[] = { 10, 8, 11, 13, 14, 0, 1, 3, 4, 6, 15, 7, 9, 12 };
     enum { M = sizeof exp / sizeof exp[0] };
-    assert_true(tu_run_until_logged(loop, &log, M, 5000));
-    TU_ASSERT_LOG(&log, exp, M);
+    assert_true(gevtest_run_until_recorded(loop, &log, M, 5000));
+    GEVTEST_ASSERT_REC(&log, exp, M);
     assert_int_equal(gev__loop_timer_count(loop), 0);
-    tu_log_free(&log);
+    gevtest_rec_free(&log);
 }
 
 static void test_zero_delay_not_synchronous(void **state)
@@ -246,8 +246,8 @@ static void start_other_in_past(gev__loop *loop, rt *self)
 
 static void check_started_in_dispatch(gev__loop *loop, void (*action)(gev__loop *, rt *))
 {
-    tu_log log;
-    tu_log_init(&log, 8);
+    gevtest_rec log;
+    gevtest_rec_init(&log, 8);
     rt a, b;
     rt_init(&a, 1, &log);
     rt_init(&b, 2, &log);
@@ -261,8 +261,8 @@ static void check_started_in_dispatch(gev__loop *loop, void (*action)(gev__loop 
     assert_int_equal(gev__loop_run(loop, GEV__RUN_NOWAIT), 0);
     assert_int_equal(b.fired, 1);
     assert_int_equal(b.iter, a.iter + 1);      /* the next iteration */
-    TU_ASSERT_LOG_IS(&log, 1, 2);
-    tu_log_free(&log);
+    GEVTEST_ASSERT_REC_IS(&log, 1, 2);
+    gevtest_rec_free(&log);
 }
 
 static void test_zero_delay_from_callback_fires_next_iteration(void **state)
@@ -304,25 +304,25 @@ static void stop_other(gev__loop *loop, rt *self)
 static void test_stop_in_callback_prevents_due_timer(void **state)
 {
     gev__loop *loop = *state;
-    tu_log log;
-    tu_log_init(&log, 8);
+    gevtest_rec log;
+    gevtest_rec_init(&log, 8);
     rt a, b, c;
     rt_init(&a, 1, &log);
     rt_init(&b, 2, &log);
     rt_init(&c, 3, &log);
     a.action = stop_other;
     a.other = &b;
-    gev__timer_start(loop, &a.t, TU_MS(1), 0);
-    gev__timer_start(loop, &b.t, TU_MS(1), 0);
-    gev__timer_start(loop, &c.t, TU_MS(2), 0);
-    tu_sleep_ns(TU_MS(4));                      /* all three due in one iteration */
+    gev__timer_start(loop, &a.t, GEVTEST_MS(1), 0);
+    gev__timer_start(loop, &b.t, GEVTEST_MS(1), 0);
+    gev__timer_start(loop, &c.t, GEVTEST_MS(2), 0);
+    gevtest_sleep_ns(GEVTEST_MS(4));                      /* all three due in one iteration */
     assert_int_equal(gev__loop_run(loop, GEV__RUN_NOWAIT), 0);
-    TU_ASSERT_LOG_IS(&log, 1, 3);
+    GEVTEST_ASSERT_REC_IS(&log, 1, 3);
     assert_int_equal(b.fired, 0);
     assert_false(b.t.base.active);
     assert_int_equal(a.iter, c.iter);
     assert_int_equal(gev__loop_timer_count(loop), 0);
-    tu_log_free(&log);
+    gevtest_rec_free(&log);
 }
 
 static void stop_free_other(gev__loop *loop, rt *self)
@@ -335,7 +335,7 @@ static void stop_free_other(gev__loop *loop, rt *self)
 static void stop_free_self(gev__loop *loop, rt *self)
 {
     if (self->fired == 3) {
-        tu_log_push(self->log, -1);
+        gevtest_rec_push(self->log, -1);
         gev__timer_stop(loop, &self->t);
         free(self);
     }
@@ -344,8 +344,8 @@ static void stop_free_self(gev__loop *loop, rt *self)
 static void test_stop_and_free_in_callbacks(void **state)
 {
     gev__loop *loop = *state;
-    tu_log log;
-    tu_log_init(&log, 16);
+    gevtest_rec log;
+    gevtest_rec_init(&log, 16);
     rt *a = malloc(sizeof *a), *b = malloc(sizeof *b), *c = malloc(sizeof *c);
     assert_true(a && b && c);
     rt_init(a, 1, &log);
@@ -356,45 +356,45 @@ static void test_stop_and_free_in_callbacks(void **state)
     c->action = stop_free_self;                /* c (repeating) frees itself */
     gev__timer_start(loop, &a->t, 0, 0);
     gev__timer_start(loop, &b->t, 0, 0);
-    gev__timer_start(loop, &c->t, 0, TU_MS(1));
-    assert_true(tu_run_until_logged(loop, &log, 5, 5000));
+    gev__timer_start(loop, &c->t, 0, GEVTEST_MS(1));
+    assert_true(gevtest_run_until_recorded(loop, &log, 5, 5000));
     /* first dispatch: a, c (b stopped and freed by a); c twice more, then -1 */
-    TU_ASSERT_LOG_IS(&log, 1, 3, 3, 3, -1);
+    GEVTEST_ASSERT_REC_IS(&log, 1, 3, 3, 3, -1);
     assert_int_equal(gev__loop_timer_count(loop), 0);
     assert_int_equal(gev__loop_run(loop, GEV__RUN_NOWAIT), 0);
     assert_int_equal(log.n, 5);
     free(a);
-    tu_log_free(&log);
+    gevtest_rec_free(&log);
 }
 
 static void test_restart_moves_active_timer(void **state)
 {
     gev__loop *loop = *state;
-    tu_log log;
-    tu_log_init(&log, 8);
+    gevtest_rec log;
+    gevtest_rec_init(&log, 8);
     rt a, b, c;
     rt_init(&a, 1, &log);
     rt_init(&b, 2, &log);
     rt_init(&c, 3, &log);
-    gev__timer_start(loop, &a.t, TU_MS(1), 0);
-    gev__timer_start(loop, &b.t, TU_MS(2), 0);
-    gev__timer_start(loop, &c.t, TU_MS(10000), 0);
-    gev__timer_start(loop, &a.t, TU_MS(3), 0);   /* later: after b */
-    assert_int_equal(a.t.deadline, gev__loop_now(loop) + TU_MS(3));
+    gev__timer_start(loop, &a.t, GEVTEST_MS(1), 0);
+    gev__timer_start(loop, &b.t, GEVTEST_MS(2), 0);
+    gev__timer_start(loop, &c.t, GEVTEST_MS(10000), 0);
+    gev__timer_start(loop, &a.t, GEVTEST_MS(3), 0);   /* later: after b */
+    assert_int_equal(a.t.deadline, gev__loop_now(loop) + GEVTEST_MS(3));
     gev__timer_start(loop, &c.t, 0, 0);          /* earlier: first */
     assert_int_equal(gev__loop_timer_count(loop), 3);
-    assert_true(tu_run_until_logged(loop, &log, 3, 5000));
-    TU_ASSERT_LOG_IS(&log, 3, 2, 1);
+    assert_true(gevtest_run_until_recorded(loop, &log, 3, 5000));
+    GEVTEST_ASSERT_REC_IS(&log, 3, 2, 1);
     assert_int_equal(gev__loop_run(loop, GEV__RUN_NOWAIT), 0);
     assert_int_equal(log.n, 3);                  /* each once */
-    tu_log_free(&log);
+    gevtest_rec_free(&log);
 }
 
 static void test_restart_due_timer_in_callback_defers_it(void **state)
 {
     gev__loop *loop = *state;
-    tu_log log;
-    tu_log_init(&log, 8);
+    gevtest_rec log;
+    gevtest_rec_init(&log, 8);
     rt a, b;
     rt_init(&a, 1, &log);
     rt_init(&b, 2, &log);
@@ -403,11 +403,11 @@ static void test_restart_due_timer_in_callback_defers_it(void **state)
     gev__timer_start(loop, &a.t, 0, 0);
     gev__timer_start(loop, &b.t, 0, 0);
     assert_int_equal(gev__loop_run(loop, GEV__RUN_NOWAIT), 1);
-    TU_ASSERT_LOG_IS(&log, 1);                  /* b was moved out of this dispatch */
+    GEVTEST_ASSERT_REC_IS(&log, 1);                  /* b was moved out of this dispatch */
     assert_int_equal(gev__loop_run(loop, GEV__RUN_NOWAIT), 0);
-    TU_ASSERT_LOG_IS(&log, 1, 2);
+    GEVTEST_ASSERT_REC_IS(&log, 1, 2);
     assert_int_equal(b.iter, a.iter + 1);
-    tu_log_free(&log);
+    gevtest_rec_free(&log);
 }
 
 static void test_timer_again(void **state)
@@ -416,20 +416,20 @@ static void test_timer_again(void **state)
     rt r, o;
     rt_init(&r, 1, NULL);
     rt_init(&o, 2, NULL);
-    gev__timer_start(loop, &r.t, TU_MS(10000), TU_MS(20));
-    assert_int_equal(r.t.repeat, TU_MS(20));
-    tu_spin_ns(TU_MS(2));
+    gev__timer_start(loop, &r.t, GEVTEST_MS(10000), GEVTEST_MS(20));
+    assert_int_equal(r.t.repeat, GEVTEST_MS(20));
+    gevtest_spin_ns(GEVTEST_MS(2));
     gev__timer_again(loop, &r.t);               /* repeat from now */
     assert_true(r.t.base.active);
     const gev__nsec da = r.t.deadline;
-    assert_int_equal(da, gev__loop_now(loop) + TU_MS(20));
+    assert_int_equal(da, gev__loop_now(loop) + GEVTEST_MS(20));
     assert_int_equal(gev__loop_timer_count(loop), 1);
-    assert_true(tu_run_until(loop, &r.fired, 1, 5000));
-    assert_true(r.now >= da);
-    assert_true(tu_run_until(loop, &r.fired, 2, 5000));
+    assert_true(gevtest_run_until(loop, &r.fired, 1, 5000));
+    assert_ge(r.now, da);
+    assert_true(gevtest_run_until(loop, &r.fired, 2, 5000));
     assert_true(r.t.base.active);               /* still repeating */
 
-    gev__timer_start(loop, &o.t, TU_MS(10000), 0);
+    gev__timer_start(loop, &o.t, GEVTEST_MS(10000), 0);
     assert_int_equal(gev__loop_timer_count(loop), 2);
     gev__timer_again(loop, &o.t);               /* one-shot: stops */
     assert_false(o.t.base.active);
@@ -442,36 +442,36 @@ static void test_timer_again(void **state)
 static void test_start_at(void **state)
 {
     gev__loop *loop = *state;
-    tu_log log;
-    tu_log_init(&log, 8);
+    gevtest_rec log;
+    gevtest_rec_init(&log, 8);
     rt t1, t2, t3, t4;
     rt_init(&t1, 1, &log);
     rt_init(&t2, 2, &log);
     rt_init(&t3, 3, &log);
     rt_init(&t4, 4, &log);
     gev__nsec now = gev__loop_update_now(loop);
-    gev__timer_start(loop, &t1.t, TU_MS(100), TU_MS(5));   /* becomes one-shot */
-    gev__timer_start_at(loop, &t1.t, now + TU_MS(3));
-    gev__timer_start_at(loop, &t2.t, now + TU_MS(1));
-    gev__timer_start_at(loop, &t3.t, now + TU_MS(1));
+    gev__timer_start(loop, &t1.t, GEVTEST_MS(100), GEVTEST_MS(5));   /* becomes one-shot */
+    gev__timer_start_at(loop, &t1.t, now + GEVTEST_MS(3));
+    gev__timer_start_at(loop, &t2.t, now + GEVTEST_MS(1));
+    gev__timer_start_at(loop, &t3.t, now + GEVTEST_MS(1));
     gev__timer_start_at(loop, &t4.t, now - GEV__NSEC_PER_SEC);
-    assert_int_equal(t1.t.deadline, now + TU_MS(3));
+    assert_int_equal(t1.t.deadline, now + GEVTEST_MS(3));
     assert_int_equal(t1.t.repeat, 0);
-    assert_int_equal(t2.t.deadline, now + TU_MS(1));
+    assert_int_equal(t2.t.deadline, now + GEVTEST_MS(1));
     assert_int_equal(t4.t.deadline, now - GEV__NSEC_PER_SEC);
     assert_int_equal(gev__loop_timer_count(loop), 4);
     assert_int_equal(log.n, 0);
     gev__loop_run(loop, GEV__RUN_NOWAIT);
-    assert_true(log.n >= 1);                    /* the past one: next iteration */
+    assert_ge(log.n, 1);                    /* the past one: next iteration */
     assert_int_equal(log.v[0], 4);
-    assert_true(tu_run_until_logged(loop, &log, 4, 5000));
-    TU_ASSERT_LOG_IS(&log, 4, 2, 3, 1);
-    assert_true(t1.mono >= now + TU_MS(3));
-    tu_sleep_ns(TU_MS(10));
+    assert_true(gevtest_run_until_recorded(loop, &log, 4, 5000));
+    GEVTEST_ASSERT_REC_IS(&log, 4, 2, 3, 1);
+    assert_ge(t1.mono, now + GEVTEST_MS(3));
+    gevtest_sleep_ns(GEVTEST_MS(10));
     assert_int_equal(gev__loop_run(loop, GEV__RUN_NOWAIT), 0);
     assert_int_equal(log.n, 4);                 /* all one-shot */
     assert_int_equal(gev__loop_timer_count(loop), 0);
-    tu_log_free(&log);
+    gevtest_rec_free(&log);
 }
 
 /* -- the heap under random load ------------------------------------------- */
@@ -495,8 +495,8 @@ static void test_heap_random_deadlines_one_dispatch(void **state)
     gev__loop *loop = *state;
     enum { N = 3000 };
     uint64_t seed = 12345;
-    tu_log log;
-    tu_log_init(&log, N);
+    gevtest_rec log;
+    gevtest_rec_init(&log, N);
     rt *ts = calloc(N, sizeof *ts);
     uint64_t *order = calloc(N, sizeof *order);
     bool *live = calloc(N, sizeof *live);
@@ -504,7 +504,7 @@ static void test_heap_random_deadlines_one_dispatch(void **state)
     uint64_t starts = 0;
     for (int i = 0; i < N; i++) {
         rt_init(&ts[i], i, &log);
-        gev__timer_start(loop, &ts[i].t, TU_US(100) * (rng_next(&seed) % 50), 0);
+        gev__timer_start(loop, &ts[i].t, GEVTEST_US(100) * (rng_next(&seed) % 50), 0);
         order[i] = starts++;
         live[i] = true;
     }
@@ -517,7 +517,7 @@ static void test_heap_random_deadlines_one_dispatch(void **state)
             live[i] = false;
             break;
         default:
-            gev__timer_start(loop, &ts[i].t, TU_US(100) * (rng_next(&seed) % 50), 0);
+            gev__timer_start(loop, &ts[i].t, GEVTEST_US(100) * (rng_next(&seed) % 50), 0);
             order[i] = starts++;
             live[i] = true;
             break;
@@ -539,16 +539,16 @@ static void test_heap_random_deadlines_one_dispatch(void **state)
     assert_non_null(exp);
     for (size_t j = 0; j < nlive; j++)
         exp[j] = keys[j].idx;
-    tu_sleep_ns(TU_MS(6));                      /* every deadline is now past */
+    gevtest_sleep_ns(GEVTEST_MS(6));                      /* every deadline is now past */
     assert_int_equal(gev__loop_run(loop, GEV__RUN_NOWAIT), 0);
-    TU_ASSERT_LOG(&log, exp, nlive);
+    GEVTEST_ASSERT_REC(&log, exp, nlive);
     assert_int_equal(gev__loop_timer_count(loop), 0);
     free(exp);
     free(keys);
     free(live);
     free(order);
     free(ts);
-    tu_log_free(&log);
+    gevtest_rec_free(&log);
 }
 
 /* Over many iterations, with callbacks stopping random pending timers. */
@@ -611,9 +611,9 @@ static void test_heap_random_deadlines_over_iterations(void **state)
     for (int i = 0; i < N; i++) {   /* started in index order: index = start order */
         rt_init(&h.ts[i], i, NULL);
         h.ts[i].action = heap_run_action;
-        gev__timer_start(loop, &h.ts[i].t, TU_US(250) * (rng_next(&h.seed) % 80), 0);
+        gev__timer_start(loop, &h.ts[i].t, GEVTEST_US(250) * (rng_next(&h.seed) % 80), 0);
     }
-    assert_true(tu_run_until_pred(loop, heap_run_done, &h, 5000));
+    assert_true(gevtest_run_until_pred(loop, heap_run_done, &h, 5000));
     assert_int_equal(gev__loop_timer_count(loop), 0);
     int nstopped = 0;
     for (int i = 0; i < N; i++) {
@@ -624,7 +624,7 @@ static void test_heap_random_deadlines_over_iterations(void **state)
     }
     assert_int_equal(h.order_errors, 0);
     assert_int_equal(h.fired_total + nstopped, N);
-    assert_true(nstopped > 0);
+    assert_gt(nstopped, 0);
     free(h.stopped);
     free(h.ts);
 }
@@ -634,7 +634,7 @@ static void test_heap_random_deadlines_over_iterations(void **state)
 static void test_repeat_does_not_drift(void **state)
 {
     gev__loop *loop = *state;
-    const gev__nsec P = TU_MS(5);
+    const gev__nsec P = GEVTEST_MS(5);
     enum { N = 100 };
     rt r;
     rt_init(&r, 0, NULL);
@@ -652,13 +652,13 @@ static void test_repeat_does_not_drift(void **state)
         if (r.fired == before)
             continue;
         assert_int_equal(r.fired, before + 1);  /* at most once per iteration */
-        assert_true(r.now >= prev);             /* never early */
+        assert_ge(r.now, prev);             /* never early */
         gev__nsec lag = r.now - prev;
         if (lag < P) {
             assert_int_equal(r.t.deadline, prev + P);   /* from the deadline */
         } else if (lag > P) {
             slips++;                            /* fell behind: restarts from now */
-            assert_true(r.t.deadline >= r.now);
+            assert_ge(r.t.deadline, r.now);
         }
         prev = r.t.deadline;
         if (r.fired == N)
@@ -667,8 +667,8 @@ static void test_repeat_does_not_drift(void **state)
     assert_int_equal(r.fired, N);
     gev__timer_stop(loop, &r.t);
     /* the N-th firing is due at d1 + (N-1)P = now0 + N*P >= t0 + N*P */
-    assert_true(fire_n - t0 >= N * P);
-    assert_true(fire_n - (t0 + N * P) < 3 * GEV__NSEC_PER_SEC);
+    assert_ge(fire_n - t0, N * P);
+    assert_lt(fire_n - (t0 + N * P), 3 * GEV__NSEC_PER_SEC);
     if (slips == 0)
         assert_int_equal(prev, d1 + N * P);
     else
@@ -685,11 +685,11 @@ static void test_1ms_timer_not_early(void **state)
         rt_init(&r, 0, NULL);
         gev__nsec t0 = gev__time_monotonic();
         gev__loop_update_now(loop);
-        gev__timer_start(loop, &r.t, TU_MS(1), 0);
-        assert_true(tu_run_until(loop, &r.fired, 1, 500));
-        assert_true(r.mono - t0 >= TU_MS(1));
-        assert_true(r.now >= r.t.deadline);
-        assert_true(r.mono - t0 < TU_MS(500));
+        gev__timer_start(loop, &r.t, GEVTEST_MS(1), 0);
+        assert_true(gevtest_run_until(loop, &r.fired, 1, 500));
+        assert_ge(r.mono - t0, GEVTEST_MS(1));
+        assert_ge(r.now, r.t.deadline);
+        assert_lt(r.mono - t0, GEVTEST_MS(500));
     }
 }
 
@@ -697,65 +697,65 @@ static void test_1ms_apart_fire_in_order(void **state)
 {
     gev__loop *loop = *state;
     enum { N = 10 };
-    tu_log log;
-    tu_log_init(&log, N);
+    gevtest_rec log;
+    gevtest_rec_init(&log, N);
     rt ts[N];
     gev__nsec t0 = gev__time_monotonic();
     gev__loop_update_now(loop);
     for (int i = N; i >= 1; i--) {              /* started latest first */
         rt_init(&ts[i - 1], i, &log);
-        gev__timer_start(loop, &ts[i - 1].t, TU_MS(i), 0);
+        gev__timer_start(loop, &ts[i - 1].t, GEVTEST_MS(i), 0);
     }
-    assert_true(tu_run_until_logged(loop, &log, N, 5000));
-    TU_ASSERT_LOG_IS(&log, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10);
+    assert_true(gevtest_run_until_recorded(loop, &log, N, 5000));
+    GEVTEST_ASSERT_REC_IS(&log, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10);
     for (int i = 1; i <= N; i++)
-        assert_true(ts[i - 1].mono - t0 >= TU_MS(i));
-    tu_log_free(&log);
+        assert_ge(ts[i - 1].mono - t0, GEVTEST_MS(i));
+    gevtest_rec_free(&log);
 }
 
 static void test_2ms_before_3ms(void **state)
 {
     gev__loop *loop = *state;
     for (int round = 0; round < 20; round++) {
-        tu_log log;
-        tu_log_init(&log, 4);
+        gevtest_rec log;
+        gevtest_rec_init(&log, 4);
         rt a, b;
         rt_init(&a, 3, &log);
         rt_init(&b, 2, &log);
         gev__loop_update_now(loop);
-        gev__timer_start(loop, &a.t, TU_MS(3), 0);
-        gev__timer_start(loop, &b.t, TU_MS(2), 0);
-        assert_true(tu_run_until_logged(loop, &log, 2, 2000));
-        TU_ASSERT_LOG_IS(&log, 2, 3);
-        tu_log_free(&log);
+        gev__timer_start(loop, &a.t, GEVTEST_MS(3), 0);
+        gev__timer_start(loop, &b.t, GEVTEST_MS(2), 0);
+        assert_true(gevtest_run_until_recorded(loop, &log, 2, 2000));
+        GEVTEST_ASSERT_REC_IS(&log, 2, 3);
+        gevtest_rec_free(&log);
     }
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        TU_CASE(test_time_helpers),
-        TU_CASE(test_start_counts_from_cached_now),
-        TU_CASE(test_timer_count),
-        TU_CASE(test_equal_deadlines_fire_in_start_order),
-        TU_CASE(test_mixed_delays_with_ties),
-        TU_CASE(test_zero_delay_not_synchronous),
-        TU_CASE(test_zero_delay_from_callback_fires_next_iteration),
-        TU_CASE(test_past_deadline_from_callback_fires_next_iteration),
-        TU_CASE(test_self_restart_fires_once_per_iteration),
-        TU_CASE(test_stop_in_callback_prevents_due_timer),
-        TU_CASE(test_stop_and_free_in_callbacks),
-        TU_CASE(test_restart_moves_active_timer),
-        TU_CASE(test_restart_due_timer_in_callback_defers_it),
-        TU_CASE(test_timer_again),
-        TU_CASE(test_start_at),
-        TU_CASE(test_in_order_run_mixed_with_heap),
-        TU_CASE(test_heap_random_deadlines_one_dispatch),
-        TU_CASE(test_heap_random_deadlines_over_iterations),
-        TU_CASE(test_repeat_does_not_drift),
-        TU_CASE(test_1ms_timer_not_early),
-        TU_CASE(test_1ms_apart_fire_in_order),
-        TU_CASE(test_2ms_before_3ms),
+        GEVTEST_CASE(test_time_helpers),
+        GEVTEST_CASE(test_start_counts_from_cached_now),
+        GEVTEST_CASE(test_timer_count),
+        GEVTEST_CASE(test_equal_deadlines_fire_in_start_order),
+        GEVTEST_CASE(test_mixed_delays_with_ties),
+        GEVTEST_CASE(test_zero_delay_not_synchronous),
+        GEVTEST_CASE(test_zero_delay_from_callback_fires_next_iteration),
+        GEVTEST_CASE(test_past_deadline_from_callback_fires_next_iteration),
+        GEVTEST_CASE(test_self_restart_fires_once_per_iteration),
+        GEVTEST_CASE(test_stop_in_callback_prevents_due_timer),
+        GEVTEST_CASE(test_stop_and_free_in_callbacks),
+        GEVTEST_CASE(test_restart_moves_active_timer),
+        GEVTEST_CASE(test_restart_due_timer_in_callback_defers_it),
+        GEVTEST_CASE(test_timer_again),
+        GEVTEST_CASE(test_start_at),
+        GEVTEST_CASE(test_in_order_run_mixed_with_heap),
+        GEVTEST_CASE(test_heap_random_deadlines_one_dispatch),
+        GEVTEST_CASE(test_heap_random_deadlines_over_iterations),
+        GEVTEST_CASE(test_repeat_does_not_drift),
+        GEVTEST_CASE(test_1ms_timer_not_early),
+        GEVTEST_CASE(test_1ms_apart_fire_in_order),
+        GEVTEST_CASE(test_2ms_before_3ms),
     };
     return cmocka_run_group_tests_name("loop-timer", tests, NULL, NULL);
 }

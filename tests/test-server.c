@@ -23,7 +23,7 @@ static int bound_socket(bool listening)
     int fd = gev_socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
     socklen_t len = sizeof sa;
-    assert_true(fd >= 0);
+    assert_ge(fd, 0);
     assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
     if (listening)
         assert_int_equal(listen(fd, 128), 0);
@@ -82,7 +82,7 @@ static void named_handler(int fd, const struct sockaddr *peer, socklen_t peerlen
 static int client_named(char name)
 {
     int fd = connect_client();
-    assert_true(fd >= 0);
+    assert_ge(fd, 0);
     assert_int_equal(gev_sendall(fd, &name, 1, 1.0), 1);
     return fd;
 }
@@ -225,7 +225,7 @@ static void slow_handler(int fd, const struct sockaddr *peer, socklen_t peerlen,
 static int client_with_handler_running(void)
 {
     int fd = connect_client();
-    assert_true(fd >= 0);
+    assert_ge(fd, 0);
     while (strstr(gevtest_log_str(), "handler") == NULL)
         gev_sleep(0.005);
     return fd;
@@ -404,7 +404,7 @@ static void check_listener_error(void *how, int expected)
     gev_greenlet *g = gev_spawn(break_listener, how);
     double t0 = gevtest_now();
     assert_fails(gev_server_serve_forever(s), expected);
-    assert_true(gevtest_now() - t0 < 1.0);
+    assert_lt(gevtest_now() - t0, 1.0);
     gev_join(g, 1.0);
     gev_release(g);
     gev_server_free(s);
@@ -445,7 +445,7 @@ static void test_accept_burst(void **state)
     gev_server *s = gev_server_new(bound_socket(true), count_handler, NULL);
     assert_int_equal(gev_server_start(s), 0);
     for (int i = 0; i < BURST; i++)
-        assert_true((fds[i] = connect_client()) >= 0);
+        assert_ge((fds[i] = connect_client()), 0);
     assert_true(wait_until(burst_done, 5.0));
     for (int i = 0; i < BURST; i++) {
         char c;
@@ -505,8 +505,9 @@ static int count_greeted(const int *fds, int from, int n)
     return count;
 }
 
-static void fd_exhaustion_child(void)
+static int fd_exhaustion_child(void *arg)
 {
+    (void)arg;
     alarm(20);                      /* never outlive a failed test */
     struct rlimit rl;               /* the soft limit only: valgrind allows that */
     CHILD_CHECK(getrlimit(RLIMIT_NOFILE, &rl) == 0, 11);
@@ -559,17 +560,13 @@ static void fd_exhaustion_child(void)
     CHILD_CHECK(gev_server_stop(s, 1.0) == 0, 16);
     gev_server_free(s);
     gev_shutdown();
-    _exit(0);
+    return 0;
 }
 
 static void test_fd_exhaustion_backs_off(void **state)
 {
     gev_shutdown();                 /* the child starts from a clean slate */
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0)
-        fd_exhaustion_child();
+    pid_t pid = gevtest_fork(fd_exhaustion_child, NULL);
     int status = 0;
     if (gev_waitpid(pid, &status, 30.0) != pid) {
         kill(pid, SIGKILL);

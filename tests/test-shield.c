@@ -124,7 +124,7 @@ static void test_shield_ends_with_greenlet(void **state)
     gev_sleep(0.01);
     double t0 = gevtest_now();
     assert_int_equal(gev_kill(g, 1.0), 0);
-    assert_true(gevtest_now() - t0 < 0.5);
+    assert_lt(gevtest_now() - t0, 0.5);
     assert_log("sleep:ECANCELED");
     gev_release(g);
 }
@@ -138,7 +138,7 @@ static void test_timeout_held_back(void **state)
     gev_timeout *to = gev_timeout_start(0.02);
     double t0 = gevtest_now();
     assert_int_equal(gev_sleep(0.1), 0);    /* the expiry does not cut it short */
-    assert_true(gevtest_now() - t0 >= 0.095);
+    assert_ge(gevtest_now() - t0, 0.095);
     assert_true(gev_timeout_expired(to));
     assert_int_equal(gev_sleep(0), 0);
     assert_true(gev_shield(false));
@@ -241,7 +241,7 @@ static void test_server_stop_joins_writer(void **state)
     (void)state;
     writers_cleaned = 0;
     int lfd = gev_tcp_listen("127.0.0.1", "0", 16);
-    assert_true(lfd >= 0);
+    assert_ge(lfd, 0);
     char port[16];
     snprintf(port, sizeof port, "%d", gevtest_local_port(lfd));
     gev_server *s = gev_server_new(lfd, handler, NULL);
@@ -250,7 +250,7 @@ static void test_server_stop_joins_writer(void **state)
     int fd[2];
     for (int i = 0; i < 2; i++) {
         fd[i] = gev_tcp_connect("127.0.0.1", port, 2.0);
-        assert_true(fd[i] >= 0);
+        assert_ge(fd[i], 0);
         char echo;
         assert_int_equal(gev_sendall(fd[i], "a", 1, 2.0), 1);
         assert_int_equal(gev_recv(fd[i], &echo, 1, 0, 2.0), 1);

@@ -143,28 +143,17 @@ static void test_signal_other_hub_ebusy(void **state)
 
 /* ---- gev_waitpid ---------------------------------------------------------- */
 
-static pid_t child_exiting(useconds_t after, int code)
-{
-    pid_t pid = fork();
-    if (pid == 0) {
-        usleep(after);
-        _exit(code);
-    }
-    assert_true(pid > 0);
-    return pid;
-}
-
 static void test_waitpid_while_ticking(void **state)
 {
     (void)state;
     gevtest_ticks = 0;
     gev_greenlet *t = gev_spawn(gevtest_ticker, NULL);
-    pid_t pid = child_exiting(50000, 7);
+    pid_t pid = gevtest_spawn_exit(50000, 7);
     int st = -1;
     assert_int_equal(gev_waitpid(pid, &st, 5.0), pid);
     assert_true(WIFEXITED(st));
     assert_int_equal(WEXITSTATUS(st), 7);
-    assert_true(gevtest_ticks >= 3);
+    assert_ge(gevtest_ticks, 3);
     assert_fails(gev_waitpid(pid, &st, 0), ECHILD);     /* reaped once */
     assert_int_equal(gev_kill(t, 1.0), 0);
     gev_release(t);
@@ -174,7 +163,7 @@ static void test_waitpid_while_ticking(void **state)
 static void test_waitpid_fast_path(void **state)
 {
     (void)state;
-    pid_t pid = child_exiting(0, 3);
+    pid_t pid = gevtest_spawn_exit(0, 3);
     usleep(100000);
     int st = -1;
     assert_int_equal(gev_waitpid(pid, &st, 0), pid);
@@ -184,7 +173,7 @@ static void test_waitpid_fast_path(void **state)
 static void test_waitpid_timeout_then_kill(void **state)
 {
     (void)state;
-    pid_t pid = child_exiting(5000000, 0);
+    pid_t pid = gevtest_spawn_exit(5000000, 0);
     int st = -1;
     assert_fails(gev_waitpid(pid, &st, 0), ETIMEDOUT);
     assert_fails(gev_waitpid(pid, &st, 0.05), ETIMEDOUT);
@@ -222,8 +211,8 @@ static void test_waitpid_beside_user_sigchld(void **state)
 {
     (void)state;
     sig_probe sp = { SIGCHLD, 5.0, -2, 0 };
-    pid_t other = child_exiting(0, 5);
-    pid_probe pp = { child_exiting(50000, 6), -2, -1 };
+    pid_t other = gevtest_spawn_exit(0, 5);
+    pid_probe pp = { gevtest_spawn_exit(50000, 6), -2, -1 };
     gev_greenlet *gs[2] = { gev_spawn(wait_signal, &sp), gev_spawn(wait_child, &pp) };
     gevtest_join_release(gs, 2, 5.0);
     assert_int_equal(sp.rc, 0);
@@ -304,7 +293,7 @@ static void test_fork_reinit(void **state)
     gev_greenlet *job = gev_spawn(run_slow_job, &pj);
     assert_int_equal(gev_sleep(0.02), 0);
     pid_t pid = fork();
-    assert_true(pid >= 0);
+    assert_ge(pid, 0);
     if (pid == 0)
         _exit(child_checks(job, &pj));
     /* The parent is unaffected: its job ends normally. */

@@ -83,10 +83,10 @@ static void test_twenty_sleeps_concurrently(void **state)
         assert_ptr_equal(gev_value(gs[i]), (void *)1);
         gev_release(gs[i]);
     }
-    assert_true(dt > 0.19);     /* at most 10 at a time: two rounds */
+    assert_gt(dt, 0.19);     /* at most 10 at a time: two rounds */
     /* One after another would take 2 s: anything below proves concurrency,
      * with room for a loaded machine or valgrind's serialised threads. */
-    assert_true(dt < 1.9);
+    assert_lt(dt, 1.9);
     /* Never more than the default 10 (fewer under valgrind's slow start). */
     assert_in_range(atomic_load(&max_in_flight), 2, 10);
 }
@@ -110,7 +110,7 @@ static void test_main_waits_others_run(void **state)
     assert_int_equal(gev_threadpool_run(self_thread, &worker, &res), 0);
     assert_ptr_equal(res, (void *)7);
     assert_false(pthread_equal(worker, pthread_self()));
-    assert_true(gevtest_ticks >= 5);
+    assert_ge(gevtest_ticks, 5);
     assert_int_equal(gev_kill(t, 1.0), 0);
     gev_release(t);
 }
@@ -156,7 +156,7 @@ static void test_kill_waits_for_fn(void **state)
     assert_false(gev_ready(g));
     assert_int_equal(atomic_load(&p.job.finished), 0);
     assert_int_equal(gev_join(g, 5.0), 0);
-    assert_true(gevtest_now() - t0 > 0.4);
+    assert_gt(gevtest_now() - t0, 0.4);
     assert_true(gev_killed(g));
     assert_int_equal(p.rc, -1);
     assert_int_equal(p.err, ECANCELED);
@@ -182,7 +182,7 @@ static void test_scoped_timeout_waits_for_fn(void **state)
     gev_timeout *to = gev_timeout_start(0.3);
     assert_non_null(to);
     assert_fails(gev_threadpool_run(slow_fn, &j, &res), ETIMEDOUT);
-    assert_true(gevtest_now() - t0 > 0.79);
+    assert_gt(gevtest_now() - t0, 0.79);
     assert_int_equal(atomic_load(&j.finished), 1);
     assert_ptr_equal(res, (void *)(intptr_t)42);
     assert_true(gev_timeout_expired(to));
@@ -238,9 +238,9 @@ static void test_set_max_one(void **state)
     for (int i = 0; i < 3; i++)
         assert_non_null(gs[i] = gev_spawn(run_sleep, &gs[i]));
     gevtest_join_release(gs, 3, 5.0);
-    assert_true(gevtest_now() - t0 > 0.29);
+    assert_gt(gevtest_now() - t0, 0.29);
     assert_int_equal(atomic_load(&max_in_flight), 1);
-    assert_true(gev__threadpool_workers() <= 1);
+    assert_le(gev__threadpool_workers(), 1);
 }
 
 /* ---- idle workers exit (idle timeout shortened for the test) ---------------- */
@@ -253,7 +253,7 @@ static void test_idle_workers_exit(void **state)
     for (int i = 0; i < 3; i++)
         assert_non_null(gs[i] = gev_spawn(run_sleep, &gs[i]));
     assert_int_equal(gev_joinall(gs, 3, 5.0), 0);
-    assert_true(gev__threadpool_workers() >= 1);
+    assert_ge(gev__threadpool_workers(), 1);
     for (int i = 0; i < 100 && gev__threadpool_workers() > 0; i++)
         gev_sleep(0.01);
     assert_int_equal(gev__threadpool_workers(), 0);
@@ -341,7 +341,7 @@ static void assert_only_first_ran(queued_probe *p)
     assert_int_equal(gev__threadpool_queued(), 0);
     double t0 = gevtest_now();
     assert_int_equal(gev_run(2.0), 0);
-    assert_true(gevtest_now() - t0 < 1.0);
+    assert_lt(gevtest_now() - t0, 1.0);
 }
 
 static void test_queued_jobs_leave_on_timeout(void **state)
@@ -354,12 +354,12 @@ static void test_queued_jobs_leave_on_timeout(void **state)
     /* The running job is waited for, then its expiry is reported. */
     assert_int_equal(p[0].rc, -1);
     assert_int_equal(p[0].err, ETIMEDOUT);
-    assert_true(p[0].elapsed > 0.19);
+    assert_gt(p[0].elapsed, 0.19);
     /* The queued ones fail as soon as their timeouts expire. */
     for (int i = 1; i < 3; i++) {
         assert_int_equal(p[i].rc, -1);
         assert_int_equal(p[i].err, ETIMEDOUT);
-        assert_true(p[i].elapsed < 0.15);
+        assert_lt(p[i].elapsed, 0.15);
         assert_int_equal(atomic_load(&p[i].started), 0);
     }
     assert_only_first_ran(p);
@@ -375,7 +375,7 @@ static void test_queued_jobs_leave_on_kill(void **state)
     double t0 = gevtest_now();
     assert_int_equal(gev_kill(gs[1], 1.0), 0);
     assert_int_equal(gev_kill(gs[2], 1.0), 0);
-    assert_true(gevtest_now() - t0 < 0.1);
+    assert_lt(gevtest_now() - t0, 0.1);
     for (int i = 1; i < 3; i++) {
         assert_int_equal(p[i].rc, -1);
         assert_int_equal(p[i].err, ECANCELED);
@@ -383,7 +383,7 @@ static void test_queued_jobs_leave_on_kill(void **state)
     }
     gevtest_join_release(gs, 3, 5.0);
     assert_int_equal(p[0].rc, 0);           /* its caller was left alone */
-    assert_true(p[0].elapsed > 0.19);
+    assert_gt(p[0].elapsed, 0.19);
     assert_only_first_ran(p);
 }
 
@@ -401,7 +401,7 @@ static void test_kill_running_keeps_queue(void **state)
     assert_int_equal(gev_join(gs[0], 5.0), 0);
     assert_int_equal(p[0].rc, -1);
     assert_int_equal(p[0].err, ECANCELED);
-    assert_true(p[0].elapsed > 0.19);
+    assert_gt(p[0].elapsed, 0.19);
     assert_int_equal(gev_join(gs[1], 5.0), 0);
     assert_int_equal(p[1].rc, 0);
     assert_int_equal(atomic_load(&p[1].started), 1);
