@@ -36,7 +36,7 @@ for _ in $(seq 100); do      # listening (slow to start under callgrind)
     ss -Hltn "sport = :$PORT" 2>/dev/null | grep -q . && break
     sleep 0.1
 done
-callgrind_control -z $S >/dev/null
+callgrind_control -z $S >/dev/null 2>&1
 load=$(taskset -c 1 "$ECHOLOAD" -p "$PORT" -c "$CONNS" -d "$DURATION" -n "$label" 2>&1)
 kill $S
 wait $S 2>/dev/null
