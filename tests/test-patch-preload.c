@@ -32,8 +32,13 @@ static int child_main(void)
     return dt < 0.45 ? 0 : dt >= 0.55 ? 1 : 2;
 }
 
+/* This program's path: argv[0] (under a wrapper such as valgrind,
+ * /proc/self/exe is the wrapper's tool, which refuses to run), else
+ * /proc/self/exe. */
+static const char *self_path = "/proc/self/exe";
+
 /* Runs this program again with LD_PRELOAD and GEV_PATCH as given; returns
- * its exit status. */
+ * its exit status (3: it could not be run). */
 static int run_child(const char *gev_patch)
 {
     pid_t pid = fork();
@@ -45,7 +50,7 @@ static int run_child(const char *gev_patch)
         else
             unsetenv("GEV_PATCH");
         setenv("PT_PRELOAD_CHILD", "1", 1);
-        execl("/proc/self/exe", "test-patch-preload", (char *)NULL);
+        execl(self_path, "test-patch-preload", (char *)NULL);
         _exit(3);
     }
     int status;
@@ -65,10 +70,12 @@ static void test_preload_without_switch_is_libc(void **state)
     assert_int_equal(run_child(NULL), 1);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     if (getenv("PT_PRELOAD_CHILD"))
         return child_main();
+    if (argc > 0 && strchr(argv[0], '/'))
+        self_path = argv[0];
     const struct CMUnitTest tests[] = {
         gevtest(test_preload_patches),
         gevtest(test_preload_without_switch_is_libc),
