@@ -9,6 +9,7 @@
 #include "sync.h"
 
 struct gev_event {
+    gev_hub *hub;           /* GEV_DEBUG only, else NULL (core/debug.h) */
     bool flag;
     gev__waitq waiters;
 };
@@ -18,6 +19,7 @@ gev_event *gev_event_new(void)
     gev_event *e = malloc(sizeof *e);
     if (!e)
         return NULL;
+    e->hub = gev__debug_owner();
     e->flag = false;
     gev__waitq_init(&e->waiters);
     return e;
@@ -29,6 +31,7 @@ void gev_event_set(gev_event *e)
         errno = EINVAL;
         return;
     }
+    GEV__CHECK_OWNER(e->hub, "event");
     e->flag = true;
     gev__sync_give_all(&e->waiters, NULL, 0);
 }
@@ -39,6 +42,7 @@ void gev_event_clear(gev_event *e)
         errno = EINVAL;
         return;
     }
+    GEV__CHECK_OWNER(e->hub, "event");
     e->flag = false;
 }
 
@@ -48,6 +52,7 @@ bool gev_event_is_set(const gev_event *e)
         errno = EINVAL;
         return false;
     }
+    GEV__CHECK_OWNER(e->hub, "event");
     return e->flag;
 }
 
@@ -55,6 +60,7 @@ int gev_event_wait(gev_event *e, double timeout)
 {
     if (!e)
         return gev__fail(EINVAL);
+    GEV__CHECK_OWNER(e->hub, "event");
     if (e->flag)
         return 0;
     gev__waiter w;
@@ -65,6 +71,7 @@ void gev_event_free(gev_event *e)
 {
     if (!e)
         return;
+    GEV__CHECK_OWNER(e->hub, "event");
     gev__sync_abandon(&e->waiters);
     free(e);
 }

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "fd.h"
@@ -28,6 +29,10 @@ static void fd_table_free(gev_hub *hub, void *state)
 
     /* Every greenlet is gone by now; lazily armed watchers are still
      * linked into the loop, which must not outlive them. */
+    if (t->sweep_fd >= 0) {
+        gev__io_stop(loop, &t->sweep_io);
+        close(t->sweep_fd);
+    }
     for (size_t c = 0; c < t->nchunks; c++) {
         for (size_t i = 0; t->chunks[c] && i < FD_CHUNK; i++)
             if (t->chunks[c][i].io.base.active)
@@ -38,15 +43,20 @@ static void fd_table_free(gev_hub *hub, void *state)
     free(t);
 }
 
-/* After fork the loop re-registers active watchers itself: no on_fork. */
-static const gev__hub_hooks fd_table_hooks = { fd_table_free, NULL };
+static int fd_table_fork(gev_hub *hub, void *state);
+
+/* After fork the loop re-registers active watchers itself; only the
+ * sweep's timerfd, shared with the parent, is the child's to replace. */
+static const gev__hub_hooks fd_table_hooks = { fd_table_free, fd_table_fork };
 
 static fd_table *fd_table_get(gev_hub *hub)
 {
     fd_table *t = gev__hub_slot(hub, GEV__HUB_SLOT_IO);
 
-    if (!t && (t = calloc(1, sizeof *t)))
+    if (!t && (t = calloc(1, sizeof *t))) {
+        t->sweep_fd = -1;
         gev__hub_set_slot(hub, GEV__HUB_SLOT_IO, t, &fd_table_hooks);
+    }
     return t;
 }
 
@@ -130,6 +140,18 @@ static void fd_record_close_waiters(fd_record *r)
     r->reader = r->writer = NULL;
 }
 
+/* Stop watching the directions `drop` (the watcher is active). */
+static void fd_record_drop(gev__loop *loop, fd_record *r, int drop)
+{
+    int keep = r->io.events & ~drop;
+    if (keep == r->io.events)
+        return;
+    if (keep)
+        (void)gev__io_set_events(loop, &r->io, keep);
+    else
+        gev__io_stop(loop, &r->io);
+}
+
 static void fd_io_cb(gev__loop *loop, gev__io *io, int revents)
 {
     fd_record *r = io->base.data;
@@ -142,24 +164,26 @@ static void fd_io_cb(gev__loop *loop, gev__io *io, int revents)
         r->read_drained = false;        /* something came after the short read */
     int idle = fd_deliver(r->reader, revents & GEV__READ) |
                fd_deliver(r->writer, revents & GEV__WRITE);
-    if (!idle)
-        return;
     /* Lazy disarm: the first event nobody waits for drops its direction. */
-    int keep = io->events & ~idle;
-    if (keep)
-        (void)gev__io_set_events(loop, io, keep);
-    else
-        gev__io_stop(loop, io);
+    if (idle)
+        fd_record_drop(loop, r, idle);
 }
 
-/* Make sure the watcher covers `events`: usually it already does. */
+/* Whether the watcher already covers `events`: then a wait costs no
+ * syscall, and trusts that the number still names the file it was armed
+ * for (the sweep checks). */
+static inline bool fd_record_covers(const fd_record *r, int events)
+{
+    return r->io.base.active && (r->io.events & events) == events;
+}
+
+/* Make the watcher cover `events`, with a backend call: the loop gives
+ * the backend the new interest, which registers the number afresh if the
+ * kernel dropped it (libevent and libev retry a refused MOD as an ADD). */
 static int fd_record_arm(gev__loop *loop, fd_record *r, int fd, int events)
 {
-    if (r->io.base.active) {
-        if ((r->io.events & events) == events)
-            return 0;
+    if (r->io.base.active)
         return gev__io_set_events(loop, &r->io, r->io.events | events);
-    }
     gev__io_init(&r->io, fd_io_cb, fd, events);
     r->io.base.data = r;
     return gev__io_start(loop, &r->io);
@@ -184,6 +208,151 @@ static void fd_record_unpublish(gev__loop *loop, fd_record *r, gev__waiter *w)
         r->writer = NULL;
     if (!r->reader && !r->writer)
         gev__watcher_set_ref(loop, &r->io.base, false);
+}
+
+/* ---- the sweep: unverified waits on a number closed behind our back ----- */
+
+/* Long enough that a busy server's sweep costs nothing (it ticks 20 times
+ * a second and touches only records waited on since the last tick), short
+ * enough that a reused number costs at most two periods of delay. */
+#define FD_SWEEP_PERIOD_NS (50 * 1000 * 1000)
+
+/* Somebody has waited on r for a whole sweep period, relying on interest
+ * armed before the wait.  The kernel may have dropped it with a file
+ * closed by close(2): register the number again.  That is a syscall or
+ * two for a wait that is slow anyway, and right whatever the file is now.
+ * A number that cannot be watched any more (closed, or now a regular
+ * file) is treated as gev_close() would: its waiters fail with EBADF. */
+static void fd_record_refresh(gev__loop *loop, fd_record *r)
+{
+    int fd = r->io.fd;
+
+    if (gev__loop_fd_refresh(loop, fd) < 0) {
+        fd_record_forget_file(r);
+        gev__loop_closing_fd(loop, fd);
+    }
+}
+
+/* Start or stop the ticks; false if the timerfd refused. */
+static bool fd_sweep_set(fd_table *t, bool on)
+{
+    const struct timespec period = { 0, on ? FD_SWEEP_PERIOD_NS : 0 };
+    const struct itimerspec its = { .it_interval = period, .it_value = period };
+
+    if (timerfd_settime(t->sweep_fd, 0, &its, NULL) < 0)
+        return false;
+    t->sweep_ticking = on;
+    return true;
+}
+
+static void fd_sweep_tick(fd_table *t, gev__loop *loop)
+{
+    for (fd_record **p = &t->sweep_list; *p;) {
+        fd_record *r = *p;
+        bool waiting = r->reader || r->writer;
+        bool same_wait = r->waits == r->seen_waits;
+        r->seen_waits = r->waits;
+        if (waiting && !same_wait) {
+            p = &r->sweep_next;
+            continue;
+        }
+        *p = r->sweep_next;             /* verified now, or nobody waits */
+        r->listed = false;
+        if (waiting)
+            fd_record_refresh(loop, r);
+    }
+    if (!t->sweep_list)
+        (void)fd_sweep_set(t, false);
+}
+
+static void fd_sweep_cb(gev__loop *loop, gev__io *io, int revents)
+{
+    fd_table *t = io->base.data;
+    uint64_t expirations;
+
+    if (revents & GEV__ERROR) {         /* somebody gev_close()d our number */
+        t->sweep_fd = -1;
+        t->sweep_ticking = false;
+        return;
+    }
+    if (read(t->sweep_fd, &expirations, sizeof expirations) > 0)
+        fd_sweep_tick(t, loop);
+}
+
+/* The sweep's clock is a timerfd, not a loop timer: while any timer is
+ * pending, every poll is a timed one, which costs the backend far more
+ * than the echo path's whole wait (hundreds of instructions a request
+ * under libevent), and an echo server always has a wait listed.  The
+ * timerfd sits in epoll like any fd and costs nothing until it ticks. */
+static bool fd_sweep_open(gev__loop *loop, fd_table *t)
+{
+    int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (fd < 0)
+        return false;
+    gev__io_init(&t->sweep_io, fd_sweep_cb, fd, GEV__READ);
+    t->sweep_io.base.data = t;
+    /* It serves the waits, which keep the loop alive themselves. */
+    gev__watcher_set_ref(loop, &t->sweep_io.base, false);
+    if (gev__io_start(loop, &t->sweep_io) < 0) {
+        close(fd);
+        return false;
+    }
+    t->sweep_fd = fd;
+    return true;
+}
+
+/* The first listing since the list was empty starts the ticks.  Without a
+ * timerfd (out of descriptors) the wait is only as before: listed, and
+ * swept once the clock can be made at a later listing. */
+static __attribute__((noinline)) void fd_sweep_enlist(gev__loop *loop, fd_table *t,
+                                                       fd_record *r)
+{
+    r->listed = true;
+    r->sweep_next = t->sweep_list;
+    t->sweep_list = r;
+    if (t->sweep_ticking)
+        return;
+    int err = errno;
+    if (t->sweep_fd >= 0 || fd_sweep_open(loop, t))
+        (void)fd_sweep_set(t, true);
+    errno = err;
+}
+
+/* A wait that relies on interest armed before it: one increment, and on
+ * the sweep's list unless already there (the echo path stays listed). */
+static inline void fd_sweep_note(gev__loop *loop, fd_table *t, fd_record *r)
+{
+    r->waits++;
+    if (!r->listed)
+        fd_sweep_enlist(loop, t, r);
+}
+
+static int fd_table_fork(gev_hub *hub, void *state)
+{
+    fd_table *t = state;
+    gev__loop *loop = gev__hub_loop(hub);
+
+    if (t->sweep_fd < 0)
+        return 0;
+    gev__io_stop(loop, &t->sweep_io);
+    close(t->sweep_fd);
+    t->sweep_fd = -1;
+    t->sweep_ticking = false;
+    if (t->sweep_list && (!fd_sweep_open(loop, t) || !fd_sweep_set(t, true)))
+        return -1;
+    return 0;
+}
+
+/* A wait ended without its event (timeout, kill): drop the directions
+ * nobody else waits in now rather than at their next event, so the next
+ * wait arms afresh.  Costs nothing on the echo path; it fixes a number
+ * reused after a timed-out wait at once, and a loop of waits each shorter
+ * than the sweep's period, which the sweep would never see through. */
+static void fd_record_disarm_idle(gev__loop *loop, fd_record *r, int events)
+{
+    int drop = events & ~((r->reader ? GEV__READ : 0) | (r->writer ? GEV__WRITE : 0));
+    if (r->io.base.active && drop)
+        fd_record_drop(loop, r, drop);
 }
 
 /* ---- waiting ------------------------------------------------------------- */
@@ -221,16 +390,16 @@ static int fd_poll_now(int fd, int events)
 static int fd_wait_in_loop(gev_hub *hub, int fd, int events, gev__nsec deadline)
 {
     gev__loop *loop = gev__hub_loop(hub);
+    fd_table *t = gev__hub_slot(hub, GEV__HUB_SLOT_IO);
     fd_record *r = fd_record_of(hub, fd);      /* usually there already */
 
-    if (!r) {
-        fd_table *t = fd_table_get(hub);
-        if (!t || !(r = fd_record_get(t, fd)))
-            return gev__fail(ENOMEM);
-    }
+    if (!r && (!(t = fd_table_get(hub)) || !(r = fd_record_get(t, fd))))
+        return gev__fail(ENOMEM);
     if (((events & GEV__READ) && r->reader) || ((events & GEV__WRITE) && r->writer))
         return gev__fail(EBUSY);
-    if (fd_record_arm(loop, r, fd, events) < 0)
+    if (fd_record_covers(r, events))
+        fd_sweep_note(loop, t, r);
+    else if (fd_record_arm(loop, r, fd, events) < 0)
         return errno == EPERM ? events : -1;   /* a regular file: always ready */
     /* Only what the wakers read (fd_deliver, fd_record_close_waiters):
      * the waiter is on no queue.  w.flags collects the ready events. */
@@ -239,9 +408,14 @@ static int fd_wait_in_loop(gev_hub *hub, int fd, int events, gev__nsec deadline)
     fd_record_publish(loop, r, &w, events);
     int err = gev__wait_prechecked(deadline);  /* fd_wait_checked checked */
     fd_record_unpublish(loop, r, &w);
-    if (!err && (w.flags & GEV__ERROR))
-        err = EBADF;                /* closed after the event woke us */
-    return err ? gev__fail(err) : w.flags;
+    if (__builtin_expect(err != 0, 0)) {
+        if (!(w.flags & GEV__ERROR))
+            fd_record_disarm_idle(loop, r, events);
+        return gev__fail(err);
+    }
+    if (w.flags & GEV__ERROR)
+        return gev__fail(EBADF);    /* closed after the event woke us */
+    return w.flags;
 }
 
 /* gev__fd_wait once fd, events and the hub are known good. */

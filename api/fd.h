@@ -10,10 +10,25 @@
  * nobody waits, the watcher is unreferenced: it neither keeps gev_run()
  * going nor hides a deadlock from the hub.
  *
- * The lazily armed watcher is why descriptors used with gev must be closed
- * through gev_close() (or gev__fd_closing() right before close(2)): a plain
- * close leaves interest under a number the next open may reuse.  Numbers
- * returned by gev_socket() and gev_accept() are checked for such leftovers.
+ * The lazily armed watcher is why descriptors used with gev should be
+ * closed through gev_close() (or gev__fd_closing() right before close(2)):
+ * a plain close makes the kernel drop the file from epoll silently, while
+ * the record and the backend still believe the number is registered, so a
+ * new file under the number would wait on a registration nobody has.
+ * Libraries a program calls close their own descriptors with close(2), so
+ * that mistake must cost a delay, never a hang, and it is caught three ways:
+ *  - numbers returned by gev_socket() and gev_accept() are checked for such
+ *    leftovers (gev__fd_fresh);
+ *  - a wait that ends without its event (timeout, kill) drops its
+ *    directions at once, so the next wait arms afresh, which re-registers
+ *    the number whatever file it names now;
+ *  - a wait that relies on interest armed before it began (the echo path:
+ *    no syscall) is "unverified": a sweep, ticking only while such waits
+ *    exist, re-registers the number of every unverified wait
+ *    still going on after a whole sweep period (50-100 ms after it began).
+ *    A re-registration is cheap for a slow wait, always right (unlike
+ *    comparing fstat(2) identities: eventfds share one inode), and a
+ *    number closed and not reused fails its waiters with EBADF.
  */
 #ifndef GEV_API_FD_H
 #define GEV_API_FD_H
@@ -39,11 +54,24 @@ typedef struct gev__fd_record {
      * next recv waits for one instead of trying first (see gev_recvfrom). */
     bool read_drained;
     unsigned char kind;         /* GEV__FD_KIND_*, learned when first needed */
+    /* The sweep (fd.c): on the table's list since an unverified wait, until
+     * a tick finds nobody waiting.  `waits` counts unverified waits; a tick
+     * that finds it where the previous tick left it (`seen_waits`) while
+     * somebody waits has found one wait that lasted a whole period. */
+    bool listed;
+    unsigned waits, seen_waits;
+    struct gev__fd_record *sweep_next;
 } gev__fd_record;
 
 typedef struct gev__fd_table {
     gev__fd_record **chunks;
     size_t nchunks;
+    gev__fd_record *sweep_list; /* the listed records */
+    /* The sweep's clock: a timerfd, made at the first listing, ticking
+     * while the list is not empty; its watcher is unreferenced. */
+    int sweep_fd;               /* -1 if none */
+    bool sweep_ticking;
+    gev__io sweep_io;
 } gev__fd_table;
 
 /* The record of fd if it was ever created, else NULL. */
@@ -63,8 +91,9 @@ bool gev__fd_drained_is_stream(gev__fd_record *r, int fd);
 
 /* Wait until fd is ready for `events` (GEV__READ and/or GEV__WRITE) or the
  * absolute deadline passes.  The only place that blocks on an fd.
- * Returns the ready events (> 0), or -1 with errno: EBADF (bad fd, or
- * gev_close() of fd during the wait), EINVAL (no or unknown event bits),
+ * Returns the ready events (> 0), or -1 with errno: EBADF (bad fd,
+ * gev_close() of fd during the wait, or close(2) of it found by the
+ * sweep), EINVAL (no or unknown event bits),
  * EBUSY (another greenlet waits on fd in one of these directions),
  * ETIMEDOUT, ECANCELED, EDEADLK (see gev__wait), or the loop's error when
  * the fd cannot be watched.  A regular file (which epoll refuses) is always

@@ -51,6 +51,7 @@ typedef struct {
 } member_list;
 
 struct gev_pool {
+    gev_hub *hub;           /* GEV_DEBUG only, else NULL (core/debug.h) */
     size_t size;            /* 0: unlimited */
     size_t count;           /* live members */
     member_list live, finished;
@@ -73,6 +74,7 @@ gev_pool *gev_pool_new(size_t size)
     gev_pool *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
+    p->hub = gev__debug_owner();
     p->size = size;
     gev__waitq_init(&p->slot_waiters);
     gev__waitq_init(&p->join_waiters);
@@ -188,6 +190,7 @@ gev_greenlet *gev_pool_spawn(gev_pool *p, gev_fn fn, void *arg)
         errno = EINVAL;
         return NULL;
     }
+    GEV__CHECK_OWNER(p->hub, "pool");
     if (has_slot(p))
         return member_spawn(p, fn, arg);
     spawn_request req = { fn, arg };
@@ -206,6 +209,7 @@ int gev_pool_wait_available(gev_pool *p, double timeout)
 {
     if (!p)
         return gev__fail(EINVAL);
+    GEV__CHECK_OWNER(p->hub, "pool");
     if (has_slot(p))
         return 0;
     gev__waiter w;
@@ -230,6 +234,7 @@ int gev_pool_join(gev_pool *p, double timeout)
 {
     if (!p)
         return gev__fail(EINVAL);
+    GEV__CHECK_OWNER(p->hub, "pool");
     bool was_empty = p->count == 0;
     int err = wait_empty(p, &p->join_waiters, timeout);
     if (!err && was_empty)
@@ -253,6 +258,7 @@ int gev_pool_kill(gev_pool *p, double timeout)
 {
     if (!p || !gev__timeout_valid(timeout))
         return gev__fail(EINVAL);
+    GEV__CHECK_OWNER(p->hub, "pool");
     bool all_dead = kill_members(p);
     if (timeout == 0)
         return all_dead ? 0 : gev__fail(ETIMEDOUT);
@@ -265,6 +271,7 @@ size_t gev_pool_free_count(const gev_pool *p)
         errno = EINVAL;
         return 0;
     }
+    GEV__CHECK_OWNER(p->hub, "pool");
     if (p->size == 0)
         return SIZE_MAX;
     return p->count < p->size ? p->size - p->count : 0;
@@ -276,6 +283,7 @@ size_t gev_pool_count(const gev_pool *p)
         errno = EINVAL;
         return 0;
     }
+    GEV__CHECK_OWNER(p->hub, "pool");
     return p->count;
 }
 
@@ -296,6 +304,7 @@ void gev_pool_free(gev_pool *p)
 {
     if (!p)
         return;
+    GEV__CHECK_OWNER(p->hub, "pool");
     /* Blocked spawners fail first, so none gets a slot freed by the kill. */
     gev__sync_abandon(&p->slot_waiters);
     if (p->count)

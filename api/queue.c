@@ -10,6 +10,11 @@
  * Hence getters wait only on an empty ring, putters only on a full one.
  * Peekers wait apart: every item put while they wait is shown to all of
  * them (they consume nothing), whether it went to the ring or to a getter.
+ *
+ * Close (end of stream) fails every blocked waiter with EPIPE.  Nothing is
+ * lost by that: getters and peekers wait only on an empty ring, and a
+ * putter that waits has not added its item yet.  The items in the ring stay
+ * for later gets, which fail with EPIPE only once the ring is empty.
  */
 #include "config.h"
 #include <stdlib.h>
@@ -18,11 +23,13 @@
 #define RING_MIN 16
 
 struct gev_queue {
+    gev_hub *hub;           /* GEV_DEBUG only, else NULL (core/debug.h) */
     size_t maxsize;     /* 0: unbounded */
     void **ring;
     size_t cap;         /* a power of two, or 0 before the first item */
     size_t head, len;
     gev__waitq getters, putters, peekers;
+    bool closed;
 };
 
 gev_queue *gev_queue_new(size_t maxsize)
@@ -30,6 +37,7 @@ gev_queue *gev_queue_new(size_t maxsize)
     gev_queue *q = calloc(1, sizeof *q);
     if (!q)
         return NULL;
+    q->hub = gev__debug_owner();
     q->maxsize = maxsize;
     gev__waitq_init(&q->getters);
     gev__waitq_init(&q->putters);
@@ -98,6 +106,9 @@ int gev_queue_put(gev_queue *q, void *item, double timeout)
 {
     if (!q)
         return gev__fail(EINVAL);
+    GEV__CHECK_OWNER(q->hub, "queue");
+    if (q->closed)
+        return gev__fail(EPIPE);
     int err = queue_put_now(q, item);
     if (err != EAGAIN)
         return gev__sync_result(err);
@@ -110,6 +121,7 @@ int gev_queue_get(gev_queue *q, void **item, double timeout)
 {
     if (!q)
         return gev__fail(EINVAL);
+    GEV__CHECK_OWNER(q->hub, "queue");
     void *got;
     if (q->len) {
         got = ring_pop(q);
@@ -119,6 +131,8 @@ int gev_queue_get(gev_queue *q, void **item, double timeout)
             ring_push(q, p->item);
             gev__sync_give(p, NULL, 0);
         }
+    } else if (q->closed) {
+        return gev__fail(EPIPE);
     } else {
         int err = gev__sync_take(&q->getters, &got, timeout);
         if (err)
@@ -133,9 +147,12 @@ int gev_queue_peek(gev_queue *q, void **item, double timeout)
 {
     if (!q)
         return gev__fail(EINVAL);
+    GEV__CHECK_OWNER(q->hub, "queue");
     void *got;
     if (q->len) {
         got = q->ring[q->head];
+    } else if (q->closed) {
+        return gev__fail(EPIPE);
     } else {
         int err = gev__sync_take(&q->peekers, &got, timeout);
         if (err)
@@ -152,13 +169,28 @@ size_t gev_queue_size(const gev_queue *q)
         errno = EINVAL;
         return 0;
     }
+    GEV__CHECK_OWNER(q->hub, "queue");
     return q->len;
+}
+
+void gev_queue_close(gev_queue *q)
+{
+    if (!q)
+        return;
+    GEV__CHECK_OWNER(q->hub, "queue");
+    if (q->closed)
+        return;
+    q->closed = true;
+    gev__sync_close(&q->getters);
+    gev__sync_close(&q->peekers);
+    gev__sync_close(&q->putters);
 }
 
 void gev_queue_free(gev_queue *q)
 {
     if (!q)
         return;
+    GEV__CHECK_OWNER(q->hub, "queue");
     gev__sync_abandon(&q->getters);
     gev__sync_abandon(&q->putters);
     gev__sync_abandon(&q->peekers);

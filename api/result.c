@@ -12,6 +12,7 @@
 #include "sync.h"
 
 struct gev_result {
+    gev_hub *hub;           /* GEV_DEBUG only, else NULL (core/debug.h) */
     bool ready;
     int err;            /* 0: value holds the result */
     void *value;
@@ -21,8 +22,10 @@ struct gev_result {
 gev_result *gev_result_new(void)
 {
     gev_result *r = calloc(1, sizeof *r);
-    if (r)
+    if (r) {
+        r->hub = gev__debug_owner();
         gev__waitq_init(&r->waiters);
+    }
     return r;
 }
 
@@ -40,6 +43,7 @@ void gev_result_set(gev_result *r, void *value)
         errno = EINVAL;
         return;
     }
+    GEV__CHECK_OWNER(r->hub, "result");
     result_settle(r, value, 0);
 }
 
@@ -49,6 +53,7 @@ void gev_result_set_error(gev_result *r, int err)
         errno = EINVAL;
         return;
     }
+    GEV__CHECK_OWNER(r->hub, "result");
     result_settle(r, NULL, err);
 }
 
@@ -65,6 +70,7 @@ int gev_result_get(gev_result *r, void **value, double timeout)
 {
     if (!r)
         return gev__fail(EINVAL);
+    GEV__CHECK_OWNER(r->hub, "result");
     if (r->ready)
         return result_deliver(value, r->value, r->err);
     gev__waiter w;
@@ -80,6 +86,7 @@ bool gev_result_ready(const gev_result *r)
         errno = EINVAL;
         return false;
     }
+    GEV__CHECK_OWNER(r->hub, "result");
     return r->ready;
 }
 
@@ -87,6 +94,7 @@ void gev_result_free(gev_result *r)
 {
     if (!r)
         return;
+    GEV__CHECK_OWNER(r->hub, "result");
     gev__sync_abandon(&r->waiters);
     free(r);
 }

@@ -16,6 +16,7 @@
 #include "sync.h"
 
 struct gev_sem {
+    gev_hub *hub;           /* GEV_DEBUG only, else NULL (core/debug.h) */
     unsigned value;
     unsigned bound;     /* UINT_MAX: unbounded */
     gev__waitq waiters;
@@ -26,6 +27,7 @@ static gev_sem *sem_new(unsigned value, unsigned bound)
     gev_sem *s = malloc(sizeof *s);
     if (!s)
         return NULL;
+    s->hub = gev__debug_owner();
     s->value = value;
     s->bound = bound;
     gev__waitq_init(&s->waiters);
@@ -39,6 +41,7 @@ int gev_sem_acquire(gev_sem *s, double timeout)
 {
     if (!s)
         return gev__fail(EINVAL);
+    GEV__CHECK_OWNER(s->hub, "semaphore");
     if (s->value > 0) {
         s->value--;
         return 0;
@@ -51,6 +54,7 @@ int gev_sem_release(gev_sem *s)
 {
     if (!s)
         return gev__fail(EINVAL);
+    GEV__CHECK_OWNER(s->hub, "semaphore");
     if (gev__sync_handoff(&s->waiters, NULL))
         return 0;
     if (s->value >= s->bound)
@@ -65,6 +69,7 @@ unsigned gev_sem_value(const gev_sem *s)
         errno = EINVAL;
         return 0;
     }
+    GEV__CHECK_OWNER(s->hub, "semaphore");
     return s->value;
 }
 
@@ -72,6 +77,7 @@ void gev_sem_free(gev_sem *s)
 {
     if (!s)
         return;
+    GEV__CHECK_OWNER(s->hub, "semaphore");
     gev__sync_abandon(&s->waiters);
     free(s);
 }
@@ -79,6 +85,7 @@ void gev_sem_free(gev_sem *s)
 /* ---- the lock ------------------------------------------------------------ */
 
 struct gev_lock {
+    gev_hub *hub;           /* GEV_DEBUG only, else NULL (core/debug.h) */
     gev_greenlet *owner;    /* NULL: unlocked */
     unsigned long count;    /* recursion depth of the owner */
     gev__waitq waiters;
@@ -87,8 +94,10 @@ struct gev_lock {
 gev_lock *gev_lock_new(void)
 {
     gev_lock *l = calloc(1, sizeof *l);
-    if (l)
+    if (l) {
+        l->hub = gev__debug_owner();
         gev__waitq_init(&l->waiters);
+    }
     return l;
 }
 
@@ -96,6 +105,7 @@ int gev_lock_acquire(gev_lock *l, double timeout)
 {
     if (!l)
         return gev__fail(EINVAL);
+    GEV__CHECK_OWNER(l->hub, "lock");
     gev_greenlet *me = gev_current();
     if (!me)
         return -1;
@@ -116,6 +126,7 @@ int gev_lock_release(gev_lock *l)
 {
     if (!l)
         return gev__fail(EINVAL);
+    GEV__CHECK_OWNER(l->hub, "lock");
     gev_greenlet *me = gev_current();
     if (!me || l->owner != me)
         return gev__fail(EPERM);
@@ -131,6 +142,7 @@ void gev_lock_free(gev_lock *l)
 {
     if (!l)
         return;
+    GEV__CHECK_OWNER(l->hub, "lock");
     gev__sync_abandon(&l->waiters);
     free(l);
 }

@@ -50,6 +50,7 @@ typedef struct client client;
 enum server_state { SERVER_NEW, SERVER_RUNNING, SERVER_STOPPED };
 
 struct gev_server {
+    gev_hub *hub;           /* GEV_DEBUG only, else NULL (core/debug.h) */
     int listen_fd;              /* -1 once closed (or found closed) */
     gev_handler handler;
     void *arg;
@@ -93,6 +94,7 @@ gev_server *gev_server_new(int listen_fd, gev_handler handler, void *arg)
     gev_server *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
+    s->hub = gev__debug_owner();
     s->listen_fd = listen_fd;
     s->handler = handler;
     s->arg = arg;
@@ -283,6 +285,7 @@ int gev_server_set_max_clients(gev_server *s, size_t n)
 {
     if (!s)
         return gev__fail(EINVAL);
+    GEV__CHECK_OWNER(s->hub, "server");
     s->max_clients = n;
     gev__waitq_wake_one(&s->slot_waiters, 0);  /* it may have grown */
     return 0;
@@ -302,6 +305,7 @@ int gev_server_start(gev_server *s)
 {
     if (!s)
         return gev__fail(EINVAL);
+    GEV__CHECK_OWNER(s->hub, "server");
     if (s->state != SERVER_NEW)
         return gev__fail(s->state == SERVER_RUNNING ? EALREADY : EINVAL);
     if (ensure_listening(s->listen_fd) < 0)
@@ -371,6 +375,7 @@ int gev_server_stop(gev_server *s, double timeout)
     gev__nsec deadline;
     if (!s || gev__timeout_deadline(timeout, &deadline))
         return gev__fail(EINVAL);
+    GEV__CHECK_OWNER(s->hub, "server");
     server_enter(s);
     int err = server_stop(s, deadline);
     server_leave(s);
@@ -408,6 +413,7 @@ int gev_server_serve_forever(gev_server *s)
 {
     if (!s)
         return gev__fail(EINVAL);
+    GEV__CHECK_OWNER(s->hub, "server");
     server_enter(s);
     int err = serve_forever(s);
     server_leave(s);
@@ -434,6 +440,7 @@ void gev_server_free(gev_server *s)
 {
     if (!s)
         return;
+    GEV__CHECK_OWNER(s->hub, "server");
     if (s->state != SERVER_STOPPED)
         server_stop(s, 0);      /* not freed yet: stop's waits are safe */
     reap_finished(s);

@@ -436,8 +436,8 @@ static int gai_in_pool(const char *node, const char *service,
     if (!err && rc == 0) {
         *res = j->res;          /* the caller's now */
         j->res = NULL;
-    } else if (!err) {
-        errno = j->err;
+    } else if (!err && rc == EAI_SYSTEM) {
+        errno = j->err;         /* only EAI_SYSTEM says errno holds the cause */
     }
     gai_job_unref(j);
     return rc;

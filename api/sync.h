@@ -8,7 +8,8 @@
  * consumes anything.  A woken waiter reads only its own gev__waiter (on its
  * stack), never the object: the object may be freed before it runs.
  *
- * Freeing an object wakes the greenlets still blocked on it with EBADF.
+ * Freeing an object wakes the greenlets still blocked on it with EBADF;
+ * closing a queue or a channel wakes them with EPIPE.
  */
 #ifndef GEV_API_SYNC_H
 #define GEV_API_SYNC_H
@@ -76,7 +77,16 @@ static inline void gev__sync_give_all(gev__waitq *q, void *item, int flags)
         gev__sync_give(w, item, flags);
 }
 
-/* The object is going away: its blocked waiters fail with EBADF. */
+/* End of stream (gev_queue_close, gev_channel_close): q's blocked waiters
+ * fail with EPIPE, in FIFO order. */
+static inline void gev__sync_close(gev__waitq *q)
+{
+    gev__waitq_wake_all(q, EPIPE);
+}
+
+/* The object is going away: its blocked waiters fail with EBADF.  Each is
+ * taken off q before it is woken (w->q = NULL), so when it resumes its
+ * gev__waitq_remove() sees that and never reads the freed object. */
 static inline void gev__sync_abandon(gev__waitq *q)
 {
     gev__waitq_wake_all(q, EBADF);

@@ -296,3 +296,53 @@ int bench_timers(int argc, char **argv)
     free(tm.order);
     return 0;
 }
+
+/* ---- C100K: a million parked at once ---------------------------------------
+ * N greenlets park in gev_sleep_until one shared deadline SECS (default 10)
+ * after the start.  Reported: spawn + first run + park per greenlet, RSS per
+ * parked greenlet (VmRSS with all parked, minus the baseline), and the time
+ * from the deadline until the last one has woken and been joined. */
+
+static double park_until;
+
+static void *park_at(void *arg)
+{
+    gev_sleep_until(park_until);
+    return arg;
+}
+
+int bench_park(int argc, char **argv)
+{
+    long n = atol(argv[1]);
+    double secs = argc > 2 ? atof(argv[2]) : 10;
+    if (n < 1 || !(secs > 0))
+        bench_die("park: N and SECS must be positive");
+    gev_greenlet **gs = malloc((size_t)n * sizeof *gs);
+    if (!gs)
+        bench_die("malloc");
+    long base = bench_status_kib("VmRSS");
+    park_until = gev_now() + secs;
+    int64_t t0 = bench_now_ns();
+    for (long i = 0; i < n; i++)
+        if (!(gs[i] = bench_spawn(park_at, NULL)))
+            bench_die("spawn");
+    gev_sleep(0);                       /* every one runs and parks */
+    int64_t t1 = bench_now_ns();
+    long rss = bench_status_kib("VmRSS");
+    bench_result("park_spawn", "value=%.1f unit=ns/task n=%ld per_s=%.0f parked_before_deadline=%s",
+                 (double)(t1 - t0) / n, n, n / ((double)(t1 - t0) / 1e9),
+                 t1 < (int64_t)(park_until * 1e9) ? "yes" : "no");
+    bench_result("park_rss", "value=%.3f unit=KiB/task rss_kib=%ld base_kib=%ld",
+                 (double)(rss - base) / n, rss, base);
+    for (long i = 0; i < n; i++)
+        bench_join(gs[i]);
+    int64_t t2 = bench_now_ns();
+    bench_result("park_wake", "value=%.1f unit=ms note=deadline_to_last_joined",
+                 (double)(t2 - (int64_t)(park_until * 1e9)) / 1e6);
+    long after = bench_status_kib("VmRSS");
+    gev_sleep(1.5);                     /* the hub gives memory back when idle */
+    bench_result("park_rss_after", "value=%ld unit=KiB right_after_kib=%ld",
+                 bench_status_kib("VmRSS"), after);
+    free(gs);
+    return 0;
+}

@@ -61,6 +61,7 @@ int bench_switch_direct(int argc, char **argv);
 int bench_spawn_mode(int argc, char **argv);
 int bench_mem(int argc, char **argv);
 int bench_timers(int argc, char **argv);
+int bench_park(int argc, char **argv);
 int bench_echo(int argc, char **argv);
 int bench_http(int argc, char **argv);
 int bench_pingpong(int argc, char **argv);

@@ -13,6 +13,9 @@
  *                     (VmHWM) per greenlet, with and without the baseline (W3)
  *   timers N          N greenlets sleeping 0-500 ms (the peers' xorshift32
  *                     durations): overhead, wake-order inversions, lateness (W4)
+ *   park N [SECS]     N greenlets (e.g. 1000000) parked in gev_sleep at once, all
+ *                     due at one deadline: spawn+park rate, KiB of RSS per
+ *                     greenlet, and the time from the deadline to the last wake
  *   echo PORT         TCP echo server on 127.0.0.1, a greenlet per connection (W5)
  *   http PORT         minimal keep-alive HTTP server, the peers' 78-byte reply (W6)
  *   pingpong N        N round trips of 64 bytes between two greenlets over a
@@ -120,6 +123,7 @@ static const struct mode {
     { "spawn", 1, "N", bench_spawn_mode },
     { "mem", 2, "N SECS", bench_mem },
     { "timers", 1, "N", bench_timers },
+    { "park", 1, "N [SECS]", bench_park },
     { "echo", 1, "PORT", bench_echo },
     { "http", 1, "PORT", bench_http },
     { "pingpong", 1, "N", bench_pingpong },

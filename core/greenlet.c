@@ -1,6 +1,7 @@
 /* core/greenlet.c: spawning, running, finishing, joining, killing and
  * linking greenlets; their records and runners. */
 #include "config.h"
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "hub-internal.h"
@@ -139,8 +140,9 @@ void gev__greenlet_init_record(gev_hub *hub, gev_greenlet *g)
 
 static inline __attribute__((always_inline)) gev_greenlet *record_new(gev_hub *hub)
 {
-    gev_greenlet *g = hub->free_records;
-    if (g) {
+    gev_greenlet *g;
+    if (hub->free_record_count > hub->free_records_hold) {
+        g = hub->free_records;
         hub->free_records = g->all_next;
         hub->free_record_count--;
         record_recycle(hub, g);
@@ -156,17 +158,43 @@ static inline __attribute__((always_inline)) gev_greenlet *record_new(gev_hub *h
 
 static void free_parts(gev_greenlet *g) __attribute__((noinline, cold));
 
+/* The tail's all_next is left as it is: the count says where the list
+ * ends. */
+static inline void records_append(gev_hub *hub, gev_greenlet *g)
+{
+    if (hub->free_record_count++)
+        hub->free_records_tail->all_next = g;
+    else
+        hub->free_records = g;
+    hub->free_records_tail = g;
+}
+
+/* The free list is full: its oldest record goes, never the newest (a
+ * stale handle to that one must still find it).  A call of its own, so
+ * that record_free needs no frame. */
+static __attribute__((noinline, cold)) void records_append_full(gev_hub *hub, gev_greenlet *g)
+{
+    gev_greenlet *old = hub->free_records;
+    hub->free_records = old->all_next;
+    hub->free_record_count--;
+    free(old);
+    records_append(hub, g);
+}
+
+/* A freed record keeps hub, id, released and state (GEV__FREED): a stale
+ * handle meets a record that says what it is for as long as it stays on
+ * the free list, which is FIFO and hands a record out only when
+ * free_records_hold newer ones wait behind it (LIFO would give it to the
+ * very next spawn).  Under GEV_DEBUG it stays there until the hub goes. */
 static inline void record_free(gev_hub *hub, gev_greenlet *g)
 {
     GEV__DLIST_UNLINK_HEAD(hub->all, g, all_next, all_prev);
     gev__greenlet_free_parts(g);
-    if (hub->free_record_count < GEV__FREE_RECORDS_MAX) {
-        g->all_next = hub->free_records;
-        hub->free_records = g;
-        hub->free_record_count++;
-    } else {
-        free(g);
-    }
+    g->state = GEV__FREED;
+    if (__builtin_expect(hub->free_record_count >= hub->free_records_max, 0))
+        records_append_full(hub, g);
+    else
+        records_append(hub, g);
 }
 
 void gev__greenlet_free_parts(gev_greenlet *g)
@@ -208,7 +236,7 @@ void gev__greenlet_free_all(gev_hub *hub)
             gev__timer_stop(hub->hot.loop, &g->timer);
         record_free(hub, g);
     }
-    while (hub->free_records) {
+    for (; hub->free_record_count; hub->free_record_count--) {
         gev_greenlet *g = hub->free_records;
         hub->free_records = g->all_next;
         free(g);
@@ -220,6 +248,36 @@ void gev__greenlet_free_all(gev_hub *hub)
     }
     gev__hub_trim_runners(hub);
 }
+
+/* ---- misuse (core/debug.h) ---------------------------------------------- */
+
+static const char *default_name(gev_greenlet *g);
+
+/* "gev: <call>: greenlet-N <what>", and abort. */
+static __attribute__((noreturn, cold)) void misuse(const gev_greenlet *g, const char *call,
+                                                   const char *what)
+{
+    char line[96];
+    size_t n = strlen(strcpy(line, default_name((gev_greenlet *)g)));
+    snprintf(line + n, sizeof line - n, " %s", what);
+    gev__misuse(call, line);
+}
+
+/* GEV_DEBUG: g's handle was released and its record freed, or g belongs
+ * to another thread's hub. */
+static __attribute__((noinline, cold)) void debug_check_handle(const gev_greenlet *g,
+                                                              const char *call)
+{
+    if (g->state == GEV__FREED)
+        misuse(g, call, "used after gev_release");
+    gev__debug_check_owner(g->hub, call, "greenlet");
+}
+
+#define CHECK_HANDLE(g)                                                 \
+    do {                                                                \
+        if (__builtin_expect(gev__debug, 0))                            \
+            debug_check_handle((g), __func__);                          \
+    } while (0)
 
 /* ---- names ----------------------------------------------------------------- */
 
@@ -247,6 +305,11 @@ const char *gev_name(const gev_greenlet *g)
 {
     if (!g)
         return NULL;
+    CHECK_HANDLE(g);
+    if (g->state == GEV__FREED) {
+        errno = EINVAL;
+        return NULL;
+    }
     return g->name ? g->name : default_name((gev_greenlet *)g);
 }
 
@@ -254,6 +317,11 @@ void gev_set_name(gev_greenlet *g, const char *name)
 {
     if (!g || !name)
         return;
+    CHECK_HANDLE(g);
+    if (g->state == GEV__FREED) {
+        errno = EINVAL;
+        return;
+    }
     char *copy = strdup(name);
     if (!copy)
         return;
@@ -448,8 +516,8 @@ static inline __attribute__((always_inline)) int join_until(gev_greenlet *g, gev
     gev_greenlet *self = hub->hot.current;
     if (g == self)
         return EDEADLK;
-    if (g->state == GEV__DEAD)
-        return 0;
+    if (g->state >= GEV__DEAD)
+        return g->state == GEV__DEAD ? 0 : EINVAL;  /* FREED: released */
     gev__waiter w;
     if (g->joiner || g->joiners.head)
         return gev__waitq_wait(&g->joiners, &w, deadline);
@@ -478,6 +546,7 @@ int gev_join(gev_greenlet *g, double timeout)
     gev__nsec deadline;
     if (!g)
         return gev__fail(EINVAL);
+    CHECK_HANDLE(g);
     int err = gev__timeout_deadline(timeout, &deadline);
     if (!err)
         err = join_until(g, deadline);
@@ -489,6 +558,7 @@ static int joinall_until(gev_greenlet *const *gs, size_t n, gev__nsec deadline)
     for (size_t i = 0; i < n; i++) {
         if (!gs[i])
             return EINVAL;
+        CHECK_HANDLE(gs[i]);
         int err = join_until(gs[i], deadline);
         if (err)
             return err;
@@ -522,8 +592,8 @@ static int kill_request(gev_greenlet *g)
         return EINVAL;
     if (g == hub->hot.current)
         return EDEADLK;
-    if (g->state == GEV__DEAD)
-        return 0;
+    if (g->state >= GEV__DEAD)
+        return g->state == GEV__DEAD ? 0 : EINVAL;  /* FREED: released */
     if (g->state == GEV__NEW) {
         kill_unstarted(hub, g);
         return 0;
@@ -549,6 +619,7 @@ int gev_kill(gev_greenlet *g, double timeout)
     gev__nsec deadline;
     if (!g)
         return gev__fail(EINVAL);
+    CHECK_HANDLE(g);
     int err = kill_deadline(timeout, &deadline);
     if (!err)
         err = kill_request(g);
@@ -566,6 +637,8 @@ int gev_killall(gev_greenlet *const *gs, size_t n, double timeout)
         return gev__fail(EINVAL);
     int first_err = 0;
     for (size_t i = 0; i < n; i++) {
+        if (gs[i])
+            CHECK_HANDLE(gs[i]);
         int err = gs[i] ? kill_request(gs[i]) : EINVAL;
         if (err && err != ETIMEDOUT && !first_err)
             first_err = err;
@@ -584,9 +657,31 @@ int gev_killall(gev_greenlet *const *gs, size_t n, double timeout)
 
 /* ---- state and links ------------------------------------------------------------------ */
 
-bool gev_ready(const gev_greenlet *g) { return g && g->state == GEV__DEAD; }
-bool gev_killed(const gev_greenlet *g) { return g && g->killed; }
-void *gev_value(const gev_greenlet *g) { return g ? g->value : NULL; }
+/* On a released handle whose record is still quarantined these answer for
+ * the greenlet that was released: the record keeps its state and value. */
+bool gev_ready(const gev_greenlet *g)
+{
+    if (!g)
+        return false;
+    CHECK_HANDLE(g);
+    return g->state >= GEV__DEAD;
+}
+
+bool gev_killed(const gev_greenlet *g)
+{
+    if (!g)
+        return false;
+    CHECK_HANDLE(g);
+    return g->killed;
+}
+
+void *gev_value(const gev_greenlet *g)
+{
+    if (!g)
+        return NULL;
+    CHECK_HANDLE(g);
+    return g->value;
+}
 
 gev_greenlet *gev_current(void)
 {
@@ -597,6 +692,9 @@ gev_greenlet *gev_current(void)
 int gev_link(gev_greenlet *g, void (*cb)(gev_greenlet *, void *), void *arg)
 {
     if (!g || !cb)
+        return gev__fail(EINVAL);
+    CHECK_HANDLE(g);
+    if (g->state == GEV__FREED)
         return gev__fail(EINVAL);
     gev__link *l = malloc(sizeof *l);
     if (!l)
@@ -618,6 +716,9 @@ int gev_unlink(gev_greenlet *g, void (*cb)(gev_greenlet *, void *), void *arg)
 {
     if (!g || !cb)
         return gev__fail(EINVAL);
+    CHECK_HANDLE(g);
+    if (g->state == GEV__FREED)
+        return gev__fail(EINVAL);
     for (gev__link **pp = &g->links, *prev = NULL; *pp; prev = *pp, pp = &(*pp)->next) {
         gev__link *l = *pp;
         if (l->cb == cb && l->arg == arg) {
@@ -631,13 +732,35 @@ int gev_unlink(gev_greenlet *g, void (*cb)(gev_greenlet *, void *), void *arg)
     return gev__fail(ENOENT);
 }
 
-void gev_release(gev_greenlet *g)
+/* GEV_DEBUG: a second release, or one from another thread, aborts. */
+static __attribute__((noinline, cold)) void release_checked(gev_greenlet *g)
+{
+    if (!g || g->is_main || g->is_hub)
+        return;
+    if (g->released)
+        misuse(g, "gev_release", "released twice");
+    gev__debug_check_owner(g->hub, "gev_release", "greenlet");
+    g->released = true;
+    gev__greenlet_maybe_free(g);
+}
+
+/* A second release changes nothing: a live greenlet was released already,
+ * and a freed record is GEV__FREED, not GEV__DEAD, so it is not freed again. */
+static inline __attribute__((always_inline)) void release(gev_greenlet *g)
 {
     if (!g || g->is_main || g->is_hub)
         return;
     g->released = true;
     if (g->state == GEV__DEAD && !g->notify_queued)
         record_free(g->hub, g);     /* maybe_free, inline */
+}
+
+void gev_release(gev_greenlet *g)
+{
+    if (__builtin_expect(gev__debug, 0))
+        release_checked(g);         /* a tail call: no frame on the usual path */
+    else
+        release(g);
 }
 
 /* ---- sleeping --------------------------------------------------------------------------- */

@@ -4,6 +4,7 @@
 #define GEV_CORE_HUB_INTERNAL_H
 
 #include <stdatomic.h>
+#include <stdlib.h>
 #include "hub.h"
 
 /* A stack with a context parked on it.  A greenlet gets one when it first
@@ -42,12 +43,47 @@ struct gev__link {
 #define GEV__TRIM_BATCH 64u
 #define GEV__FREE_RECORDS_MAX 256u
 
+/* A freed greenlet record or cancelled timeout is reused only once
+ * GEV__QUARANTINE more have been freed after it (the free records are a
+ * FIFO, cancelled timeouts a ring), so a stale handle used in that window
+ * meets its own freed object, which says so (GEV__FREED, cancelled), not a
+ * new one that took over its memory.  Short: spawn+join cycles through
+ * these records, and they must stay in L1.  Under GEV_DEBUG nothing freed
+ * is reused until the hub goes: every later use is caught. */
+#define GEV__QUARANTINE 16u
+typedef struct gev__quarantine {
+    void *slot[GEV__QUARANTINE];
+    unsigned next;
+} gev__quarantine;
+
+/* Put p in, return what it pushes out (NULL until the ring is full). */
+static inline void *gev__quarantine_push(gev__quarantine *q, void *p)
+{
+    void *old = q->slot[q->next];
+    q->slot[q->next] = p;
+    q->next = (q->next + 1) % GEV__QUARANTINE;
+    return old;
+}
+
+/* free() everything in q (at shutdown). */
+static inline void gev__quarantine_drain(gev__quarantine *q)
+{
+    for (unsigned i = 0; i < GEV__QUARANTINE; i++) {
+        free(q->slot[i]);
+        q->slot[i] = NULL;
+    }
+}
+
 struct gev_hub {
     struct gev__hub_hot hot;    /* first: read inline by hub.h */
     gev_greenlet main;          /* the thread's own stack */
     gev__context main_ctx;
     gev_greenlet *hub_g;        /* the hub greenlet: polls, runs callbacks */
     unsigned since_poll;
+    /* The run queue's head segment that a periodic poll put ahead of first
+     * runs (see gev__hub_poll_check); NULL when there is none. */
+    gev_greenlet *rq_prio_tail;
+    bool poll_ahead;            /* the hub was queued there to poll */
     gev__callback *cb_head, *cb_tail;
     gev__runner *idle;          /* default-size runners, parked */
     size_t idle_count;
@@ -55,8 +91,12 @@ struct gev_hub {
     gev__stack_cache stacks;
     size_t default_stack;
     gev_greenlet *all;          /* every spawned record not yet freed */
-    gev_greenlet *free_records;
+    gev_greenlet *free_records, *free_records_tail;  /* FIFO, oldest first */
     size_t free_record_count;
+    size_t free_records_hold;   /* GEV__QUARANTINE; GEV_DEBUG: SIZE_MAX */
+    size_t free_records_max;    /* GEV__FREE_RECORDS_MAX; GEV_DEBUG: SIZE_MAX */
+    struct gev_timeout *kept_timeouts;  /* GEV_DEBUG: cancelled, never freed */
+    gev__quarantine timeout_quarantine;
     uint64_t next_id;
     size_t live;                /* spawned and not dead */
     int busy;                   /* gev__hub_busy() */
@@ -77,7 +117,13 @@ static inline gev__context *gev__ctx_of(gev_hub *hub, gev_greenlet *g)
 
 /* hub.c */
 void gev__rq_remove(gev_hub *hub, gev_greenlet *g);
-/* Every GEV__POLL_EVERY decisions: queue the hub if a poll is due. */
+/* Every GEV__POLL_EVERY decisions: queue the hub if a poll is due.  Behind
+ * everything ready, as a rule (a server with 1,000 ready connections polls
+ * once per pass); but when the next to run would be a greenlet's first run,
+ * ahead of it, and the greenlets that poll wakes run ahead of it too: a
+ * sleeper whose timer expired does not wait behind a burst of 100,000 first
+ * runs.  Only a periodic (time-driven) poll reorders so; spawn order among
+ * new greenlets and sleep(0)'s FIFO stay as they were. */
 void gev__hub_poll_check(gev_hub *hub);
 
 /* The first ready greenlet, taken off the run queue, else the hub. */
@@ -87,6 +133,8 @@ static inline gev_greenlet *gev__rq_pop_or_hub(gev_hub *hub)
     if (!next)
         return hub->hub_g;
     hub->hot.rq_head = next->rq_next;
+    if (__builtin_expect(next == hub->rq_prio_tail, 0))
+        hub->rq_prio_tail = NULL;
     if (next->rq_next)
         next->rq_next->rq_prev = NULL;
     else
@@ -164,5 +212,7 @@ const char *gev__greenlet_describe_fault(void *addr, size_t *stack_size);
 
 /* timeout.c: a greenlet returned with scoped timeouts still open. */
 void gev__timeout_owner_finished(gev_greenlet *g);
+/* Frees the hub's cancelled timeouts (at shutdown). */
+void gev__timeout_free_all(gev_hub *hub);
 
 #endif

@@ -24,6 +24,8 @@ void gev__rq_remove(gev_hub *hub, gev_greenlet *g)
 {
     if (!g->queued)
         return;
+    if (g == hub->rq_prio_tail)
+        hub->rq_prio_tail = g->rq_prev;     /* the segment is a prefix */
     GEV__DLIST_UNLINK(hub->hot.rq_head, hub->hot.rq_tail, g, rq_next, rq_prev);
     g->queued = false;
 }
@@ -51,11 +53,65 @@ static void switch_to(gev_hub *hub, gev__context *from, gev_greenlet *next)
     gev__context_switch(from, gev__ctx_of(hub, next));
 }
 
+/* Put g at the end of the run queue's head segment. */
+static void rq_insert_prio(gev_hub *hub, gev_greenlet *g)
+{
+    gev_greenlet *at = hub->rq_prio_tail;
+    gev_greenlet *after = at ? at->rq_next : hub->hot.rq_head;
+    g->rq_prev = at;
+    g->rq_next = after;
+    if (at)
+        at->rq_next = g;
+    else
+        hub->hot.rq_head = g;
+    if (after)
+        after->rq_prev = g;
+    else
+        hub->hot.rq_tail = g;
+    g->queued = true;
+    hub->rq_prio_tail = g;
+}
+
+/* Move what was queued after `before` (the tail when the poll began; NULL:
+ * the queue was empty) to the end of the head segment. */
+static void rq_promote_after(gev_hub *hub, gev_greenlet *before)
+{
+    if (before && !before->queued)
+        return;             /* taken out meanwhile: leave the order alone */
+    gev_greenlet *first = before ? before->rq_next : hub->hot.rq_head;
+    gev_greenlet *last = hub->hot.rq_tail, *at = hub->rq_prio_tail;
+    if (!first)
+        return;
+    if (at != before) {
+        gev_greenlet *after = at ? at->rq_next : hub->hot.rq_head;
+        before->rq_next = NULL;     /* before != at, so before != NULL */
+        hub->hot.rq_tail = before;
+        first->rq_prev = at;
+        if (at)
+            at->rq_next = first;
+        else
+            hub->hot.rq_head = first;
+        last->rq_next = after;
+        after->rq_prev = last;      /* after precedes before: not NULL */
+    }
+    hub->rq_prio_tail = last;
+}
+
 void gev__hub_poll_check(gev_hub *hub)
 {
     hub->since_poll = 0;
-    if (gev__time_monotonic() - gev__loop_now(hub->hot.loop) >= GEV__POLL_AFTER)
+    if (gev__time_monotonic() - gev__loop_now(hub->hot.loop) < GEV__POLL_AFTER)
+        return;
+    gev_greenlet *first = hub->rq_prio_tail ? hub->rq_prio_tail->rq_next : hub->hot.rq_head;
+    if (!first || first->state != GEV__NEW || hub->hot.current == hub->hub_g) {
         hub_wake_self(hub);
+        return;
+    }
+    if (hub->poll_ahead && hub->hub_g->queued)
+        return;             /* ahead already */
+    gev__rq_remove(hub, hub->hub_g);
+    rq_insert_prio(hub, hub->hub_g);
+    hub->poll_ahead = true;
 }
 
 /* ---- hub callbacks ---------------------------------------------------- */
@@ -133,7 +189,12 @@ static void hub_main(void *arg)
     for (;;) {
         hub_run_callbacks(hub);
         gev__hub_trim_runners(hub);
+        bool ahead = hub->poll_ahead;
+        gev_greenlet *before = hub->hot.rq_tail;
+        hub->poll_ahead = false;
         hub_poll(hub);
+        if (ahead)
+            rq_promote_after(hub, before);
         hub_run_callbacks(hub);
         gev_greenlet *next = rq_pop(hub);
         if (!next)
@@ -159,6 +220,9 @@ static int hub_init(gev_hub *hub)
         return -1;
     gev__stack_cache_init(&hub->stacks);
     hub->default_stack = gev__stack_default_size();
+    /* Under GEV_DEBUG freed records are never reused (core/debug.h). */
+    hub->free_records_hold = gev__debug ? SIZE_MAX : GEV__QUARANTINE;
+    hub->free_records_max = gev__debug ? SIZE_MAX : GEV__FREE_RECORDS_MAX;
     gev__greenlet_init_record(hub, &hub->main);
     hub->main.is_main = true;
     hub->main.state = GEV__RUNNING;
@@ -192,6 +256,7 @@ static void hub_free(gev_hub *hub)
         if (hub->hooks[i] && hub->hooks[i]->on_shutdown)
             hub->hooks[i]->on_shutdown(hub, hub->hot.slots[i]);
     gev__greenlet_free_all(hub);
+    gev__timeout_free_all(hub);
     if (hub->hub_g) {
         if (hub->hub_g->runner)
             gev__runner_free(hub, hub->hub_g->runner);
@@ -212,6 +277,7 @@ gev_hub *gev__hub_create(void)
 {
     if (gev__tls_hub)
         return gev__tls_hub;
+    gev__debug_enabled();           /* cached before any check reads it */
     gev_hub *hub = calloc(1, sizeof *hub);
     if (!hub) {
         errno = ENOMEM;

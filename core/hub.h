@@ -33,6 +33,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "gev.h"
+#include "debug.h"
 #include "loop.h"
 #include "stack.h"
 #include "switch.h"
@@ -67,7 +68,9 @@ enum gev__state {
     GEV__READY,     /* in the run queue */
     GEV__RUNNING,   /* the current greenlet */
     GEV__WAITING,   /* blocked in gev__wait() */
-    GEV__DEAD       /* returned, or killed before it ran */
+    GEV__DEAD,      /* returned, or killed before it ran */
+    GEV__FREED      /* dead and released: a stale handle's record, in the
+                       quarantine or the free list (core/greenlet.c) */
 };
 
 struct gev_greenlet {

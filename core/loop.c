@@ -416,6 +416,21 @@ int gev__loop_closing_fd(gev__loop *loop, int fd)
     return woken;
 }
 
+int gev__loop_fd_refresh(gev__loop *loop, int fd)
+{
+    if (fd < 0 || fd >= loop->nfds || !loop->fds[fd].ios.head)
+        return 0;
+    /* Asked first, as gev__io_start does: the backend must not learn of a
+     * bad fd or a regular file only in its poll (libevent would log). */
+    if (fd_check_watchable(fd) == -1)
+        return -1;
+    struct fd_rec *r = &loop->fds[fd];
+    if (r->slot)
+        gev__backend_fd_forget(loop->backend, fd, &r->slot);
+    r->mask = 0;
+    return fd_sync(loop, fd, false);
+}
+
 /* -- timers: a 4-ary min-heap on (deadline, seq) ---------------------- */
 
 /* Each entry carries its timer's key, so sifting compares within the

@@ -157,6 +157,15 @@ int  gev__io_set_events(gev__loop *loop, gev__io *w, int events);
  * new socket and watched again.  Returns the number of watchers woken. */
 int gev__loop_closing_fd(gev__loop *loop, int fd);
 
+/* The kernel may have dropped fd's registration behind the loop's back
+ * (close(2) without gev__loop_closing_fd, the number reused at once): make
+ * the backend forget what it knew and register the watchers' interest
+ * again, for whatever file fd names now.  Watchers stay as they are.
+ * 0 (also for an fd nobody watches), or -1 + errno (EBADF: fd not open;
+ * EPERM: a regular file or directory now), after which only
+ * gev__loop_closing_fd may follow. */
+int gev__loop_fd_refresh(gev__loop *loop, int fd);
+
 /* -- timers ---------------------------------------------------------- */
 
 typedef struct gev__timer gev__timer;

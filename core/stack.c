@@ -11,12 +11,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #ifdef HAVE_VALGRIND_VALGRIND_H
 #include <valgrind/valgrind.h>
 #endif
 
+#include "debug.h"
+#include "dlist.h"
 #include "stack.h"
 
 #ifndef MAP_ANONYMOUS
@@ -45,6 +49,8 @@ static size_t page_size;
 static size_t default_size;
 static size_t guarded_limit;            /* live guarded stacks allowed */
 static bool debug_enabled;
+static long maps_budget;                /* mappings arena guards may split off */
+static int guard_marker_mode = -1;      /* -1 unknown, 0 no, 1 madvise, 2 batch */
 
 static atomic_size_t live_guarded, live_unguarded;
 static atomic_bool fallback_reported;
@@ -108,7 +114,6 @@ static void stack_init_once(void)
 {
     long ps = sysconf(_SC_PAGESIZE);
     long maps = read_max_map_count();
-    const char *dbg = getenv("GEV_DEBUG");
     size_t env;
 
     page_size = ps > 0 ? (size_t)ps : 4096;
@@ -118,7 +123,9 @@ static void stack_init_once(void)
      * reserve for the rest of the process. */
     guarded_limit = (size_t)(maps / 2 > 2 * MAP_COUNT_RESERVE
                              ? maps / 2 - MAP_COUNT_RESERVE : maps / 4);
-    debug_enabled = dbg && *dbg && strcmp(dbg, "0") != 0;
+    /* Arenas' mprotect guards: two mappings each, from the same share. */
+    maps_budget = (long)guarded_limit * 2;
+    debug_enabled = gev__debug_enabled();
 }
 
 static void stack_init(void)
@@ -136,6 +143,7 @@ void gev__stack_stats_get(gev__stack_stats *st)
 {
     st->guarded = atomic_load_explicit(&live_guarded, memory_order_relaxed);
     st->unguarded = atomic_load_explicit(&live_unguarded, memory_order_relaxed);
+    st->guard_markers = guard_marker_mode > 0;
 }
 
 /* ------------------------------------------------------------------------
@@ -183,6 +191,193 @@ static gev__stack *dormant_take(size_t size)
     return s;
 }
 
+/* ------------------------------------------------------------------------
+ * Arenas: stacks of the default size, ARENA_SLOTS to a mapping
+ *
+ * 100,000 greenlets that start at once used to cost an mmap and an
+ * mprotect each, and as much again to give the memory back.  An arena maps
+ * ARENA_SLOTS stacks (guard page + stack each) with one mmap.  Guards:
+ *  - where the kernel has guard markers (MADV_GUARD_INSTALL, Linux 6.13),
+ *    one process_madvise() installs all of an arena's guards, and they cost
+ *    no kernel mapping, so every stack is guarded however many there are;
+ *  - else a slot gets its guard by mprotect when first handed out (once: a
+ *    reused slot costs nothing), while the mapping budget from
+ *    vm.max_map_count allows, and goes unguarded past it.
+ * Slots are never unmapped one by one (that would split a mapping, the
+ * dormant-list problem of the old unguarded stacks); a free slot stays in
+ * its arena, and once every slot of an arena is free its memory goes back
+ * with one MADV_DONTNEED for the whole arena (guards survive it).  The
+ * arenas are process-wide behind a mutex: only a start that finds no idle
+ * runner and no cached stack comes here.
+ * ------------------------------------------------------------------------ */
+#define ARENA_SLOTS 64u
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+#define PIDFD_SELF_THREAD_ (-10000)
+#ifndef SYS_process_madvise
+#define SYS_process_madvise (-1)
+#endif
+
+typedef struct gev__stack_arena {
+    struct gev__stack_arena *next, *prev;   /* arenas with a free slot */
+    gev__stack *free;            /* its free slots, LIFO */
+    unsigned nfree;
+    bool listed, clean;          /* clean: all free, memory given back */
+    gev__stack slots[ARENA_SLOTS];
+} arena;
+
+static pthread_mutex_t arena_lock = PTHREAD_MUTEX_INITIALIZER;
+static arena *arenas_head, *arenas_tail;        /* those with a free slot */
+static atomic_long maps_used;           /* mappings our guards split off */
+
+static void arena_list_remove(arena *a)
+{
+    GEV__DLIST_UNLINK(arenas_head, arenas_tail, a, next, prev);
+    a->listed = false;
+}
+
+/* Partly used arenas first, so fully free ones stay free and clean. */
+static void arena_list_add(arena *a, bool at_tail)
+{
+    if (a->listed)
+        arena_list_remove(a);
+    if (at_tail)
+        GEV__DLIST_APPEND(arenas_head, arenas_tail, a, next, prev);
+    else {
+        a->prev = NULL;
+        a->next = arenas_head;
+        if (arenas_head)
+            arenas_head->prev = a;
+        else
+            arenas_tail = a;
+        arenas_head = a;
+    }
+    a->listed = true;
+}
+
+/* Guard markers for every slot of a new arena.  True if installed. */
+static bool arena_guard_markers(arena *a)
+{
+    if (guard_marker_mode == 0)
+        return false;
+    if (guard_marker_mode != 1 && SYS_process_madvise != -1) {
+        struct iovec iov[ARENA_SLOTS];
+        for (unsigned i = 0; i < ARENA_SLOTS; i++) {
+            iov[i].iov_base = a->slots[i].map;
+            iov[i].iov_len = page_size;
+        }
+        long n = syscall(SYS_process_madvise, PIDFD_SELF_THREAD_, iov,
+                         (size_t)ARENA_SLOTS, MADV_GUARD_INSTALL, 0u);
+        if (n == (long)(ARENA_SLOTS * page_size)) {
+            guard_marker_mode = 2;
+            return true;
+        }
+    }
+    for (unsigned i = 0; i < ARENA_SLOTS; i++)
+        if (madvise(a->slots[i].map, page_size, MADV_GUARD_INSTALL) != 0) {
+            guard_marker_mode = 0;      /* older kernel: mprotect from now on */
+            return false;
+        }
+    guard_marker_mode = 1;
+    return true;
+}
+
+static arena *arena_new(size_t size)
+{
+    size_t slot = size + page_size;
+    arena *a = malloc(sizeof *a);
+    if (!a)
+        return NULL;
+    char *map = mmap(NULL, slot * ARENA_SLOTS, PROT_READ | PROT_WRITE, STACK_MAP_FLAGS, -1, 0);
+    if (map == MAP_FAILED) {
+        free(a);
+        return NULL;
+    }
+#ifdef MADV_NOHUGEPAGE
+    (void)madvise(map, slot * ARENA_SLOTS, MADV_NOHUGEPAGE);   /* one page per parked stack */
+#endif
+    a->free = NULL;
+    for (unsigned i = ARENA_SLOTS; i-- > 0;) {
+        gev__stack *s = &a->slots[i];
+        s->map = map + i * slot;
+        s->map_size = slot;
+        s->lo = (char *)s->map + page_size;
+        s->size = size;
+        s->guarded = false;
+        s->fresh = true;
+        s->arena = a;
+        s->next = a->free;
+        a->free = s;
+    }
+    a->nfree = ARENA_SLOTS;
+    a->listed = false;
+    a->clean = true;
+    if (arena_guard_markers(a))
+        for (unsigned i = 0; i < ARENA_SLOTS; i++)
+            a->slots[i].guarded = true, a->slots[i].fresh = false;
+    return a;
+}
+
+/* A fresh slot's guard page, by mprotect, if the mapping budget allows
+ * (each one splits two mappings off the arena's). */
+static void slot_guard_mprotect(gev__stack *s)
+{
+    s->fresh = false;
+    if (atomic_fetch_add(&maps_used, 2) + 2 > maps_budget) {
+        atomic_fetch_sub(&maps_used, 2);
+        report_fallback("too many guarded stacks");
+        return;
+    }
+    if (mprotect(s->map, page_size, PROT_NONE) != 0) {
+        atomic_fetch_sub(&maps_used, 2);
+        report_fallback("mprotect failed");
+        return;
+    }
+    s->guarded = true;
+}
+
+static gev__stack *arena_take(size_t size)
+{
+    pthread_mutex_lock(&arena_lock);
+    arena *a = arenas_head;
+    if (!a) {
+        a = arena_new(size);
+        if (!a) {
+            pthread_mutex_unlock(&arena_lock);
+            return NULL;
+        }
+        arena_list_add(a, false);
+    }
+    gev__stack *s = a->free;
+    a->free = s->next;
+    a->clean = false;
+    if (--a->nfree == 0)
+        arena_list_remove(a);
+    if (s->fresh)
+        slot_guard_mprotect(s);
+    pthread_mutex_unlock(&arena_lock);
+    return s;
+}
+
+static void arena_give(gev__stack *s)
+{
+    arena *a = s->arena;
+    pthread_mutex_lock(&arena_lock);
+    s->next = a->free;
+    a->free = s;
+    if (++a->nfree == ARENA_SLOTS) {
+        /* The whole arena is free: one call gives its memory back. */
+        (void)madvise(a->slots[0].map, ARENA_SLOTS * a->slots[0].map_size, MADV_DONTNEED);
+        a->clean = true;
+        arena_list_add(a, true);
+    } else if (!a->listed) {
+        arena_list_add(a, false);
+    }
+    pthread_mutex_unlock(&arena_lock);
+}
+
+/* A new guarded mapping: true if s now describes one. */
 /* A new guarded mapping: true if s now describes one. */
 static bool stack_map_guarded(gev__stack *s, size_t size)
 {
@@ -234,12 +429,23 @@ static void stack_register(gev__stack *s)
 
 static gev__stack *stack_map(size_t size)
 {
+    if (size == default_size) {
+        gev__stack *s = arena_take(size);
+        if (!s) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        stack_register(s);
+        return s;
+    }
     gev__stack *s = malloc(sizeof *s);
     if (!s) {
         errno = ENOMEM;
         return NULL;
     }
     s->size = size;
+    s->arena = NULL;
+    s->fresh = false;
     if (!stack_map_guarded(s, size)) {
         gev__stack *old = dormant_take(size);
         if (old) {
@@ -262,7 +468,9 @@ static void stack_unmap(gev__stack *s)
 #endif
     atomic_fetch_sub_explicit(s->guarded ? &live_guarded : &live_unguarded, 1,
                               memory_order_relaxed);
-    if (s->guarded) {
+    if (s->arena) {
+        arena_give(s);
+    } else if (s->guarded) {
         munmap(s->map, s->map_size);    /* its own two mappings: no split */
         free(s);
     } else {

@@ -1,9 +1,14 @@
 /* core/stack.h: greenlet stacks.
  *
- * Each stack is an anonymous mmap, committed lazily by the kernel, with a
- * PROT_NONE guard page below it so an overflow faults instead of corrupting
- * a neighbour.  Freed stacks go to a bounded per-hub cache, so a spawn that
- * finds one there costs no syscall.
+ * Each stack is anonymous memory, committed lazily by the kernel, with a
+ * guard page below it so an overflow faults instead of corrupting a
+ * neighbour.  Stacks of the default size come from arenas of 64 (one mmap
+ * for 64 stacks; see "Arenas" in stack.c): guards are guard markers where
+ * the kernel has them (one syscall per arena, no mapping each), else an
+ * mprotect when a slot is first handed out.  Freed stacks go to a bounded
+ * per-hub cache, so a spawn that finds one there costs no syscall; past it,
+ * back to their arena (no syscall either: an arena's memory is given back
+ * when all of it is free).  Stacks of other sizes are a mapping each.
  *
  * Each guarded stack is two kernel mappings, and Linux allows
  * vm.max_map_count (65530 by default) per process.  Past a share of that
@@ -30,6 +35,8 @@ typedef struct gev__stack {
     size_t map_size;
     unsigned valgrind_id;       /* VALGRIND_STACK_REGISTER's id */
     bool guarded;
+    bool fresh;                 /* in an arena, never handed out yet */
+    struct gev__stack_arena *arena;       /* default-size stacks: the arena it is in */
     struct gev__stack *next;    /* cache link */
 } gev__stack;
 
@@ -54,6 +61,8 @@ void gev__stack_put(gev__stack_cache *c, gev__stack *s);
 
 typedef struct gev__stack_stats {
     size_t guarded, unguarded;  /* live stacks of each kind, process-wide */
+    bool guard_markers;         /* guards are MADV_GUARD_INSTALL markers (no
+                                   mapping each): every stack is guarded */
 } gev__stack_stats;
 void gev__stack_stats_get(gev__stack_stats *st);
 

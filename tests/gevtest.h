@@ -92,6 +92,39 @@ static inline void gevtest_join_release(gev_greenlet *const *g, size_t n, double
     gevtest_release_all(g, n);
 }
 
+/* Waiters ended by their object, the same check for every sync object:
+ * greenlets "a", "k", "b" block through wait(tag) (which logs
+ * "<tag>:<outcome>..."); k's kill is delivered but k has not run again, so
+ * its waiter is still queued, stale, when end() frees (EBADF) or closes
+ * (EPIPE) the object.  The caller then checks the log "k:ECANCELED...
+ * a:E... b:E...": k runs first (woken first), a and b in FIFO order.  Under
+ * ASan a free also shows that no woken waiter touches the freed object. */
+static inline void gevtest_waiters_ended_by(gev_fn wait, void (*end)(void))
+{
+    gev_greenlet *g[3] = {gev_spawn(wait, "a"), gev_spawn(wait, "k"), gev_spawn(wait, "b")};
+    gev_sleep(0);
+    assert_fails(gev_kill(g[1], 0), ETIMEDOUT);    /* delivered, k not run */
+    end();
+    gevtest_join_release(g, 3, GEV_FOREVER);
+}
+
+/* The dispatcher's closer (queue and channel tests): joins the producers,
+ * logs "joined:<outcome>", then ends the stream. */
+struct gevtest_closer {
+    gev_greenlet **producers;
+    size_t n;
+    void (*close)(void);
+};
+
+static inline void *gevtest_close_after_producers(void *arg)
+{
+    struct gevtest_closer *c = arg;
+    int rc = gev_joinall(c->producers, c->n, GEV_FOREVER);
+    gevtest_log("joined:%s", gevtest_outcome(rc));
+    c->close();
+    return NULL;
+}
+
 /* The local port of a bound IPv4 or IPv6 socket. */
 static inline int gevtest_local_port(int fd)
 {

@@ -118,14 +118,13 @@ static void test_wait_forever_in_main_alone_is_edeadlk(void **state)
     gev_event_free(ev);
 }
 
+static void free_ev(void) { gev_event_free(ev); }
+
 static void test_free_wakes_waiters_with_ebadf(void **state)
 {
     ev = gev_event_new();
-    gev_greenlet *g[2] = {gev_spawn(wait_forever, "a"), gev_spawn(wait_forever, "b")};
-    gev_sleep(0);
-    gev_event_free(ev);
-    gevtest_join_release(g, 2, GEV_FOREVER);
-    assert_log("a:EBADF b:EBADF");
+    gevtest_waiters_ended_by(wait_forever, free_ev);
+    assert_log("k:ECANCELED a:EBADF b:EBADF");
 }
 
 static void test_null_handles(void **state)

@@ -98,7 +98,9 @@ static void test_fifty_sleeping_queries_overlap(void **state)
             fail_msg("client %d: %s", i, q[i].error);
     print_message("%d clients x SELECT pg_sleep(0.2): %.3f s (10 s one after another), %d ticks\n",
                   CLIENTS, took, gevtest_ticks);
-    assert_true(took < 2.0 * gevtest_slow());
+    /* 10 s one after another; about 0.5 s on a quiet machine (each
+     * connection is a new server process). */
+    assert_true(took < 4.0 * rs_time_scale());
     assert_true(gevtest_ticks >= gevtest_min_ticks(10));
 }
 

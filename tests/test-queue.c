@@ -274,23 +274,197 @@ static void test_from_hub_context(void **state)
     gev_queue_free(q);
 }
 
+static void free_q(void) { gev_queue_free(q); }
+
+/* Getters and peekers on an empty queue, putters on a full one (whose item
+ * stays queued: free releases the slot, the item is the caller's). */
 static void test_free_wakes_waiters(void **state)
 {
-    q = gev_queue_new(1);
-    assert_int_equal(gev_queue_put(q, "a", 0), 0);
-    gev_greenlet *g = gev_spawn(put_and_log, "b");
-    gev_sleep(0);
-    gev_queue_free(q);
-    assert_int_equal(gev_join(g, GEV_FOREVER), 0);
-    assert_log("putb:EBADF");
-    gev_release(g);
     q = gev_queue_new(0);
-    g = gev_spawn(get_and_log, "g");
+    gevtest_waiters_ended_by(get_and_log, free_q);
+    assert_log("k:ECANCELED:- a:EBADF:- b:EBADF:-");
+    gevtest_log_reset();
+    q = gev_queue_new(0);
+    gevtest_waiters_ended_by(peek_and_log, free_q);
+    assert_log("k:ECANCELED:- a:EBADF:- b:EBADF:-");
+    gevtest_log_reset();
+    q = gev_queue_new(1);
+    assert_int_equal(gev_queue_put(q, "x", 0), 0);
+    gevtest_waiters_ended_by(put_and_log, free_q);
+    assert_log("putk:ECANCELED puta:EBADF putb:EBADF");
+}
+
+/* After close and drain: put, get and peek fail with EPIPE at once, with
+ * any timeout (0 too: EPIPE, not ETIMEDOUT). */
+static void assert_closed_and_empty(void)
+{
+    void *v = NULL;
+    assert_int_equal(gev_queue_size(q), 0);
+    assert_fails(gev_queue_put(q, "z", 0), EPIPE);
+    assert_fails(gev_queue_put(q, "z", GEV_FOREVER), EPIPE);
+    assert_fails(gev_queue_get(q, &v, 0), EPIPE);
+    assert_fails(gev_queue_get(q, &v, GEV_FOREVER), EPIPE);
+    assert_fails(gev_queue_peek(q, &v, 0), EPIPE);
+    assert_fails(gev_queue_peek(q, &v, GEV_FOREVER), EPIPE);
+    assert_null(v);
+    assert_int_equal(gev_queue_size(q), 0);
+}
+
+/* Getters and peekers blocked on an empty queue wake with EPIPE: the
+ * getters in order, then the peekers. */
+static void test_close_wakes_getters_and_peekers(void **state)
+{
+    q = gev_queue_new(0);
+    gev_greenlet *g[4] = {gev_spawn(get_and_log, "g1"), gev_spawn(peek_and_log, "p1"),
+                          gev_spawn(get_and_log, "g2"), gev_spawn(peek_and_log, "p2")};
     gev_sleep(0);
+    gev_queue_close(q);
+    gev_queue_close(q);             /* harmless */
+    gevtest_join_release(g, 4, GEV_FOREVER);
+    assert_log("g1:EPIPE:- g2:EPIPE:- p1:EPIPE:- p2:EPIPE:-");
+    assert_closed_and_empty();
+    gev_queue_close(NULL);
     gev_queue_free(q);
+}
+
+/* Bounded and full: blocked putters wake with EPIPE in order and their
+ * items are not added; the queued items are still got (and peeked), then
+ * EPIPE. */
+static void test_close_full_bounded_queue(void **state)
+{
+    q = gev_queue_new(2);
+    assert_int_equal(gev_queue_put(q, "a", 0), 0);
+    assert_int_equal(gev_queue_put(q, "b", 0), 0);
+    gev_greenlet *g[2] = {gev_spawn(put_and_log, "c"), gev_spawn(put_and_log, "d")};
+    gev_sleep(0);
+    gev_queue_close(q);
+    gevtest_join_release(g, 2, GEV_FOREVER);
+    assert_log("putc:EPIPE putd:EPIPE");
+    assert_int_equal(gev_queue_size(q), 2);
+    assert_fails(gev_queue_put(q, "e", GEV_FOREVER), EPIPE);
+    void *v = NULL;
+    assert_int_equal(gev_queue_peek(q, &v, 0), 0);
+    assert_string_equal(v, "a");
+    assert_string_equal(get_now(), "a");
+    assert_int_equal(gev_queue_size(q), 1);
+    assert_int_equal(gev_queue_get(q, &v, GEV_FOREVER), 0);
+    assert_string_equal(v, "b");
+    assert_closed_and_empty();
+    gev_queue_free(q);
+}
+
+/* Closed with items, then freed: the ring goes, the items are ours. */
+static void test_free_after_close_with_items(void **state)
+{
+    q = gev_queue_new(0);
+    assert_int_equal(gev_queue_put(q, "a", 0), 0);
+    gev_queue_close(q);
+    assert_int_equal(gev_queue_size(q), 1);
+    gev_queue_free(q);
+}
+
+/* A getter handed an item before the close still gets it. */
+static void test_close_after_handoff_keeps_it(void **state)
+{
+    q = gev_queue_new(0);
+    gev_greenlet *g = gev_spawn(get_and_log, "g");
+    gev_sleep(0);
+    assert_int_equal(gev_queue_put(q, "x", 0), 0);   /* g is woken, not run */
+    gev_queue_close(q);
     assert_int_equal(gev_join(g, GEV_FOREVER), 0);
-    assert_log("putb:EBADF g:EBADF:-");
+    assert_log("g:0:x");
+    assert_closed_and_empty();
     gev_release(g);
+    gev_queue_free(q);
+}
+
+/* Hub context: a closed, empty queue answers EPIPE, not EDEADLK. */
+static void closed_from_link(gev_greenlet *g, void *arg)
+{
+    (void)g;
+    (void)arg;
+    void *v;
+    gevtest_log("get:%s", gevtest_outcome(gev_queue_get(q, &v, GEV_FOREVER)));
+    gevtest_log("get:%s", gevtest_outcome(gev_queue_get(q, &v, GEV_FOREVER)));
+    gevtest_log("put:%s", gevtest_outcome(gev_queue_put(q, "y", GEV_FOREVER)));
+}
+
+static void test_closed_from_hub_context(void **state)
+{
+    q = gev_queue_new(0);
+    assert_int_equal(gev_queue_put(q, "x", 0), 0);
+    gev_queue_close(q);
+    gev_greenlet *h = gev_spawn(log_nothing, NULL);
+    assert_int_equal(gev_link(h, closed_from_link, NULL), 0);
+    assert_int_equal(gev_join(h, GEV_FOREVER), 0);
+    gev_sleep(0);
+    assert_log("get:0 get:EPIPE put:EPIPE");
+    gev_release(h);
+    gev_queue_free(q);
+}
+
+/* The dispatcher pattern: producers put, a closer joins them and closes;
+ * the consumer's loop gets every item in the order the queue took them,
+ * then ends with EPIPE.  Unbounded, every put completes at once, so the
+ * order the producers record is the queue's order; bounded (2), putters
+ * block and each producer's items must still come in its own order. */
+enum { PRODUCERS = 3, ITEMS = 50 };
+static gev_greenlet *producers[PRODUCERS];
+static uintptr_t put_order[PRODUCERS * ITEMS];
+static size_t n_put;
+
+static void *produce(void *arg)
+{
+    uintptr_t p = (uintptr_t)arg;
+    for (uintptr_t i = 0; i < ITEMS; i++) {
+        uintptr_t item = p * ITEMS + i + 1;     /* never NULL */
+        if (gev_queue_put(q, (void *)item, GEV_FOREVER) != 0) {
+            gevtest_log("put:%s", gevtest_outcome(-1));
+            return NULL;
+        }
+        put_order[n_put++] = item;
+        if ((i + p) % 3 == 0)                   /* vary the interleaving */
+            gev_sleep(0);
+    }
+    return arg;
+}
+
+static void close_q(void) { gev_queue_close(q); }
+
+static void run_dispatcher(size_t maxsize)
+{
+    q = gev_queue_new(maxsize);
+    n_put = 0;
+    for (uintptr_t p = 0; p < PRODUCERS; p++)
+        producers[p] = gev_spawn(produce, (void *)p);
+    struct gevtest_closer c = {producers, PRODUCERS, close_q};
+    gev_greenlet *closer = gev_spawn(gevtest_close_after_producers, &c);
+    uintptr_t got[PRODUCERS * ITEMS + 1];
+    size_t n_got = 0, next[PRODUCERS] = {0};
+    void *v;
+    int rc = 0;
+    while (n_got <= PRODUCERS * ITEMS && (rc = gev_queue_get(q, &v, GEV_FOREVER)) == 0) {
+        uintptr_t item = (uintptr_t)v - 1;
+        assert_int_equal(item % ITEMS, next[item / ITEMS]++);
+        got[n_got++] = item + 1;
+    }
+    assert_int_equal(rc, -1);
+    assert_int_equal(errno, EPIPE);
+    assert_int_equal(n_got, PRODUCERS * ITEMS);
+    if (!maxsize)
+        assert_memory_equal(got, put_order, sizeof put_order);
+    assert_int_equal(gev_join(closer, GEV_FOREVER), 0);
+    assert_log("joined:0");             /* and no put failed */
+    gevtest_release_all(producers, PRODUCERS);
+    gev_release(closer);
+    gev_queue_free(q);
+}
+
+static void test_close_ends_consumer_loop(void **state)
+{
+    run_dispatcher(0);
+    gevtest_log_reset();
+    run_dispatcher(2);
 }
 
 static void test_null_handles(void **state)
@@ -321,6 +495,12 @@ int main(void)
         gevtest(test_expired_getter_never_consumes),
         gevtest(test_from_hub_context),
         gevtest(test_free_wakes_waiters),
+        gevtest(test_close_wakes_getters_and_peekers),
+        gevtest(test_close_full_bounded_queue),
+        gevtest(test_free_after_close_with_items),
+        gevtest(test_close_after_handoff_keeps_it),
+        gevtest(test_closed_from_hub_context),
+        gevtest(test_close_ends_consumer_loop),
         gevtest(test_null_handles),
     };
     return cmocka_run_group_tests_name("queue", tests, NULL, NULL);

@@ -116,18 +116,13 @@ static void test_set_again_overwrites(void **state)
     gev_result_free(res);
 }
 
+static void free_res(void) { gev_result_free(res); }
+
 static void test_kill_and_free(void **state)
 {
     res = gev_result_new();
-    gev_greenlet *k = gev_spawn(get_forever, "k");
-    gev_greenlet *f = gev_spawn(get_forever, "f");
-    gev_sleep(0);
-    assert_int_equal(gev_kill(k, GEV_FOREVER), 0);
-    gev_result_free(res);        /* the other waiter fails with EBADF */
-    assert_int_equal(gev_join(f, GEV_FOREVER), 0);
-    assert_log("k:ECANCELED:- f:EBADF:-");
-    gev_release(k);
-    gev_release(f);
+    gevtest_waiters_ended_by(get_forever, free_res);
+    assert_log("k:ECANCELED:- a:EBADF:- b:EBADF:-");
 }
 
 static void test_freed_right_after_set(void **state)

@@ -174,13 +174,15 @@ static void test_scoped_timeout_waits_for_fn(void **state)
 {
     (void)state;
     assert_int_equal(gev_threadpool_run(noop, NULL, NULL), 0);
-    slow_job j = { .usec = 200000 };
+    /* 0.3 s for the idle worker to take the job even on a loaded machine
+     * (a job still queued at expiry would be withdrawn instead). */
+    slow_job j = { .usec = 800000 };
     void *res = NULL;
     double t0 = gevtest_now();
-    gev_timeout *to = gev_timeout_start(0.05);
+    gev_timeout *to = gev_timeout_start(0.3);
     assert_non_null(to);
     assert_fails(gev_threadpool_run(slow_fn, &j, &res), ETIMEDOUT);
-    assert_true(gevtest_now() - t0 > 0.19);
+    assert_true(gevtest_now() - t0 > 0.79);
     assert_int_equal(atomic_load(&j.finished), 1);
     assert_ptr_equal(res, (void *)(intptr_t)42);
     assert_true(gev_timeout_expired(to));

@@ -12,6 +12,7 @@
  * when it must not shows up as a join that times out.
  */
 #include "gevtest.h"
+#include <stdatomic.h>
 #include <float.h>
 #include <math.h>
 #include <fcntl.h>
@@ -185,9 +186,12 @@ static void drain(fx *f)
 /* A greenlet that a kill cannot end at once: it is in gev_threadpool_run,
  * whose worker blocks reading f->pipe until end_target writes to it (10 s
  * at most, so that a failed case cannot hang the teardown's kill). */
+static atomic_int worker_started;
+
 static void *read_pipe_in_worker(void *arg)
 {
     fx *f = arg;
+    atomic_store(&worker_started, 1);
     struct pollfd p = { .fd = f->pipe[0], .events = POLLIN };
     char c;
     if (poll(&p, 1, 10000) != 1)
@@ -200,11 +204,21 @@ static void *busy_in_threadpool(void *arg)
     gev_threadpool_run(read_pipe_in_worker, arg, &res);
     return NULL;
 }
+/* A job still queued is withdrawn by a kill (the caller returns at once):
+ * wait until the worker runs it, so the kill must wait for it. */
+static void wait_worker_started(void)
+{
+    double t0 = gevtest_now();
+    while (!atomic_load(&worker_started) && gevtest_now() - t0 < 5)
+        gev_sleep(0.001);
+    assert_true(atomic_load(&worker_started));
+}
 static void make_busy_target(fx *f)
 {
     assert_int_equal(pipe(f->pipe), 0);
+    atomic_store(&worker_started, 0);
     f->target = gev_spawn(busy_in_threadpool, f);
-    gev_sleep(0);                   /* it is in the thread pool now */
+    wait_worker_started();
 }
 static void end_target(fx *f)
 {
@@ -591,8 +605,9 @@ static void make_pool_busy(fx *f)
 {
     assert_int_equal(pipe(f->pipe), 0);
     f->pool = gev_pool_new(1);
+    atomic_store(&worker_started, 0);
     assert_non_null(gev_pool_spawn(f->pool, busy_in_threadpool, f));
-    gev_sleep(0);
+    wait_worker_started();
 }
 static void free_pool(fx *f)
 {
