@@ -62,16 +62,20 @@ static bool patch_caller_nonblock(int fd)
 
 /* What a blocking call must do after a try said EAGAIN: learned once per
  * call.  Returns 0 to wait until io->deadline, 1 to make the real call
- * (regular files), -1 to return EAGAIN (the caller's own non-blocking fd). */
+ * (regular files), -1 to return EAGAIN (the caller's own non-blocking fd).
+ * A blocking socket, the common case, costs two syscalls here: F_GETFL,
+ * and the getsockopt of its timeout, which also says it is a socket. */
 static int patch_learn(patch_io *io)
 {
     if (!io->kind_known) {
-        struct stat st;
         io->kind_known = true;
-        io->regular = fstat(io->fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode));
-        io->caller_nb = !io->regular && patch_caller_nonblock(io->fd);
-        io->deadline = io->regular || io->caller_nb || !S_ISSOCK(st.st_mode) ? GEV__FOREVER :
-                       gev__patch_sock_deadline(io->fd, io->events);
+        io->caller_nb = patch_caller_nonblock(io->fd);
+        if (io->caller_nb || !gev__patch_sock_timeout(io->fd, io->events, &io->deadline)) {
+            struct stat st;
+            io->regular = fstat(io->fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode));
+            io->caller_nb = io->caller_nb && !io->regular;  /* O_NONBLOCK means nothing there */
+            io->deadline = GEV__FOREVER;
+        }
     }
     return io->regular ? 1 : io->caller_nb ? -1 : 0;
 }
@@ -148,6 +152,23 @@ static void patch_advance(patch_io *io, size_t n)
         io->iov->iov_base = (char *)io->iov->iov_base + n;
         io->iov->iov_len -= n;
     }
+}
+
+/* A copy of the caller's array that a transfer loop may advance (writes,
+ * and reads with MSG_WAITALL): `small` when it fits, else malloc'd (NULL,
+ * ENOMEM).  The caller frees it when it is not `small`. */
+#define PATCH_IOV_STACK 8
+
+static struct iovec *patch_iov_copy(struct iovec *small, const struct iovec *iov, int cnt)
+{
+    struct iovec *copy = small;
+    if (cnt > PATCH_IOV_STACK && !(copy = malloc((size_t)cnt * sizeof *copy))) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (cnt > 0)
+        memcpy(copy, iov, (size_t)cnt * sizeof *copy);
+    return copy;
 }
 
 static size_t patch_iov_total(const struct iovec *iov, int cnt)
@@ -272,20 +293,21 @@ static ssize_t patch_recv_all(gev_greenlet *g, patch_io *io, ssize_t r)
 
 static ssize_t patch_recvmsg(gev_greenlet *g, int fd, struct msghdr *msg, int flags)
 {
-    struct iovec one, *iov = &one;
     int cnt = (int)msg->msg_iovlen;
-    if (cnt == 1)
-        one = msg->msg_iov[0];
-    else
-        iov = msg->msg_iov;     /* only advanced for MSG_WAITALL, below */
+    struct iovec small[PATCH_IOV_STACK], *copy = patch_iov_copy(small, msg->msg_iov, cnt);
+    if (!copy)
+        return -1;
     patch_io io = { .fd = fd, .events = GEV__READ, .try_ = try_recvmsg, .real = real_recvmsg,
-                    .iov = iov, .iovcnt = cnt, .msg = msg, .flags = flags, .sock = true };
+                    .iov = copy, .iovcnt = cnt, .msg = msg, .flags = flags, .sock = true };
     struct iovec *saved = msg->msg_iov;
+    size_t total = patch_iov_total(copy, cnt);
     ssize_t r = patch_do(g, &io);
-    if (r > 0 && (flags & MSG_WAITALL) && cnt == 1 && (size_t)r < one.iov_len)
+    if (r > 0 && (flags & MSG_WAITALL) && (size_t)r < total)
         r = patch_recv_all(g, &io, r);
     msg->msg_iov = saved;
     msg->msg_iovlen = (size_t)cnt;
+    if (copy != small)
+        free(copy);
     return r;
 }
 
@@ -348,16 +370,12 @@ GEV__HOOK ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 
 /* ---- writes ----------------------------------------------------------------- */
 
-/* A copy of the caller's array that the write loop may advance. */
-#define PATCH_IOV_STACK 8
-
 static ssize_t patch_writev(gev_greenlet *g, int fd, const struct iovec *iov, int cnt,
                             struct msghdr *msg, int flags)
 {
-    struct iovec small[PATCH_IOV_STACK], *copy = small;
-    if (cnt > PATCH_IOV_STACK && !(copy = malloc((size_t)cnt * sizeof *copy)))
-        return gev__fail(ENOMEM);
-    memcpy(copy, iov, (size_t)cnt * sizeof *copy);
+    struct iovec small[PATCH_IOV_STACK], *copy = patch_iov_copy(small, iov, cnt);
+    if (!copy)
+        return -1;
     patch_io io = { .fd = fd, .events = GEV__WRITE, .iov = copy, .iovcnt = cnt };
     if (msg) {
         io.try_ = try_sendmsg, io.real = real_sendmsg;

@@ -115,15 +115,25 @@ int gev__patch_wait(gev_greenlet *g, int fd, int events, gev__nsec deadline)
     return err == ETIMEDOUT && !g->expired_timeouts ? EAGAIN : err;
 }
 
-gev__nsec gev__patch_sock_deadline(int fd, int events)
+bool gev__patch_sock_timeout(int fd, int events, gev__nsec *deadline)
 {
     struct timeval tv = { 0, 0 };
     socklen_t len = sizeof tv;
     int opt = events & GEV__READ ? SO_RCVTIMEO : SO_SNDTIMEO;
 
-    if (getsockopt(fd, SOL_SOCKET, opt, &tv, &len) < 0 || (!tv.tv_sec && !tv.tv_usec))
-        return GEV__FOREVER;
-    return gev__patch_deadline_after((double)tv.tv_sec + (double)tv.tv_usec / 1e6);
+    *deadline = GEV__FOREVER;
+    if (getsockopt(fd, SOL_SOCKET, opt, &tv, &len) < 0)
+        return false;
+    if (tv.tv_sec || tv.tv_usec)
+        *deadline = gev__patch_deadline_after((double)tv.tv_sec + (double)tv.tv_usec / 1e6);
+    return true;
+}
+
+gev__nsec gev__patch_sock_deadline(int fd, int events)
+{
+    gev__nsec d;
+    (void)gev__patch_sock_timeout(fd, events, &d);
+    return d;
 }
 
 /* ---- switching on ------------------------------------------------------------ */

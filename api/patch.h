@@ -93,6 +93,9 @@ int gev__patch_wait(gev_greenlet *g, int fd, int events, gev__nsec deadline);
  * reads, SO_SNDTIMEO for writes, read from the kernel, which keeps them:
  * no copy of ours can go stale), GEV__FOREVER if none. */
 gev__nsec gev__patch_sock_deadline(int fd, int events);
+/* The same, false (and GEV__FOREVER) when fd is no socket: one getsockopt
+ * that also tells sockets from other descriptors. */
+bool gev__patch_sock_timeout(int fd, int events, gev__nsec *deadline);
 
 /* ---- the per-fd state ---------------------------------------------------
  * The one process-wide table of the patch library (descriptors are

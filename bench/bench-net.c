@@ -10,6 +10,7 @@
 #define _GNU_SOURCE             /* memmem */
 #endif
 #include <errno.h>
+#include <stdbool.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdint.h>
@@ -40,12 +41,14 @@ static void open_files_to_hard_limit(void)
     }
 }
 
-static int listen_loopback(const char *port_arg)
+/* plain: a socket as libc makes it (blocking), for bench-patch.c's
+ * unmodified server; else gev_socket's non-blocking one. */
+static int listen_loopback(const char *port_arg, bool plain)
 {
     long port = atol(port_arg);
     if (port < 1 || port > 65535)
         bench_die("port out of range");
-    int fd = gev_socket(AF_INET, SOCK_STREAM, 0);
+    int fd = plain ? socket(AF_INET, SOCK_STREAM, 0) : gev_socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0)
         bench_die("socket");
     int on = 1;
@@ -59,14 +62,13 @@ static int listen_loopback(const char *port_arg)
     return fd;
 }
 
-/* The main greenlet accepts for ever; each connection gets a greenlet. */
-static int serve(const char *what, const char *port, gev_fn handler)
+int bench_serve(const char *what, const char *port, gev_fn handler, bool plain)
 {
     open_files_to_hard_limit();
-    int lfd = listen_loopback(port);
+    int lfd = listen_loopback(port, plain);
     fprintf(stderr, "%s %s server on 127.0.0.1:%s\n", bench_peer(), what, port);
     for (;;) {
-        int fd = gev_accept(lfd, NULL, NULL, GEV_FOREVER);
+        int fd = plain ? accept(lfd, NULL, NULL) : gev_accept(lfd, NULL, NULL, GEV_FOREVER);
         if (fd < 0) {
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
                 gev_sleep(0.01);        /* out of descriptors: let some close */
@@ -103,7 +105,7 @@ static void *echo_conn(void *arg)
 int bench_echo(int argc, char **argv)
 {
     (void)argc;
-    return serve("echo", argv[1], echo_conn);
+    return bench_serve("echo", argv[1], echo_conn, false);
 }
 
 /* ---- W6: minimal HTTP ------------------------------------------------------------
@@ -144,7 +146,7 @@ static void *http_conn(void *arg)
 int bench_http(int argc, char **argv)
 {
     (void)argc;
-    return serve("http", argv[1], http_conn);
+    return bench_serve("http", argv[1], http_conn, false);
 }
 
 /* ---- pingpong: two greenlets over a socketpair ----------------------------------- */

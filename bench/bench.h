@@ -12,6 +12,7 @@
 #ifndef GEV_BENCH_H
 #define GEV_BENCH_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include "gev.h"
@@ -46,6 +47,13 @@ void bench_join(gev_greenlet *g);
 #define BENCH_TIMER_MAX_US 500000u
 uint32_t bench_xorshift32(uint32_t *state);
 
+/* The servers' shape (bench-net.c): listen on 127.0.0.1:port (backlog
+ * 4096), the main greenlet accepts for ever, each connection gets a
+ * greenlet running handler(fd) with TCP_NODELAY set.  plain: the listening
+ * socket and accept() are libc's (blocking, for the patched server of
+ * bench-patch.c), else gev_socket and gev_accept.  Never returns. */
+int bench_serve(const char *what, const char *port, gev_fn handler, bool plain);
+
 /* Workloads: each parses its own arguments (argv[0] is the mode) and
  * returns the process exit status. */
 int bench_switch_yield(int argc, char **argv);
@@ -60,5 +68,9 @@ int bench_pingpong(int argc, char **argv);
 int bench_queue(int argc, char **argv);
 int bench_channel(int argc, char **argv);
 int bench_semaphore(int argc, char **argv);
+#ifdef GEV_BENCH_PATCH
+int bench_echo_patched(int argc, char **argv);      /* bench-patch.c */
+int bench_hook_cost(int argc, char **argv);
+#endif
 
 #endif

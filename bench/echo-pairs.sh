@@ -16,6 +16,11 @@
 # their commands (the port is appended), the ratio is NUM ÷ DEN, e.g.
 #   LOADS=ab BACKENDS=libevent AB_NUM="$B/gev-httpd-libevent --port" \
 #     AB_DEN="$B/gev-httpd-libevent --header-timeout -1 --port" bench/echo-pairs.sh
+# AB_LOAD=echo100 (or echoN) drives the pair with echoload instead of wrk;
+# LOADS=ab needs only $PEERS/echoload (or wrk), not the builds of
+# run-compare.sh, e.g. the patched echo server against gev's own:
+#   LOADS=ab AB_LOAD=echo100 BACKENDS=libevent AB_NUM="$G/gev-bench-patch echo_patched" \
+#     AB_DEN="$G/gev-bench echo" bench/echo-pairs.sh
 set -u
 BUILD=${BENCH_BUILD:-/tmp/gev-bench}
 PEERS=$BUILD/peers
@@ -24,7 +29,10 @@ DURATION=${DURATION:-3}
 LOADS=${LOADS:-"echo100 echo1000 http httpd"}
 BACKENDS=${BACKENDS:-"libevent libev"}
 PORT=${PORT_BASE:-29300}
-for f in "$BUILD/gev-bench-libevent" "$PEERS/bench-libevent" "$PEERS/echoload"; do
+AB_LOAD=${AB_LOAD:-http}
+need="$PEERS/echoload"
+[ "$LOADS" = ab ] || need="$need $BUILD/gev-bench-libevent $PEERS/bench-libevent"
+for f in $need; do
     [ -x "$f" ] || { echo "missing $f: run bench/run-compare.sh with BENCH_BUILD=$BUILD first" >&2; exit 1; }
 done
 
@@ -89,11 +97,13 @@ echo "# $ROUNDS rounds of ${DURATION}s per server; ratio = gev / raw of the same
 for load in $LOADS; do
     for b in $BACKENDS; do
         ratios=""
+        kind=$load                      # what drives it: echoN or HTTP
+        [ "$load" = ab ] && kind=$AB_LOAD
         for r in $(seq "$ROUNDS"); do
             if [ $((r % 2)) -eq 1 ]; then
-                g=$(cpu_per_req "$load" $(gev_cmd "$load" $b)); w=$(cpu_per_req "$load" $(raw_cmd "$load" $b))
+                g=$(cpu_per_req "$kind" $(gev_cmd "$load" $b)); w=$(cpu_per_req "$kind" $(raw_cmd "$load" $b))
             else
-                w=$(cpu_per_req "$load" $(raw_cmd "$load" $b)); g=$(cpu_per_req "$load" $(gev_cmd "$load" $b))
+                w=$(cpu_per_req "$kind" $(raw_cmd "$load" $b)); g=$(cpu_per_req "$kind" $(gev_cmd "$load" $b))
             fi
             # a round with a failed load (errors, no requests) does not count
             [ "$g" = nan ] || [ "$w" = nan ] ||

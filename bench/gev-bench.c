@@ -25,6 +25,8 @@
  *   channel N         N messages ping-ponged over two gev_channels: ns/message
  *   semaphore N       N acquire/release pairs on one semaphore contended by
  *                     100 greenlets: ns per pair
+ * gev-bench-patch (the same sources plus bench-patch.c, linked with the
+ * patch library) adds echo_patched PORT and hook_cost N: see bench-patch.c.
  * Servers run until killed (SIGTERM) and print nothing on stdout.
  */
 #include <errno.h>
@@ -128,6 +130,10 @@ static const struct mode {
     { "queue", 1, "N", bench_queue },
     { "channel", 1, "N", bench_channel },
     { "semaphore", 1, "N", bench_semaphore },
+#ifdef GEV_BENCH_PATCH
+    { "echo_patched", 1, "PORT", bench_echo_patched },
+    { "hook_cost", 1, "N", bench_hook_cost },
+#endif
 };
 
 static int usage(const char *prog)

@@ -144,7 +144,7 @@ static void test_fifty_http_fetches_overlap(void **state)
                   FETCHERS, DELAY, took, FETCHERS * DELAY, gevtest_ticks);
     /* Sequential would be 10 s; concurrent is ~0.2 s plus connection set-up. */
     assert_true(took < 2.0 * rs_time_scale());
-    assert_true(gevtest_ticks >= 10);   /* the hub ran while curl waited */
+    assert_true(gevtest_ticks >= gevtest_min_ticks(10));   /* the hub ran while curl waited */
 }
 
 static void test_https_through_the_patch(void **state)
@@ -163,7 +163,10 @@ static void test_https_through_the_patch(void **state)
         assert_int_equal(f[i].status, 200);
         assert_true(f[i].bytes > 0);
     }
-    assert_true(gevtest_ticks > 0);
+    /* Under valgrind the client's TLS work is so slow beside the native
+     * s_server that every read finds its data ready: nothing waits, so
+     * the ticker need not run there. */
+    assert_true(gevtest_ticks > 0 || GEVTEST_ON_VALGRIND);
 }
 
 static void test_name_lookup_in_curl(void **state)
