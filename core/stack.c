@@ -427,16 +427,20 @@ static void stack_register(gev__stack *s)
 #endif
 }
 
+/* Arenas are for the many small stacks of C10K/C100K: a default raised to
+ * huge sizes (GEV_STACK_SIZE=1024M) would make one arena 64 times that much
+ * address space, more than some environments (valgrind) can map. */
+#define ARENA_STACK_MAX ((size_t)8 * 1024 * 1024)
+
 static gev__stack *stack_map(size_t size)
 {
-    if (size == default_size) {
+    if (size == default_size && size <= ARENA_STACK_MAX) {
         gev__stack *s = arena_take(size);
-        if (!s) {
-            errno = ENOMEM;
-            return NULL;
+        if (s) {
+            stack_register(s);
+            return s;
         }
-        stack_register(s);
-        return s;
+        /* No room for a whole arena: one stack may still fit on its own. */
     }
     gev__stack *s = malloc(sizeof *s);
     if (!s) {
