@@ -117,6 +117,13 @@ static void stack_init_once(void)
     size_t env;
 
     page_size = ps > 0 ? (size_t)ps : 4096;
+    /* GEV_STACK_GUARD_MARKERS=0: mprotect guards even where the kernel has
+     * guard markers -- for emulators that pass the madvise through to the
+     * host but do not turn the host's fault on a marker into the guest's
+     * SIGSEGV at that address (qemu-user: tests/cross-aarch64.sh). */
+    const char *markers = getenv("GEV_STACK_GUARD_MARKERS");
+    if (markers && !strcmp(markers, "0"))
+        guard_marker_mode = 0;
     env = parse_stack_size(getenv("GEV_STACK_SIZE"));
     default_size = round_to_pages(env ? env : GEV__STACK_DEFAULT_SIZE);
     /* Each guarded stack is two mappings; keep half the limit, minus a
