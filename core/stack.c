@@ -118,9 +118,9 @@ static void stack_init_once(void)
 
     page_size = ps > 0 ? (size_t)ps : 4096;
     /* GEV_STACK_GUARD_MARKERS=0: mprotect guards even where the kernel has
-     * guard markers -- for emulators that pass the madvise through to the
-     * host but do not turn the host's fault on a marker into the guest's
-     * SIGSEGV at that address (qemu-user: tests/cross-aarch64.sh). */
+     * guard markers.  For emulators: under qemu-user (tests/cross-aarch64.sh)
+     * an overflow into a marker killed the process with a SIGSEGV the
+     * guest's handler never saw, while mprotect guards are reported. */
     const char *markers = getenv("GEV_STACK_GUARD_MARKERS");
     if (markers && !strcmp(markers, "0"))
         guard_marker_mode = 0;
