@@ -1,8 +1,8 @@
 /* bench/bench.h: what the gev-bench workloads share.
  *
- * gev-bench runs the same workloads as the peer programs in
- * ../shared/peers/ (gevent, Go, State Threads, raw libev, raw libevent) and
- * prints its results the same way, one line per result:
+ * gev-bench runs the same workloads as the peer programs it is compared
+ * with (gevent, Go, State Threads, raw libev, raw libevent) and prints its
+ * results the same way, one line per result:
  *
  *     peer=gev-<backend> workload=NAME value=NUMBER unit=UNIT [key=value ...]
  *

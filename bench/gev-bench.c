@@ -1,6 +1,6 @@
 /* bench/gev-bench.c: gev's side of the peer comparison (W1-W6) plus a few
  * gev-only workloads.  Same modes, arguments and output lines as the peer
- * programs in ../shared/peers/, so a driver runs them side by side.
+ * programs it is compared with, so a driver runs them side by side.
  *
  * usage: gev-bench MODE [args]
  *   switch_yield N    two greenlets calling gev_sleep(0): ns per yield (W1)
