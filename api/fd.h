@@ -90,6 +90,31 @@ static inline gev__fd_record *gev__fd_record_peek(gev_hub *hub, int fd)
  * (asked once per file); if not, the mark is dropped for good. */
 bool gev__fd_drained_is_stream(gev__fd_record *r, int fd);
 
+/* For gev_recv and the patch library's read hooks.
+ * A recv that comes back short from a stream socket has emptied its
+ * receive queue.  Until the loop reports the fd readable again, the next
+ * recv waits for that report instead of making a recv(2) that would almost
+ * always fail with EAGAIN: in a request-response exchange that failing call
+ * is one syscall in three.  The watcher is level-triggered and still armed
+ * (lazy disarm), so bytes that came in the meantime are reported by the
+ * next poll: nothing is missed, at worst the recv is served one poll later.
+ * Datagram sockets (a short read says nothing about the queue), calls with
+ * flags, timeout 0 (it must not wait: !may_wait), a second reader (EBUSY
+ * is for calls that have to wait) and the hub itself (it may not wait:
+ * EDEADLK is for calls that have to) always try first. */
+static inline bool gev__fd_read_waits_first(gev__fd_record *rec, int fd, bool may_wait)
+{
+    return rec && rec->read_drained && may_wait && !rec->reader &&
+           !gev__in_hub() && gev__fd_drained_is_stream(rec, fd);
+}
+
+static inline void gev__fd_read_note_short(gev__fd_record *rec, ssize_t r, size_t n)
+{
+    if (rec && r > 0 && (size_t)r < n && rec->kind != GEV__FD_KIND_OTHER &&
+        rec->io.base.active && (rec->io.events & GEV__READ))
+        rec->read_drained = true;
+}
+
 /* Wait until fd is ready for `events` (GEV__READ and/or GEV__WRITE) or the
  * absolute deadline passes.  The only place that blocks on an fd.
  * Returns the ready events (> 0), or -1 with errno: EBADF (bad fd,

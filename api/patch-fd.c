@@ -10,14 +10,19 @@
  * fcntl(F_GETFL/F_SETFL) and ioctl(FIONBIO) only differ from libc's while
  * a patched connect has set O_NONBLOCK on the descriptor (patch-io.c): the
  * caller keeps seeing, and setting, its own view, applied when the connect
- * ends.  SO_RCVTIMEO/SO_SNDTIMEO need no hook: the kernel keeps them and
- * the IO hooks read them back before they wait (patch.c).
+ * ends.
+ *
+ * All of them, setsockopt(SO_RCVTIMEO/SO_SNDTIMEO) and socket keep the
+ * per-fd cache right (patch.h): what they change is forgotten, a new socket
+ * is entered.  The kernel keeps the timeouts themselves: getsockopt needs
+ * no hook, and the IO hooks read a timeout back when one is set.
  */
 #include "config.h"
 
 #include <fcntl.h>
 #include <stdarg.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -28,6 +33,8 @@ GEV__PATCH_ORIGINAL(dup2);
 GEV__PATCH_ORIGINAL(dup3);
 GEV__PATCH_ORIGINAL(fcntl64);
 GEV__PATCH_ORIGINAL(ioctl);
+GEV__PATCH_ORIGINAL(socket);
+GEV__PATCH_ORIGINAL(setsockopt);
 
 static int gev__sys_close(int fd) { return (int)syscall(SYS_close, fd); }
 static int gev__sys_dup3(int o, int n, int fl) { return (int)syscall(SYS_dup3, o, n, fl); }
@@ -45,6 +52,11 @@ static int gev__sys_fcntl64(int fd, int cmd, ...)
     va_end(ap);
     return gev__patch_real_fcntl(fd, cmd, arg);
 }
+static int gev__sys_socket(int d, int t, int p) { return (int)syscall(SYS_socket, d, t, p); }
+static int gev__sys_setsockopt(int fd, int level, int opt, const void *v, socklen_t len)
+{
+    return (int)syscall(SYS_setsockopt, fd, level, opt, v, len);
+}
 static int gev__sys_ioctl(int fd, unsigned long req, ...)
 {
     va_list ap;
@@ -61,8 +73,7 @@ static void patch_closing(int fd)
         return;
     if (gev__tls_hub)
         gev__patch_fd_closing(fd);
-    if (gev__patch_fd_get(fd))
-        (void)gev__patch_fd_set(fd, 0);
+    gev__patch_fd_forget(fd);
 }
 
 GEV__HOOK int close(int fd)
@@ -112,11 +123,14 @@ static int patch_fcntl_view(int fd, int cmd, long arg)
 
 static int patch_fcntl(int fd, int cmd, long arg, bool large)
 {
-    int r = atomic_load_explicit(&gev__patch_on, memory_order_relaxed) ?
-            patch_fcntl_view(fd, cmd, arg) : -2;
+    bool on = atomic_load_explicit(&gev__patch_on, memory_order_relaxed);
+    int r = on ? patch_fcntl_view(fd, cmd, arg) : -2;
     if (r != -2)
         return r;
-    return large ? GEV__PATCH_REAL(fcntl64)(fd, cmd, arg) : gev__patch_real_fcntl(fd, cmd, arg);
+    r = large ? GEV__PATCH_REAL(fcntl64)(fd, cmd, arg) : gev__patch_real_fcntl(fd, cmd, arg);
+    if (on && cmd == F_SETFL && r == 0)
+        gev__patch_fd_forget(fd);       /* O_NONBLOCK may have changed */
+    return r;
 }
 
 /* The argument is an int or a pointer: read as a long, as glibc does. */
@@ -152,5 +166,45 @@ GEV__HOOK int ioctl(int fd, unsigned long req, ...)
             return -1;
         return patch_fcntl_view(fd, F_SETFL, *(const int *)arg ? fl | O_NONBLOCK : fl & ~O_NONBLOCK);
     }
-    return GEV__PATCH_REAL(ioctl)(fd, req, arg);
+    int r = GEV__PATCH_REAL(ioctl)(fd, req, arg);
+    if (req == FIONBIO && r == 0 && atomic_load_explicit(&gev__patch_on, memory_order_relaxed))
+        gev__patch_fd_forget(fd);
+    return r;
+}
+
+/* ---- sockets ------------------------------------------------------------ */
+
+/* A new socket has no timeouts; entering it also overwrites whatever a
+ * descriptor closed behind the close hook's back left under the number. */
+GEV__HOOK int socket(int domain, int type, int protocol)
+{
+    int fd = GEV__PATCH_REAL(socket)(domain, type, protocol);
+    if (fd >= 0 && atomic_load_explicit(&gev__patch_on, memory_order_relaxed))
+        gev__patch_fd_new_socket(fd, type & SOCK_NONBLOCK,
+                                 (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) == SOCK_STREAM ?
+                                 GEV__PATCH_FD_STREAM : 0);
+    return fd;
+}
+
+/* The option names a timeout may come under (the _OLD/_NEW pairs of
+ * 32-bit ABIs with a 64-bit time_t). */
+static bool patch_is_timeout_opt(int opt)
+{
+    bool is = opt == SO_RCVTIMEO || opt == SO_SNDTIMEO;
+#if defined SO_RCVTIMEO_NEW && defined SO_SNDTIMEO_NEW
+    is = is || opt == SO_RCVTIMEO_NEW || opt == SO_SNDTIMEO_NEW;
+#endif
+#if defined SO_RCVTIMEO_OLD && defined SO_SNDTIMEO_OLD
+    is = is || opt == SO_RCVTIMEO_OLD || opt == SO_SNDTIMEO_OLD;
+#endif
+    return is;
+}
+
+GEV__HOOK int setsockopt(int fd, int level, int opt, const void *val, socklen_t len)
+{
+    int r = GEV__PATCH_REAL(setsockopt)(fd, level, opt, val, len);
+    if (r == 0 && level == SOL_SOCKET && patch_is_timeout_opt(opt) &&
+        atomic_load_explicit(&gev__patch_on, memory_order_relaxed))
+        gev__patch_fd_forget(fd);
+    return r;
 }

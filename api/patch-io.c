@@ -25,7 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -40,44 +39,55 @@ struct patch_io {
     int events;                             /* GEV__READ or GEV__WRITE */
     ssize_t (*try_)(patch_io *io);          /* one non-blocking attempt */
     ssize_t (*real)(patch_io *io);          /* the blocking original */
+    ssize_t (*plain)(patch_io *io);         /* try_ if the cache was wrong */
     struct iovec *iov;                      /* what is left to transfer */
     int iovcnt;
     struct msghdr *msg;                     /* socket calls: name, control */
     int flags;                              /* socket calls: the caller's */
     bool sock;                              /* try_ is a socket call */
+    bool drain_ok;                          /* a read without flags */
     bool kind_known, regular, caller_nb;    /* learned at the first EAGAIN */
-    gev__nsec deadline;
+    bool deadline_set;
+    gev__nsec deadline;                     /* the caller's timeout, set once */
 };
 
-/* Whether the caller sees fd as non-blocking (its flag, or the wish it
- * expressed while a connect of ours had set O_NONBLOCK). */
-static bool patch_caller_nonblock(int fd)
+/* What the per-fd state `st` (patch.h) means for this call.  The
+ * caller's timeout runs from the first wait of the call on. */
+static void patch_know(patch_io *io, unsigned st)
 {
-    unsigned st = gev__patch_fd_get(fd);
-    if (st & GEV__PATCH_FD_OVERRIDE)
-        return st & GEV__PATCH_FD_CALLER_NB;
-    int fl = gev__patch_real_fcntl(fd, F_GETFL, 0);
-    return fl >= 0 && (fl & O_NONBLOCK);
+    io->kind_known = true;
+    io->regular = st & GEV__PATCH_FD_REGULAR;
+    io->caller_nb = (st & GEV__PATCH_FD_NB) && !io->regular;  /* meaningless there */
+    if (!io->deadline_set)
+        io->deadline = gev__patch_fd_deadline(io->fd, st, io->events);
+    io->deadline_set = true;
 }
 
-/* What a blocking call must do after a try said EAGAIN: learned once per
+/* What a blocking call must do after a try said EAGAIN: decided once per
  * call.  Returns 0 to wait until io->deadline, 1 to make the real call
  * (regular files), -1 to return EAGAIN (the caller's own non-blocking fd).
- * A blocking socket, the common case, costs two syscalls here: F_GETFL,
- * and the getsockopt of its timeout, which also says it is a socket. */
+ * The answer is cached per fd; here, on the way to a wait, one F_GETFL
+ * checks its O_NONBLOCK view (patch.h says why). */
 static int patch_learn(patch_io *io)
 {
-    if (!io->kind_known) {
-        io->kind_known = true;
-        io->caller_nb = patch_caller_nonblock(io->fd);
-        if (io->caller_nb || !gev__patch_sock_timeout(io->fd, io->events, &io->deadline)) {
-            struct stat st;
-            io->regular = fstat(io->fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode));
-            io->caller_nb = io->caller_nb && !io->regular;  /* O_NONBLOCK means nothing there */
-            io->deadline = GEV__FOREVER;
-        }
-    }
+    if (!io->kind_known)
+        patch_know(io, gev__patch_fd_state(io->fd, true));
     return io->regular ? 1 : io->caller_nb ? -1 : 0;
+}
+
+/* A blocking read right after a short one on a stream socket that the
+ * cache knows blocking to the caller (gev_recv's drained mark, patch.h):
+ * the try would say EAGAIN, so wait for the loop's report first, saving
+ * that syscall.  0 (try now) or the wait's errno. */
+static int patch_wait_drained(gev_greenlet *g, patch_io *io)
+{
+    unsigned st = gev__patch_fd_get(io->fd);
+    unsigned need = GEV__PATCH_FD_KNOWN | GEV__PATCH_FD_SOCK;
+    if ((st & (need | GEV__PATCH_FD_NB)) != need || !gev__patch_read_drained(io->fd))
+        return 0;
+    io->deadline = gev__patch_fd_deadline(io->fd, st, GEV__READ);
+    io->deadline_set = true;
+    return gev__patch_wait(g, io->fd, GEV__READ, io->deadline);
 }
 
 /* Wait until poll(2) says fd is ready for `events` right now: then the
@@ -98,7 +108,7 @@ static int patch_wait_ready(gev_greenlet *g, int fd, int events, gev__nsec deadl
  * (see the header comment for the race this accepts). */
 static ssize_t patch_ready_then_real(gev_greenlet *g, patch_io *io)
 {
-    int err = patch_caller_nonblock(io->fd) ? 0 :
+    int err = gev__patch_fd_state(io->fd, true) & GEV__PATCH_FD_NB ? 0 :
               patch_wait_ready(g, io->fd, io->events, GEV__FOREVER);
     return err ? gev__fail(err) : io->real(io);
 }
@@ -109,6 +119,8 @@ static ssize_t patch_ready_then_real(gev_greenlet *g, patch_io *io)
 static ssize_t patch_do(gev_greenlet *g, patch_io *io)
 {
     int err = gev__patch_check(g);
+    if (!err && io->drain_ok)
+        err = patch_wait_drained(g, io);
     if (err)
         return gev__fail(err);
     for (;;) {
@@ -117,6 +129,13 @@ static ssize_t patch_do(gev_greenlet *g, patch_io *io)
             return r;
         if (errno == EINTR)
             continue;
+        if (errno == EBADF)
+            gev__patch_fd_forget(io->fd);
+        if (errno == ENOTSOCK && io->plain) {   /* the cache said "socket" */
+            gev__patch_fd_forget(io->fd);
+            io->try_ = io->plain, io->plain = NULL, io->sock = false;
+            continue;
+        }
         if (errno == EOPNOTSUPP && !io->sock)
             return patch_ready_then_real(g, io);
         if (errno != EAGAIN && errno != EWOULDBLOCK)
@@ -177,6 +196,14 @@ static size_t patch_iov_total(const struct iovec *iov, int cnt)
     for (int i = 0; i < cnt; i++)
         n += iov[i].iov_len;
     return n;
+}
+
+/* A read without flags that got fewer than `want` bytes emptied a stream
+ * socket: the next one may wait first (patch_wait_drained). */
+static inline void patch_note_short(int fd, ssize_t r, size_t want)
+{
+    if (r > 0 && (size_t)r < want)
+        gev__patch_read_short(fd, r, want);
 }
 
 /* A blocking write writes everything, as a blocking send(2) on a stream
@@ -264,13 +291,44 @@ static ssize_t real_writev(patch_io *io) { return GEV__PATCH_REAL(writev)(io->fd
 static ssize_t real_recvmsg(patch_io *io) { return GEV__PATCH_REAL(recvmsg)(io->fd, io->msg, io->flags); }
 static ssize_t real_sendmsg(patch_io *io) { return GEV__PATCH_REAL(sendmsg)(io->fd, io->msg, io->flags); }
 
+/* read/write on a stream socket the cache knows (n > 0: recv and send of
+ * nothing differ from read and write of nothing on datagram sockets). */
+static ssize_t try_recv(patch_io *io)
+{
+    return GEV__PATCH_REAL(recvfrom)(io->fd, io->iov->iov_base, io->iov->iov_len,
+                                     MSG_DONTWAIT, NULL, NULL);
+}
+
+static ssize_t try_send(patch_io *io)
+{
+    return GEV__PATCH_REAL(sendto)(io->fd, io->iov->iov_base, io->iov->iov_len,
+                                   MSG_DONTWAIT, NULL, 0);
+}
+
+/* The try for one read/write buffer: recv/send on a stream socket the cache
+ * knows (patch.h), else preadv2/pwritev2 (`plain`). */
+static void patch_pick_try(patch_io *io, ssize_t (*plain)(patch_io *),
+                           ssize_t (*sock)(patch_io *))
+{
+    unsigned st = gev__patch_fd_get(io->fd);
+    io->try_ = plain;
+    if (io->iovcnt == 1 && io->iov->iov_len > 0 &&
+        (st & (GEV__PATCH_FD_KNOWN | GEV__PATCH_FD_STREAM)) ==
+            (GEV__PATCH_FD_KNOWN | GEV__PATCH_FD_STREAM)) {
+        io->try_ = sock, io->plain = plain, io->sock = true;
+    }
+}
+
 /* ---- reads ------------------------------------------------------------------ */
 
 static ssize_t patch_readv(gev_greenlet *g, int fd, struct iovec *iov, int cnt)
 {
-    patch_io io = { .fd = fd, .events = GEV__READ, .try_ = try_preadv, .real = real_readv,
-                    .iov = iov, .iovcnt = cnt };
-    return patch_do(g, &io);
+    patch_io io = { .fd = fd, .events = GEV__READ, .real = real_readv,
+                    .iov = iov, .iovcnt = cnt, .drain_ok = true };
+    patch_pick_try(&io, try_preadv, try_recv);
+    ssize_t r = patch_do(g, &io);
+    patch_note_short(fd, r, cnt == 1 ? iov->iov_len : patch_iov_total(iov, cnt));
+    return r;
 }
 
 /* recv-like calls on a blocking stream socket with MSG_WAITALL: the kernel
@@ -298,12 +356,15 @@ static ssize_t patch_recvmsg(gev_greenlet *g, int fd, struct msghdr *msg, int fl
     if (!copy)
         return -1;
     patch_io io = { .fd = fd, .events = GEV__READ, .try_ = try_recvmsg, .real = real_recvmsg,
-                    .iov = copy, .iovcnt = cnt, .msg = msg, .flags = flags, .sock = true };
+                    .iov = copy, .iovcnt = cnt, .msg = msg, .flags = flags, .sock = true,
+                    .drain_ok = !flags };
     struct iovec *saved = msg->msg_iov;
     size_t total = patch_iov_total(copy, cnt);
     ssize_t r = patch_do(g, &io);
     if (r > 0 && (flags & MSG_WAITALL) && (size_t)r < total)
         r = patch_recv_all(g, &io, r);
+    else if (!flags)
+        patch_note_short(fd, r, total);
     msg->msg_iov = saved;
     msg->msg_iovlen = (size_t)cnt;
     if (copy != small)
@@ -381,7 +442,8 @@ static ssize_t patch_writev(gev_greenlet *g, int fd, const struct iovec *iov, in
         io.try_ = try_sendmsg, io.real = real_sendmsg;
         io.msg = msg, io.flags = flags, io.sock = true;
     } else {
-        io.try_ = try_pwritev, io.real = real_writev;
+        io.real = real_writev;
+        patch_pick_try(&io, try_pwritev, try_send);
     }
     ssize_t r = patch_write_all(g, &io, patch_iov_total(iov, cnt));
     if (copy != small)
@@ -452,6 +514,7 @@ GEV__HOOK ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 static int patch_connect(gev_greenlet *g, int fd, const struct sockaddr *addr, socklen_t len,
                          int fl)
 {
+    unsigned known = gev__patch_fd_get(fd);     /* what the cache held before */
     if (gev__patch_fd_set(fd, GEV__PATCH_FD_OVERRIDE) < 0 ||
         gev__patch_real_fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
         (void)gev__patch_fd_set(fd, 0);
@@ -471,12 +534,13 @@ static int patch_connect(gev_greenlet *g, int fd, const struct sockaddr *addr, s
             return gev__fail(EBADF);
     }
     /* Back to the caller's view, including a wish it expressed meanwhile. */
-    unsigned st = gev__patch_fd_get(fd);
+    bool nb = gev__patch_fd_get(fd) & GEV__PATCH_FD_CALLER_NB;
     int now = gev__patch_real_fcntl(fd, F_GETFL, 0);
     if (now >= 0)
-        (void)gev__patch_real_fcntl(fd, F_SETFL, (st & GEV__PATCH_FD_CALLER_NB) ? now | O_NONBLOCK :
-                                                 now & ~O_NONBLOCK);
-    (void)gev__patch_fd_set(fd, 0);
+        (void)gev__patch_real_fcntl(fd, F_SETFL, nb ? now | O_NONBLOCK : now & ~O_NONBLOCK);
+    /* The cached kind and timeouts still hold; O_NONBLOCK is the caller's. */
+    (void)gev__patch_fd_set(fd, !(known & GEV__PATCH_FD_KNOWN) ? 0 :
+                                (known & ~GEV__PATCH_FD_NB) | (nb ? GEV__PATCH_FD_NB : 0));
     return err ? gev__fail(err) : 0;
 }
 
@@ -489,7 +553,8 @@ GEV__HOOK int connect(int fd, const struct sockaddr *addr, socklen_t len)
     if (err)
         return gev__fail(err);
     int fl = gev__patch_real_fcntl(fd, F_GETFL, 0);
-    if (fl < 0 || (fl & O_NONBLOCK) || gev__patch_fd_get(fd))
+    /* (a connect already in progress on fd keeps O_NONBLOCK: not ours) */
+    if (fl < 0 || (fl & O_NONBLOCK) || (gev__patch_fd_get(fd) & GEV__PATCH_FD_OVERRIDE))
         return GEV__PATCH_REAL(connect)(fd, addr, len);
     return patch_connect(g, fd, addr, len, fl);
 }
@@ -501,26 +566,42 @@ static int patch_accept4(gev_greenlet *g, int fd, struct sockaddr *addr, socklen
     int err = gev__patch_check(g);
     if (err)
         return gev__fail(err);
-    if (!patch_caller_nonblock(fd) &&
-        (err = patch_wait_ready(g, fd, GEV__READ, gev__patch_sock_deadline(fd, GEV__READ))))
+    unsigned st = gev__patch_fd_state(fd, true);
+    if (!(st & GEV__PATCH_FD_NB) &&
+        (err = patch_wait_ready(g, fd, GEV__READ, gev__patch_fd_deadline(fd, st, GEV__READ))))
         return gev__fail(err);
     return GEV__PATCH_REAL(accept4)(fd, addr, len, flags);
+}
+
+/* A socket accepted on lfd, entered in the cache (patch.h) whoever accepted
+ * it: it inherits lfd's type and timeouts (Linux copies them), not its
+ * O_NONBLOCK. */
+static int patch_accepted(int lfd, int fd, int flags)
+{
+    if (fd >= 0 && atomic_load_explicit(&gev__patch_on, memory_order_relaxed)) {
+        unsigned st = gev__patch_fd_get(lfd);
+        if (st & GEV__PATCH_FD_KNOWN)
+            gev__patch_fd_new_socket(fd, flags & SOCK_NONBLOCK, st);
+        else
+            gev__patch_fd_forget(fd);
+    }
+    return fd;
 }
 
 GEV__HOOK int accept(int fd, struct sockaddr *addr, socklen_t *len)
 {
     gev_greenlet *g = gev__patch_acting();
     if (!g)
-        return GEV__PATCH_REAL(accept)(fd, addr, len);
-    return patch_accept4(g, fd, addr, len, 0);
+        return patch_accepted(fd, GEV__PATCH_REAL(accept)(fd, addr, len), 0);
+    return patch_accepted(fd, patch_accept4(g, fd, addr, len, 0), 0);
 }
 
 GEV__HOOK int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
     gev_greenlet *g = gev__patch_acting();
     if (!g)
-        return GEV__PATCH_REAL(accept4)(fd, addr, len, flags);
-    return patch_accept4(g, fd, addr, len, flags);
+        return patch_accepted(fd, GEV__PATCH_REAL(accept4)(fd, addr, len, flags), flags);
+    return patch_accepted(fd, patch_accept4(g, fd, addr, len, flags), flags);
 }
 
 /* ---- _FORTIFY_SOURCE entry points ---------------------------------------------- */

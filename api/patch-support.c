@@ -18,6 +18,8 @@
 PATCH_SUPPORT int gev__patch_fd_wait(int fd, int events, gev__nsec deadline);
 PATCH_SUPPORT void gev__patch_fd_closing(int fd);
 PATCH_SUPPORT gev__nsec gev__patch_deadline_after(double seconds);
+PATCH_SUPPORT bool gev__patch_read_drained(int fd);
+PATCH_SUPPORT void gev__patch_read_short(int fd, ssize_t r, size_t n);
 
 int gev__patch_fd_wait(int fd, int events, gev__nsec deadline)
 {
@@ -32,4 +34,18 @@ void gev__patch_fd_closing(int fd)
 gev__nsec gev__patch_deadline_after(double seconds)
 {
     return gev__deadline_after(seconds);
+}
+
+/* gev_recv's drained mark (api/fd.h), for the patch's blocking reads. */
+bool gev__patch_read_drained(int fd)
+{
+    gev_hub *hub = gev__hub_peek();
+    return hub && gev__fd_read_waits_first(gev__fd_record_peek(hub, fd), fd, true);
+}
+
+void gev__patch_read_short(int fd, ssize_t r, size_t n)
+{
+    gev_hub *hub = gev__hub_peek();
+    if (hub)
+        gev__fd_read_note_short(gev__fd_record_peek(hub, fd), r, n);
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -59,16 +60,16 @@ int gev__patch_real_fcntl(int fd, int cmd, long arg)
 #define FD_DIR_BITS 16
 #define FD_MAX (1L << (FD_CHUNK_BITS + FD_DIR_BITS))
 
-/* 512 KiB of pointers in .bss: only the pages of used directory slots are
+/* Two bytes per fd.  512 KiB of pointers in .bss: only the pages of used directory slots are
  * ever touched.  A chunk, once published, is never freed (descriptors come
  * back), which is what makes the lock-free reads safe. */
-static _Atomic(atomic_uchar *) fd_dir[1L << FD_DIR_BITS];
+static _Atomic(atomic_ushort *) fd_dir[1L << FD_DIR_BITS];
 
 unsigned gev__patch_fd_get(int fd)
 {
     if (fd < 0 || fd >= FD_MAX)
         return 0;
-    atomic_uchar *c = atomic_load_explicit(&fd_dir[fd >> FD_CHUNK_BITS], memory_order_acquire);
+    atomic_ushort *c = atomic_load_explicit(&fd_dir[fd >> FD_CHUNK_BITS], memory_order_acquire);
     return c ? atomic_load_explicit(&c[fd & ((1 << FD_CHUNK_BITS) - 1)],
                                     memory_order_relaxed) : 0;
 }
@@ -77,12 +78,12 @@ int gev__patch_fd_set(int fd, unsigned flags)
 {
     if (fd < 0 || fd >= FD_MAX)
         return flags ? gev__fail(EBADF) : 0;
-    _Atomic(atomic_uchar *) *slot = &fd_dir[fd >> FD_CHUNK_BITS];
-    atomic_uchar *c = atomic_load_explicit(slot, memory_order_acquire);
+    _Atomic(atomic_ushort *) *slot = &fd_dir[fd >> FD_CHUNK_BITS];
+    atomic_ushort *c = atomic_load_explicit(slot, memory_order_acquire);
     if (!c) {
         if (!flags)
             return 0;
-        atomic_uchar *fresh = calloc(1 << FD_CHUNK_BITS, sizeof *fresh);
+        atomic_ushort *fresh = calloc(1 << FD_CHUNK_BITS, sizeof *fresh);
         if (!fresh)
             return gev__fail(ENOMEM);
         c = NULL;
@@ -91,7 +92,7 @@ int gev__patch_fd_set(int fd, unsigned flags)
         else
             free(fresh);            /* another thread won: c is theirs */
     }
-    atomic_store_explicit(&c[fd & ((1 << FD_CHUNK_BITS) - 1)], (unsigned char)flags,
+    atomic_store_explicit(&c[fd & ((1 << FD_CHUNK_BITS) - 1)], (unsigned short)flags,
                           memory_order_relaxed);
     return 0;
 }
@@ -115,25 +116,95 @@ int gev__patch_wait(gev_greenlet *g, int fd, int events, gev__nsec deadline)
     return err == ETIMEDOUT && !g->expired_timeouts ? EAGAIN : err;
 }
 
-bool gev__patch_sock_timeout(int fd, int events, gev__nsec *deadline)
+gev__nsec gev__patch_sock_deadline(int fd, int events)
 {
     struct timeval tv = { 0, 0 };
     socklen_t len = sizeof tv;
     int opt = events & GEV__READ ? SO_RCVTIMEO : SO_SNDTIMEO;
 
-    *deadline = GEV__FOREVER;
-    if (getsockopt(fd, SOL_SOCKET, opt, &tv, &len) < 0)
-        return false;
-    if (tv.tv_sec || tv.tv_usec)
-        *deadline = gev__patch_deadline_after((double)tv.tv_sec + (double)tv.tv_usec / 1e6);
-    return true;
+    if (getsockopt(fd, SOL_SOCKET, opt, &tv, &len) < 0 || !(tv.tv_sec || tv.tv_usec))
+        return GEV__FOREVER;
+    return gev__patch_deadline_after((double)tv.tv_sec + (double)tv.tv_usec / 1e6);
 }
 
-gev__nsec gev__patch_sock_deadline(int fd, int events)
+/* ---- what is cached about a descriptor (patch.h) ----------------------------- */
+
+/* Whether socket option `opt` (a timeout) is set: 1, unset: 0, no socket: -1. */
+static int patch_sock_has(int fd, int opt)
 {
-    gev__nsec d;
-    (void)gev__patch_sock_timeout(fd, events, &d);
-    return d;
+    struct timeval tv = { 0, 0 };
+    socklen_t len = sizeof tv;
+    if (getsockopt(fd, SOL_SOCKET, opt, &tv, &len) < 0)
+        return -1;
+    return tv.tv_sec || tv.tv_usec;
+}
+
+/* Asks the kernel: F_GETFL, then the timeouts (which also tell a socket),
+ * else fstat.  Cached unless a connect of ours holds O_NONBLOCK (then the
+ * caller's view comes from `cur`, and the entry is the connect's). */
+static unsigned patch_fd_learn(int fd, unsigned cur)
+{
+    int fl = gev__patch_real_fcntl(fd, F_GETFL, 0);
+    if (fl < 0) {
+        if (!(cur & GEV__PATCH_FD_OVERRIDE))
+            gev__patch_fd_forget(fd);
+        return 0;
+    }
+    unsigned st = GEV__PATCH_FD_KNOWN;
+    bool nb = cur & GEV__PATCH_FD_OVERRIDE ? cur & GEV__PATCH_FD_CALLER_NB : fl & O_NONBLOCK;
+    int rcv = patch_sock_has(fd, SO_RCVTIMEO), type = 0;
+    socklen_t tl = sizeof type;
+    if (rcv >= 0) {
+        st |= GEV__PATCH_FD_SOCK | (rcv ? GEV__PATCH_FD_RCVTIMEO : 0) |
+              (patch_sock_has(fd, SO_SNDTIMEO) > 0 ? GEV__PATCH_FD_SNDTIMEO : 0);
+        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0 && type == SOCK_STREAM)
+            st |= GEV__PATCH_FD_STREAM;
+    } else {
+        struct stat sb;
+        if (fstat(fd, &sb) == 0 && (S_ISREG(sb.st_mode) || S_ISBLK(sb.st_mode)))
+            st |= GEV__PATCH_FD_REGULAR;
+    }
+    if (nb)
+        st |= GEV__PATCH_FD_NB;
+    if (!(cur & GEV__PATCH_FD_OVERRIDE))
+        (void)gev__patch_fd_set(fd, st);    /* ENOMEM: learned again next time */
+    return st;
+}
+
+unsigned gev__patch_fd_state(int fd, bool recheck)
+{
+    unsigned st = gev__patch_fd_get(fd);
+    if (!(st & GEV__PATCH_FD_KNOWN))
+        return patch_fd_learn(fd, st);
+    if (recheck) {
+        int fl = gev__patch_real_fcntl(fd, F_GETFL, 0);
+        if (fl < 0 || !(fl & O_NONBLOCK) != !(st & GEV__PATCH_FD_NB))
+            return patch_fd_learn(fd, st);
+    }
+    return st;
+}
+
+gev__nsec gev__patch_fd_deadline(int fd, unsigned st, int events)
+{
+    unsigned has = events & GEV__READ ? GEV__PATCH_FD_RCVTIMEO : GEV__PATCH_FD_SNDTIMEO;
+    return st & has ? gev__patch_sock_deadline(fd, events) : GEV__FOREVER;
+}
+
+void gev__patch_fd_forget(int fd)
+{
+    if (gev__patch_fd_get(fd))
+        (void)gev__patch_fd_set(fd, 0);
+}
+
+void gev__patch_fd_new_socket(int fd, bool nonblock, unsigned inherit)
+{
+    unsigned st = GEV__PATCH_FD_KNOWN | GEV__PATCH_FD_SOCK | (nonblock ? GEV__PATCH_FD_NB : 0) |
+                  (inherit & (GEV__PATCH_FD_RCVTIMEO | GEV__PATCH_FD_SNDTIMEO |
+                              GEV__PATCH_FD_STREAM));
+    int err = errno;            /* the hooked call succeeded: errno untouched */
+    if (gev__patch_fd_set(fd, st) < 0)
+        gev__patch_fd_forget(fd);
+    errno = err;
 }
 
 /* ---- switching on ------------------------------------------------------------ */

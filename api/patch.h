@@ -90,26 +90,75 @@ void *gev__patch_resolve(void *_Atomic *slot, const char *name, void *fallback);
 int gev__patch_wait(gev_greenlet *g, int fd, int events, gev__nsec deadline);
 
 /* The caller's deadline for a blocking socket call on fd (SO_RCVTIMEO for
- * reads, SO_SNDTIMEO for writes, read from the kernel, which keeps them:
- * no copy of ours can go stale), GEV__FOREVER if none. */
+ * reads, SO_SNDTIMEO for writes, read from the kernel, which keeps them),
+ * GEV__FOREVER if none or fd is no socket. */
 gev__nsec gev__patch_sock_deadline(int fd, int events);
-/* The same, false (and GEV__FOREVER) when fd is no socket: one getsockopt
- * that also tells sockets from other descriptors. */
-bool gev__patch_sock_timeout(int fd, int events, gev__nsec *deadline);
+
+/* In libgev: gev_recv's "drained" mark (api/fd.h) of fd in this thread's
+ * hub: a short read emptied the stream socket and the loop has reported
+ * nothing since, so the next blocking read waits before it tries. */
+bool gev__patch_read_drained(int fd);
+void gev__patch_read_short(int fd, ssize_t r, size_t n);
 
 /* ---- the per-fd state ---------------------------------------------------
  * The one process-wide table of the patch library (descriptors are
- * process-wide).  It holds only what the kernel cannot tell us: that the
- * patch itself set O_NONBLOCK on fd for a while (connect), and the
- * caller's own O_NONBLOCK wish meanwhile, so fcntl(F_GETFL) keeps reporting
- * the caller's view.  Entries exist only while such a call is in progress
- * and are cleared by close/dup2/dup3, so nothing survives into a reused
- * number.  Chunked, any fd number up to 2^30; lock-free reads. */
-enum { GEV__PATCH_FD_OVERRIDE = 1,   /* we set O_NONBLOCK; caller's view: */
-       GEV__PATCH_FD_CALLER_NB = 2 }; /* ... non-blocking (set by fcntl) */
+ * process-wide).  Two bytes per fd number, chunked (chunks allocated as
+ * numbers are first used; any fd up to 2^30); lock-free reads.
+ *
+ * OVERRIDE/CALLER_NB: the patch itself set O_NONBLOCK on fd for a while
+ * (connect), and the caller's own wish meanwhile, so fcntl(F_GETFL) keeps
+ * reporting the caller's view.
+ *
+ * KNOWN and the bits after it cache what a blocking call needs to know
+ * about the descriptor, so that a blocking read on a socket costs the
+ * syscalls libc's would and no more: whether it is a socket (a stream
+ * socket: read and write become recv and send, MSG_DONTWAIT, the same
+ * calls there and cheaper than preadv2), a regular file, whether the
+ * caller made it non-blocking, whether it has a send or receive timeout
+ * (its value is read from the kernel when there is one).
+ * Learned on first need (F_GETFL, getsockopt, fstat), entered directly by
+ * the socket/accept/accept4 hooks, and forgotten by every hook that can
+ * change them: close, dup2/dup3 (their target), fcntl(F_SETFL),
+ * ioctl(FIONBIO), setsockopt(SO_RCVTIMEO/SO_SNDTIMEO), and a try that
+ * fails with EBADF.  Each time a try says EAGAIN and the hook is about to
+ * wait, F_GETFL checks the cached O_NONBLOCK view again (one syscall on the
+ * slow path), and a difference makes it learn everything afresh.
+ *
+ * What the hooks cannot see can make the cache stale: a descriptor closed
+ * without the close hook (fclose of an fdopen'ed socket, closing inside
+ * libc, syscall(SYS_close), close_range) whose number comes back from a
+ * call that is not hooked (pipe, open, socketpair, eventfd...); O_NONBLOCK
+ * or a timeout changed by a raw syscall, or by another process sharing the
+ * file description.  Stale, the cache makes a blocking caller see EAGAIN,
+ * or a non-blocking caller wait, until the next EAGAIN check finds the
+ * O_NONBLOCK difference; a read right after a short read (the drained
+ * mark) waits without that check. */
+enum { GEV__PATCH_FD_OVERRIDE = 1,    /* we set O_NONBLOCK; caller's view: */
+       GEV__PATCH_FD_CALLER_NB = 2,   /* ... non-blocking (set by fcntl) */
+       GEV__PATCH_FD_KNOWN = 4,       /* the bits below are learned */
+       GEV__PATCH_FD_SOCK = 8,        /* a socket */
+       GEV__PATCH_FD_REGULAR = 16,    /* a regular file or block device */
+       GEV__PATCH_FD_NB = 32,         /* the caller's O_NONBLOCK */
+       GEV__PATCH_FD_RCVTIMEO = 64,   /* SO_RCVTIMEO is set (not zero) */
+       GEV__PATCH_FD_SNDTIMEO = 128,
+       GEV__PATCH_FD_STREAM = 256 };  /* a SOCK_STREAM socket */
 unsigned gev__patch_fd_get(int fd);
 /* Sets the flags of fd; -1 ENOMEM / EBADF if no entry can hold them. */
 int gev__patch_fd_set(int fd, unsigned flags);
+/* Drops what is cached about fd (its number names another file now, or
+ * the file changed); keeps nothing, allocates nothing. */
+void gev__patch_fd_forget(int fd);
+/* What is known about fd (KNOWN and the bits after it; CALLER_NB's view
+ * while a connect holds O_NONBLOCK), learned now if not cached; with
+ * `recheck`, a cached O_NONBLOCK view is checked against F_GETFL.  0 if fd
+ * is not open. */
+unsigned gev__patch_fd_state(int fd, bool recheck);
+/* The caller's deadline for a wait on fd in direction `events`, from the
+ * state `st` that gev__patch_fd_state returned. */
+gev__nsec gev__patch_fd_deadline(int fd, unsigned st, int events);
+/* A socket the kernel just created (socket, accept): its state entered
+ * directly; `inherit`: its RCVTIMEO/SNDTIMEO/STREAM bits. */
+void gev__patch_fd_new_socket(int fd, bool nonblock, unsigned inherit);
 
 /* The originals the files share (resolved in patch.c). */
 int gev__patch_real_fcntl(int fd, int cmd, long arg);

@@ -65,8 +65,6 @@ static void sendto_op(gev__fd_op *op, const void *buf, size_t n, int flags,
 /* The slow paths live apart, so that the fast ones keep a small frame
  * (no op on their stack).  `tried`: the first attempt was made and failed,
  * errno still says how. */
-static inline void recv_note_short(gev__fd_record *rec, ssize_t r, size_t n);
-
 static __attribute__((noinline)) ssize_t
 recvfrom_rest(int fd, void *buf, size_t n, int flags, struct sockaddr *addr,
               socklen_t *addrlen, double timeout, bool tried)
@@ -76,7 +74,7 @@ recvfrom_rest(int fd, void *buf, size_t n, int flags, struct sockaddr *addr,
     ssize_t r = tried ? gev__fd_retry(fd, &op) : gev__fd_do(fd, &op);
     gev_hub *hub = gev__hub_peek();
     if (r > 0 && !flags && hub)
-        recv_note_short(gev__fd_record_peek(hub, fd), r, n);
+        gev__fd_read_note_short(gev__fd_record_peek(hub, fd), r, n);
     return r;
 }
 
@@ -89,42 +87,18 @@ sendto_rest(int fd, const void *buf, size_t n, int flags, const struct sockaddr 
     return tried ? gev__fd_retry(fd, &op) : gev__fd_do(fd, &op);
 }
 
-/* A recv that comes back short from a stream socket has emptied its
- * receive queue.  Until the loop reports the fd readable again, the next
- * recv waits for that report instead of making a recv(2) that would almost
- * always fail with EAGAIN: in a request-response exchange that failing call
- * is one syscall in three.  The watcher is level-triggered and still armed
- * (lazy disarm), so bytes that came in the meantime are reported by the
- * next poll: nothing is missed, at worst the recv is served one poll later.
- * Datagram sockets (a short read says nothing about the queue), calls with
- * flags, timeout 0 (it must not wait), a second reader (EBUSY is for calls
- * that have to wait) and the hub itself (it may not wait: EDEADLK is for
- * calls that have to) always try first. */
-static inline bool recv_waits_first(gev__fd_record *rec, int fd, double timeout)
-{
-    return rec && rec->read_drained && timeout != 0 && !rec->reader &&
-           !gev__in_hub() && gev__fd_drained_is_stream(rec, fd);
-}
-
-static inline void recv_note_short(gev__fd_record *rec, ssize_t r, size_t n)
-{
-    if (rec && r > 0 && (size_t)r < n && rec->kind != GEV__FD_KIND_OTHER &&
-        rec->io.base.active && (rec->io.events & GEV__READ))
-        rec->read_drained = true;
-}
-
 ssize_t gev_recvfrom(int fd, void *buf, size_t n, int flags,
                      struct sockaddr *addr, socklen_t *addrlen, double timeout)
 {
     bool tried = gev__fd_may_try(fd) && (buf || !n);
     if (tried) {
         gev__fd_record *rec = flags ? NULL : gev__fd_record_peek(gev__hub_peek(), fd);
-        if (recv_waits_first(rec, fd, timeout)) {
+        if (gev__fd_read_waits_first(rec, fd, timeout != 0)) {
             errno = EAGAIN;     /* what the recv(2) would have said */
         } else {
             ssize_t r = recvfrom(fd, buf, n, flags, addr, addrlen);
             if (r >= 0) {
-                recv_note_short(rec, r, n);
+                gev__fd_read_note_short(rec, r, n);
                 return r;
             }
         }
