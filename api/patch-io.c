@@ -16,6 +16,12 @@
  * caller's view meanwhile (patch-fd.c).  Regular files and block devices
  * are "always ready", as poll(2) says: the real call, which may block on
  * the disk as it does in gevent.
+ *
+ * What each call must know about the descriptor (socket? the caller's
+ * O_NONBLOCK? timeouts?) comes from the per-fd cache (patch.h), so that a
+ * blocking read or write on a known stream socket is one recv/send with
+ * MSG_DONTWAIT, and a read right after a short one waits first (gev_recv's
+ * drained mark): the system calls of gev_recv/gev_send, no more.
  */
 #include "config.h"
 
@@ -514,7 +520,6 @@ GEV__HOOK ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 static int patch_connect(gev_greenlet *g, int fd, const struct sockaddr *addr, socklen_t len,
                          int fl)
 {
-    unsigned known = gev__patch_fd_get(fd);     /* what the cache held before */
     if (gev__patch_fd_set(fd, GEV__PATCH_FD_OVERRIDE) < 0 ||
         gev__patch_real_fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
         (void)gev__patch_fd_set(fd, 0);
@@ -538,9 +543,7 @@ static int patch_connect(gev_greenlet *g, int fd, const struct sockaddr *addr, s
     int now = gev__patch_real_fcntl(fd, F_GETFL, 0);
     if (now >= 0)
         (void)gev__patch_real_fcntl(fd, F_SETFL, nb ? now | O_NONBLOCK : now & ~O_NONBLOCK);
-    /* The cached kind and timeouts still hold; O_NONBLOCK is the caller's. */
-    (void)gev__patch_fd_set(fd, !(known & GEV__PATCH_FD_KNOWN) ? 0 :
-                                (known & ~GEV__PATCH_FD_NB) | (nb ? GEV__PATCH_FD_NB : 0));
+    (void)gev__patch_fd_set(fd, 0);     /* learned again when needed */
     return err ? gev__fail(err) : 0;
 }
 

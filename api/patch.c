@@ -192,8 +192,9 @@ gev__nsec gev__patch_fd_deadline(int fd, unsigned st, int events)
 
 void gev__patch_fd_forget(int fd)
 {
-    if (gev__patch_fd_get(fd))
-        (void)gev__patch_fd_set(fd, 0);
+    unsigned st = gev__patch_fd_get(fd), keep = GEV__PATCH_FD_OVERRIDE | GEV__PATCH_FD_CALLER_NB;
+    if (st & ~keep)
+        (void)gev__patch_fd_set(fd, st & keep);
 }
 
 void gev__patch_fd_new_socket(int fd, bool nonblock, unsigned inherit)

@@ -120,19 +120,21 @@ void gev__patch_read_short(int fd, ssize_t r, size_t n);
  * the socket/accept/accept4 hooks, and forgotten by every hook that can
  * change them: close, dup2/dup3 (their target), fcntl(F_SETFL),
  * ioctl(FIONBIO), setsockopt(SO_RCVTIMEO/SO_SNDTIMEO), and a try that
- * fails with EBADF.  Each time a try says EAGAIN and the hook is about to
- * wait, F_GETFL checks the cached O_NONBLOCK view again (one syscall on the
- * slow path), and a difference makes it learn everything afresh.
+ * fails with EBADF or ENOTSOCK.  Each time a try says EAGAIN and the hook
+ * is about to wait, F_GETFL checks the cached O_NONBLOCK view again (one
+ * syscall on the slow path), and a difference makes it learn afresh.
  *
  * What the hooks cannot see can make the cache stale: a descriptor closed
  * without the close hook (fclose of an fdopen'ed socket, closing inside
  * libc, syscall(SYS_close), close_range) whose number comes back from a
  * call that is not hooked (pipe, open, socketpair, eventfd...); O_NONBLOCK
  * or a timeout changed by a raw syscall, or by another process sharing the
- * file description.  Stale, the cache makes a blocking caller see EAGAIN,
- * or a non-blocking caller wait, until the next EAGAIN check finds the
- * O_NONBLOCK difference; a read right after a short read (the drained
- * mark) waits without that check. */
+ * file description.  Stale, the cache can make a timeout be ignored until
+ * the entry is forgotten, and a read right after a short read (the drained
+ * mark, which skips the F_GETFL check) wait for data where a caller who
+ * made fd non-blocking by such a route expects EAGAIN.  A cached "stream
+ * socket" that is no socket any more fails its try with ENOTSOCK, which
+ * forgets it and tries again (patch-io.c).  doc/gev.3 says the same. */
 enum { GEV__PATCH_FD_OVERRIDE = 1,    /* we set O_NONBLOCK; caller's view: */
        GEV__PATCH_FD_CALLER_NB = 2,   /* ... non-blocking (set by fcntl) */
        GEV__PATCH_FD_KNOWN = 4,       /* the bits below are learned */
@@ -145,8 +147,8 @@ enum { GEV__PATCH_FD_OVERRIDE = 1,    /* we set O_NONBLOCK; caller's view: */
 unsigned gev__patch_fd_get(int fd);
 /* Sets the flags of fd; -1 ENOMEM / EBADF if no entry can hold them. */
 int gev__patch_fd_set(int fd, unsigned flags);
-/* Drops what is cached about fd (its number names another file now, or
- * the file changed); keeps nothing, allocates nothing. */
+/* Drops what is cached about fd (the file changed); a connect's
+ * OVERRIDE/CALLER_NB stay (close clears those).  Allocates nothing. */
 void gev__patch_fd_forget(int fd);
 /* What is known about fd (KNOWN and the bits after it; CALLER_NB's view
  * while a connect holds O_NONBLOCK), learned now if not cached; with
