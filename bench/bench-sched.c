@@ -304,7 +304,7 @@ int bench_timers(int argc, char **argv)
 
 /* ---- C100K: a million parked at once ---------------------------------------
  * N greenlets park in gev_sleep_until one shared deadline SECS after the
- * start (default 2 s plus 60 us per greenlet, so that all have parked by
+ * start (default 2 s plus 100 us per greenlet, so that all have parked by
  * then even when every first run costs a page fault of tens of us).
  * Reported: spawn + first run + park per greenlet and per second, RSS per
  * parked greenlet (VmRSS with all parked, minus the baseline), the time
@@ -334,7 +334,7 @@ static long statm_rss_kib(void)
 /* RSS while the hub idles after the wake, at these seconds after it. */
 static void park_rss_idle(long peak_kib, long base_kib)
 {
-    static const double at[] = { 0.5, 1, 2, 3, 4 };
+    static const double at[] = { 0.5, 1, 2, 4, 8 };
     char buf[256];
     int len = 0;
     double slept = 0;
@@ -359,7 +359,7 @@ static void park_rss_idle(long peak_kib, long base_kib)
 int bench_park(int argc, char **argv)
 {
     long n = atol(argv[1]);
-    double secs = argc > 2 ? atof(argv[2]) : 2 + (double)n * 60e-6;
+    double secs = argc > 2 ? atof(argv[2]) : 2 + (double)n * 100e-6;
     if (n < 1 || !(secs > 0))
         bench_die("park: N and SECS must be positive");
     gev_greenlet **gs = malloc((size_t)n * sizeof *gs);
