@@ -15,7 +15,8 @@
  *                     durations): overhead, wake-order inversions, lateness (W4)
  *   park N [SECS]     N greenlets (e.g. 1000000) parked in gev_sleep at once, all
  *                     due at one deadline: spawn+park rate, KiB of RSS per
- *                     greenlet, and the time from the deadline to the last wake
+ *                     greenlet, the time from the deadline (or the last park)
+ *                     to the last wake, and RSS as the hub idles afterwards
  *   echo PORT         TCP echo server on 127.0.0.1, a greenlet per connection (W5)
  *   http PORT         minimal keep-alive HTTP server, the peers' 78-byte reply (W6)
  *   pingpong N        N round trips of 64 bytes between two greenlets over a

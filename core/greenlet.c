@@ -43,15 +43,15 @@ void gev__hub_trim_runners(gev_hub *hub)
     }
 }
 
-bool gev__hub_trim_idle(gev_hub *hub)
+bool gev__hub_trim_idle(gev_hub *hub, size_t keep)
 {
-    for (unsigned n = 0; n < GEV__TRIM_BATCH && hub->idle_count > GEV__IDLE_RUNNERS_KEEP; n++) {
+    for (unsigned n = 0; n < GEV__TRIM_BATCH && hub->idle_count > keep; n++) {
         gev__runner *r = hub->idle;
         hub->idle = r->next;
         hub->idle_count--;
         gev__runner_free(hub, r);
     }
-    return hub->idle_count > GEV__IDLE_RUNNERS_KEEP;
+    return hub->idle_count > keep;
 }
 
 static void runner_park(gev_hub *hub, gev__runner *r)

@@ -35,11 +35,10 @@ struct gev__link {
  * epoll_wait costs as much as tens of switches; a clock read, two. */
 #define GEV__POLL_EVERY 64u
 #define GEV__POLL_AFTER (100 * INT64_C(1000))   /* ns */
-/* Finished greenlets' runners are all kept parked while the hub is busy
- * (an munmap per greenlet would land on the hot path: 100,000 timers waking
- * would each pay one); when the hub would otherwise block, the surplus above
- * GEV__IDLE_RUNNERS_KEEP is unmapped, a batch at a time between polls. */
-#define GEV__IDLE_RUNNERS_KEEP 256u
+/* Finished greenlets' runners are all kept parked (an munmap per greenlet
+ * would land on the hot path: 100,000 timers waking would each pay one);
+ * those beyond what recent demand says to keep (gev__stack_cache_demand)
+ * are unmapped by the hub greenlet, a batch at a time between polls. */
 #define GEV__TRIM_BATCH 64u
 #define GEV__FREE_RECORDS_MAX 256u
 
@@ -88,6 +87,7 @@ struct gev_hub {
     gev__runner *idle;          /* default-size runners, parked */
     size_t idle_count;
     gev__runner *retired;       /* to unmap from the hub greenlet */
+    gev__timer trim_timer;      /* unref'd: wakes an idle hub to trim spares */
     gev__stack_cache stacks;
     size_t default_stack;
     gev_greenlet *all;          /* every spawned record not yet freed */
@@ -201,9 +201,9 @@ gev__runner *gev__runner_new(gev_hub *hub, size_t stack_size,
                              void (*entry)(void *), void *arg);
 void gev__runner_free(gev_hub *hub, gev__runner *r);
 void gev__hub_trim_runners(gev_hub *hub);
-/* Unmap up to GEV__TRIM_BATCH idle runners above the kept number; true if
- * more remain. */
-bool gev__hub_trim_idle(gev_hub *hub);
+/* Unmap up to GEV__TRIM_BATCH idle runners above `keep`; true if more
+ * remain above it. */
+bool gev__hub_trim_idle(gev_hub *hub, size_t keep);
 void gev__greenlet_free_all(gev_hub *hub);
 void gev__greenlet_init_record(gev_hub *hub, gev_greenlet *g);
 /* Frees what a record owns (name, links), not the record. */

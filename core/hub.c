@@ -169,17 +169,46 @@ static bool hub_idle_forever(gev_hub *hub)
     return !hub->hot.rq_head && !hub->cb_head && !gev__loop_alive(hub->hot.loop);
 }
 
+/* ---- spare stacks -------------------------------------------------------- */
+
+static void trim_timer_cb(gev__loop *loop, gev__timer *t) { (void)loop; (void)t; }
+
+/* Unmap a batch of the idle runners beyond what recent demand says to keep
+ * (core/stack.h); true if more remain beyond it.  Here, between polls, so
+ * the cost never lands on a greenlet's switch; busy or idle, so a hub that
+ * never idles after a burst still gives its memory back.  Greenlets not
+ * started yet count as in use: each will want a stack. */
+static bool hub_trim_spares(gev_hub *hub)
+{
+    size_t keep = gev__stack_cache_demand(&hub->stacks, hub->live, hub->idle_count,
+                                          gev__loop_now(hub->hot.loop));
+    return gev__hub_trim_idle(hub, keep);
+}
+
+/* Idle with spares that recent demand still covers: come back when that
+ * figure may drop, or they would stay until something else wakes the hub.
+ * Unref'd, so it never keeps gev_run() from returning. */
+static void hub_trim_later(gev_hub *hub)
+{
+    if (hub->idle_count <= GEV__STACK_SPARE_MIN)
+        return;
+    gev__nsec at = gev__stack_cache_window_end(&hub->stacks);
+    if (!hub->trim_timer.base.active || hub->trim_timer.deadline != at)
+        gev__timer_start_at(hub->hot.loop, &hub->trim_timer, at);
+}
+
 static void hub_poll(gev_hub *hub)
 {
     hub->since_poll = 0;
+    bool more = hub_trim_spares(hub);
     if (hub->hot.rq_head || hub->cb_head) {
         gev__loop_run(hub->hot.loop, GEV__RUN_NOWAIT);
     } else if (hub_idle_forever(hub)) {
         gev__wake(&hub->main, hub->main.wait_id, hub->main_in_run ? 0 : EDEADLK);
     } else {
-        /* Idle: the moment to give back surplus stacks, without blocking
-         * until they are all gone. */
-        bool more = gev__hub_trim_idle(hub);
+        /* Idle: trim on without blocking until the surplus is gone. */
+        if (!more)
+            hub_trim_later(hub);
         gev__loop_run(hub->hot.loop, more ? GEV__RUN_NOWAIT : GEV__RUN_ONCE);
     }
 }
@@ -244,6 +273,8 @@ static int hub_init(gev_hub *hub)
     hub->hub_g->ctx = &hub->hub_g->runner->ctx;
     hub->hub_g->state = GEV__WAITING;
 
+    gev__timer_init(&hub->trim_timer, trim_timer_cb);
+    gev__watcher_set_ref(hub->hot.loop, &hub->trim_timer.base, false);
     gev__async_init(&hub->keepalive, keepalive_cb);
     gev__async_start(hub->hot.loop, &hub->keepalive);
     gev__watcher_set_ref(hub->hot.loop, &hub->keepalive.base, false);
@@ -267,6 +298,8 @@ static void hub_free(gev_hub *hub)
     gev__greenlet_free_parts(&hub->main);
     gev__stack_cache_drain(&hub->stacks);
     if (hub->hot.loop) {
+        if (hub->trim_timer.base.active)
+            gev__timer_stop(hub->hot.loop, &hub->trim_timer);
         gev__async_stop(hub->hot.loop, &hub->keepalive);
         gev__loop_free(hub->hot.loop);
     }

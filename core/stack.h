@@ -5,10 +5,12 @@
  * neighbour.  Stacks of the default size come from arenas of 64 (one mmap
  * for 64 stacks; see "Arenas" in stack.c): guards are guard markers where
  * the kernel has them (one syscall per arena, no mapping each), else an
- * mprotect when a slot is first handed out.  Freed stacks go to a bounded
- * per-hub cache, so a spawn that finds one there costs no syscall; past it,
- * back to their arena (no syscall either: an arena's memory is given back
- * when all of it is free).  Stacks of other sizes are a mapping each.
+ * mprotect when a slot is first handed out.  Each hub keeps spare stacks
+ * (its idle runners, core/hub-internal.h, and this cache) as many as its
+ * greenlets recently needed at once (gev__stack_cache_demand), so a spawn
+ * that finds one costs no syscall and no page fault; the rest go back to
+ * their arena, whose free slots give their memory back in batches of 64
+ * (one process_madvise each).  Stacks of other sizes are a mapping each.
  *
  * Without guard markers each guard made by mprotect costs the stack a kernel
  * mapping of its own, and Linux allows vm.max_map_count (65530 by default)
@@ -25,6 +27,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define GEV__STACK_DEFAULT_SIZE (256u * 1024u)
 /* Larger requests fail with ENOMEM (checked at spawn, before any mapping). */
@@ -38,21 +41,41 @@ typedef struct gev__stack {
     unsigned valgrind_id;       /* VALGRIND_STACK_REGISTER's id */
     bool guarded;
     bool fresh;                 /* in an arena, never handed out yet */
+    int release_at;             /* free arena slot: its place in the batch
+                                   whose memory goes back next; else -1 */
     struct gev__stack_arena *arena;       /* default-size stacks: the arena it is in */
     struct gev__stack *next;    /* cache link */
 } gev__stack;
 
 typedef struct gev__stack_cache {
     gev__stack *head;
-    size_t count, max;          /* max stacks kept (default 64) */
+    size_t count, max;          /* max stacks kept: from demand */
+    size_t peak, peak_prev;     /* most in use at once: this window, the last */
+    int64_t window_end;         /* ns, the hub loop's clock */
 } gev__stack_cache;
+
+/* Spare stacks a hub keeps at the least, whatever the demand. */
+#define GEV__STACK_SPARE_MIN 64u
 
 /* The default usable size: $GEV_STACK_SIZE (bytes, optional k/K/m/M suffix)
  * if set and sane, else GEV__STACK_DEFAULT_SIZE.  Rounded up to pages. */
 size_t gev__stack_default_size(void);
 
 void gev__stack_cache_init(gev__stack_cache *c);
-void gev__stack_cache_drain(gev__stack_cache *c);   /* unmap every cached stack */
+/* Unmap every cached stack, and give back the memory of every free one. */
+void gev__stack_cache_drain(gev__stack_cache *c);
+
+/* How many spare stacks (idle runners and cached stacks together) the hub
+ * should keep, called between polls with the stacks its greenlets need now
+ * (`in_use`), its idle runners and its loop's time: the most needed at once
+ * over the last one to two seconds, minus in_use, at least
+ * GEV__STACK_SPARE_MIN.  Sizes the cache to the same budget, unmapping what
+ * it holds beyond.  After a burst the spares stay for a second wave, and go
+ * once the burst is two windows old; gev__stack_cache_window_end() tells
+ * when the figure may next drop (an idle hub wakes then to trim). */
+size_t gev__stack_cache_demand(gev__stack_cache *c, size_t in_use, size_t spare_runners,
+                               int64_t now);
+int64_t gev__stack_cache_window_end(const gev__stack_cache *c);
 
 /* A stack of at least `size` usable bytes (0 = default): from the cache if
  * one of that size is there, else a new mapping.  NULL + errno (ENOMEM). */

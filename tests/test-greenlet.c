@@ -8,6 +8,7 @@
 #endif
 #include <math.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -390,6 +391,72 @@ static void test_second_wave_of_parked_greenlets(void **state)
     free(g);
 }
 
+/* Spare stacks follow demand (core/stack.h, gev__stack_cache_demand). */
+static void *park_touching(void *arg)
+{
+    /* 32 KiB of its stack in use: the memory it leaves behind shows in RSS. */
+    volatile char buf[32 * 1024];
+    for (size_t i = 0; i < sizeof buf; i += 1024)
+        buf[i] = 1;
+    gev_sleep((double)(intptr_t)arg / 1e3);
+    return (void *)(intptr_t)buf[0];
+}
+
+static void test_spare_stacks_kept_after_a_burst_then_given_back(void **state)
+{
+    /* The stacks of a burst stay while it is recent (a second wave needs
+     * no new ones) and go once it is two windows (1 s each) old, down to
+     * the minimum kept (idle runners and cache, GEV__STACK_SPARE_MIN each). */
+    enum { N = 2000 };
+    static gev_greenlet *g[N];
+    assert_int_equal(gev_sleep(0), 0);
+    size_t before = live_stacks();
+    for (int i = 0; i < N; i++)
+        assert_non_null(g[i] = gev_spawn(park_touching, (void *)(intptr_t)20));
+    assert_int_equal(gev_joinall(g, N, 10), 0);
+    gevtest_release_all(g, N);
+    assert_int_equal(gev_sleep(0.1), 0);        /* idle, the burst recent */
+    assert_ge(live_stacks(), before + N);
+    assert_int_equal(gev_sleep(2.5), 0);
+    assert_le(live_stacks(), before + 2 * GEV__STACK_SPARE_MIN);
+}
+
+static long rss_kib(void)
+{
+    long size = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    assert_non_null(f);
+    assert_int_equal(fscanf(f, "%ld %ld", &size, &resident), 2);
+    fclose(f);
+    return resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+static void test_free_stacks_give_memory_back_beside_live_ones(void **state)
+{
+    /* Every 64th greenlet (an arena's worth, core/stack.c) stays parked
+     * while the others end: their memory must still go back once the hub
+     * drops its spares, not wait for whole arenas to be free. */
+    enum { N = 1024, TOUCHED_KIB = 32 };
+    static gev_greenlet *g[N];
+    if (RUNNING_ON_VALGRIND)
+        skip();     /* valgrind's RSS is its own */
+    for (int i = 0; i < N; i++)
+        assert_non_null(g[i] = gev_spawn(park_touching, (void *)(intptr_t)(i % 64 ? 20 : 10000)));
+    assert_int_equal(gev_sleep(0), 0);          /* all parked */
+    long peak = rss_kib();
+    for (int i = 0; i < N; i++)
+        if (i % 64)
+            assert_int_equal(gev_join(g[i], GEV_FOREVER), 0);
+    assert_int_equal(gev_sleep(2.5), 0);
+    long after = rss_kib();
+    for (int i = 0; i < N; i += 64) {
+        gev_kill(g[i], 0);
+        assert_int_equal(gev_join(g[i], GEV_FOREVER), 0);
+    }
+    gevtest_release_all(g, N);
+    assert_le(after, peak - (long)N * TOUCHED_KIB / 2);
+}
+
 /* A sleeper whose timer expires while a burst of first runs is still
  * queued is woken ahead of the rest of the burst (by the periodic poll),
  * not after all of it.  An order, not a timing: each burst greenlet takes
@@ -537,6 +604,8 @@ int main(void)
         gevtest(test_40k_concurrent_greenlets),
         gevtest(test_second_wave_of_parked_greenlets),
         gevtest(test_sleeper_not_starved_by_burst),
+        gevtest(test_spare_stacks_kept_after_a_burst_then_given_back),
+        gevtest(test_free_stacks_give_memory_back_beside_live_ones),
         gevtest(test_deep_recursion_within_stack),
         gevtest(test_stack_overflow_is_reported),
         gevtest(test_sleep_until_wakes_in_deadline_order),
