@@ -109,9 +109,8 @@ struct gev_hub {
     const gev__hub_hooks *hooks[GEV__HUB_SLOT_MAX];
 };
 
-static inline gev__context *gev__ctx_of(gev_hub *hub, gev_greenlet *g)
+static inline gev__context *gev__ctx_of(gev_greenlet *g)
 {
-    (void)hub;
     return g->ctx;
 }
 
@@ -171,11 +170,11 @@ static inline void gev__hub_switch_away(gev_hub *hub, gev__context *from)
     if (__builtin_expect(++hub->since_poll >= GEV__POLL_EVERY, 0))
         gev__hub_poll_check(hub);
     gev_greenlet *next = gev__rq_pop_or_hub(hub);
-    gev__context *to = gev__ctx_of(hub, next);
+    gev__context *to = gev__ctx_of(next);
     /* A greenlet that never ran (the hub always has a context).  If it
      * cannot get a stack it has ended instead: pick again. */
     while (__builtin_expect(!to, 0) && !(to = gev__runner_bind(hub, next)))
-        to = gev__ctx_of(hub, next = gev__rq_pop_or_hub(hub));
+        to = gev__ctx_of(next = gev__rq_pop_or_hub(hub));
     next->state = GEV__RUNNING;        /* never a dead one: it is queued */
     hub->hot.current = next;
     if (to != from)
@@ -188,7 +187,7 @@ static inline int gev__wait_forever_unchecked(gev_hub *hub, gev_greenlet *g)
 {
     g->state = GEV__WAITING;
     g->wake_err = 0;
-    gev__hub_switch_away(hub, gev__ctx_of(hub, g));
+    gev__hub_switch_away(hub, gev__ctx_of(g));
     return g->wake_err;
 }
 /* A kill or a scoped timeout reached g (recorded in g, interrupt_err

@@ -51,7 +51,7 @@ static void switch_to(gev_hub *hub, gev__context *from, gev_greenlet *next)
 {
     next->state = GEV__RUNNING;
     hub->hot.current = next;
-    gev__context_switch(from, gev__ctx_of(hub, next));
+    gev__context_switch(from, gev__ctx_of(next));
 }
 
 /* Put g at the end of the run queue's head segment. */
@@ -354,7 +354,7 @@ int gev__wait_prechecked(gev__nsec deadline)
     }
     g->state = GEV__WAITING;
     g->wake_err = 0;
-    gev__hub_switch_away(hub, gev__ctx_of(hub, g));
+    gev__hub_switch_away(hub, gev__ctx_of(g));
     if (g->timer.base.active)
         gev__timer_stop(hub->hot.loop, &g->timer);
     return g->wake_err;
@@ -371,7 +371,7 @@ int gev__wait_uninterruptible(void)
     g->nocancel = true;
     g->state = GEV__WAITING;
     g->wake_err = 0;
-    gev__hub_switch_away(hub, gev__ctx_of(hub, g));
+    gev__hub_switch_away(hub, gev__ctx_of(g));
     g->nocancel = false;
     return g->wake_err;
 }
@@ -407,7 +407,7 @@ void gev__yield(void)
     gev_greenlet *g = hub->hot.current;
     g->state = GEV__READY;
     gev__rq_push(hub, g);
-    gev__hub_switch_away(hub, gev__ctx_of(hub, g));
+    gev__hub_switch_away(hub, gev__ctx_of(g));
 }
 
 /* ---- the library-level calls -------------------------------------------- */
