@@ -354,10 +354,29 @@ static inline void gevtest_rec_free(gevtest_rec *l)
 
 /* -- running the loop with a limit ----------------------------------------- */
 
+/* Start t `after` ns (negative: 0) from the loop's cached now, the way the
+ * hub turns a timeout into a deadline for gev__timer_start_at. */
+static inline void gevtest_timer_start(gev__loop *loop, gev__timer *t, gev__nsec after)
+{
+    gev__nsec now = gev__loop_now(loop);
+    if (after < 0)
+        after = 0;
+    gev__timer_start_at(loop, t, after > INT64_MAX - now ? INT64_MAX : now + after);
+}
+
 /* One iteration that must not fail. */
 static inline void gevtest_nowait(gev__loop *loop)
 {
     assert_true(gev__loop_run(loop, GEV__RUN_NOWAIT) >= 0);
+}
+
+/* GEV__RUN_ONCE until nothing referenced is active: 0, or -1 on a failure. */
+static inline int gevtest_run_all(gev__loop *loop)
+{
+    int r;
+    while ((r = gev__loop_run(loop, GEV__RUN_ONCE)) > 0)
+        ;
+    return r;
 }
 
 typedef bool (*gevtest_pred)(void *arg);
@@ -379,7 +398,7 @@ static inline bool gevtest_run_until_pred(gev__loop *loop, gevtest_pred pred, vo
         gev__nsec left = end - gev__time_monotonic();
         if (left <= 0)
             break;
-        gev__timer_start(loop, &wd, left, 0);
+        gevtest_timer_start(loop, &wd, left);
         if (gev__loop_run(loop, GEV__RUN_ONCE) < 0)
             break;
     }
