@@ -259,54 +259,58 @@ static void test_once_waits_through_a_foreign_signal(void **state)
     assert_int_equal(sigaction(SIGUSR2, &old, NULL), 0);
 }
 
+/* What would keep a blocking run waiting: a timer 10 s away and a reader
+ * of a socket nobody writes to (until the case does, through sv[1]). */
+typedef struct { int sv[2]; rtimer t; rio io; } idle_watchers;
+
+static void idle_start(gev__loop *loop, idle_watchers *x)
+{
+    gevtest_socketpair(x->sv);
+    rtimer_init(&x->t, 1, NULL);
+    rio_init(&x->io, 2, NULL, x->sv[0], GEV__READ);
+    gevtest_timer_start(loop, &x->t.t, 10 * GEV__NSEC_PER_SEC);
+    assert_int_equal(gev__io_start(loop, &x->io.w), 0);
+}
+
+static void idle_stop(gev__loop *loop, idle_watchers *x)
+{
+    gev__timer_stop(loop, &x->t.t);
+    gev__io_stop(loop, &x->io.w);
+    gevtest_close_pair(x->sv);
+}
+
 static void test_nowait_never_blocks(void **state)
 {
     gev__loop *loop = *state;
-    int sv[2];
-    gevtest_socketpair(sv);
-    rtimer t;
-    rio io;
-    rtimer_init(&t, 1, NULL);
-    rio_init(&io, 2, NULL, sv[0], GEV__READ);
-    gevtest_timer_start(loop, &t.t, 10 * GEV__NSEC_PER_SEC);
-    assert_int_equal(gev__io_start(loop, &io.w), 0);
+    idle_watchers x;
+    idle_start(loop, &x);
     gev__nsec t0 = gev__time_monotonic();
     uint64_t it = gev__loop_iteration(loop);
     for (int i = 0; i < 100; i++)
         assert_int_equal(gev__loop_run(loop, GEV__RUN_NOWAIT), 1);
     assert_lt(elapsed_since(t0), GEVTEST_MS(2000));
     assert_int_equal(gev__loop_iteration(loop), it + 100);
-    assert_int_equal(t.r.calls + io.r.calls, 0);
-    gev__timer_stop(loop, &t.t);
-    gev__io_stop(loop, &io.w);
-    gevtest_close_pair(sv);
+    assert_int_equal(x.t.r.calls + x.io.r.calls, 0);
+    idle_stop(loop, &x);
 }
 
 static void test_once_with_nothing_referenced_does_not_block(void **state)
 {
     gev__loop *loop = *state;
-    int sv[2];
-    gevtest_socketpair(sv);
-    rtimer t;
-    rio io;
-    rtimer_init(&t, 1, NULL);
-    rio_init(&io, 2, NULL, sv[0], GEV__READ);
-    gevtest_timer_start(loop, &t.t, 10 * GEV__NSEC_PER_SEC);
-    assert_int_equal(gev__io_start(loop, &io.w), 0);
-    gev__watcher_set_ref(loop, &t.t.base, false);
-    gev__watcher_set_ref(loop, &io.w.base, false);
+    idle_watchers x;
+    idle_start(loop, &x);
+    gev__watcher_set_ref(loop, &x.t.t.base, false);
+    gev__watcher_set_ref(loop, &x.io.w.base, false);
     gev__nsec t0 = gev__time_monotonic();
     uint64_t it = gev__loop_iteration(loop);
     assert_int_equal(gev__loop_run(loop, GEV__RUN_ONCE), 0);
     assert_int_equal(gev__loop_run(loop, GEV__RUN_ONCE), 0);
     assert_lt(elapsed_since(t0), GEVTEST_MS(1000));
     assert_int_equal(gev__loop_iteration(loop), it + 2);
-    assert_true(gevtest_write_byte(sv[1]));          /* unref'd io still dispatched */
+    assert_true(gevtest_write_byte(x.sv[1]));        /* unref'd io still dispatched */
     assert_int_equal(gev__loop_run(loop, GEV__RUN_ONCE), 0);
-    assert_int_equal(io.r.calls, 1);
-    gev__timer_stop(loop, &t.t);
-    gev__io_stop(loop, &io.w);
-    gevtest_close_pair(sv);
+    assert_int_equal(x.io.r.calls, 1);
+    idle_stop(loop, &x);
 }
 
 /* -- the cached clock and the iteration counter ---------------------------------------- */
