@@ -559,6 +559,27 @@ static inline void gevtest_assert_exited(int st, int code)
     assert_int_equal(WEXITSTATUS(st), code);
 }
 
+/* The wait status is death by signal sig; otherwise fail saying what it was. */
+static inline void gevtest_assert_killed(int st, int sig)
+{
+    if (WIFEXITED(st))
+        fail_msg("child exited with %d, expected signal %d (%s)", WEXITSTATUS(st), sig,
+                 strsignal(sig));
+    assert_true(WIFSIGNALED(st));
+    assert_int_equal(WTERMSIG(st), sig);
+}
+
+/* The wait status is death by signal sig and the child's stderr (err)
+ * holds want; otherwise fail showing the status and all of stderr.  The
+ * check of a crash that must be reported (a stack overflow: SIGABRT). */
+static inline void gevtest_assert_killed_saying(int st, int sig, const char *err,
+                                                const char *want)
+{
+    if (!WIFSIGNALED(st) || WTERMSIG(st) != sig || strstr(err, want) == NULL)
+        fail_msg("child status 0x%x, expected signal %d and \"%s\" on stderr:\n%s",
+                 st, sig, want, err);
+}
+
 /* Run fn(arg) in a child with its stderr captured: err gets what it wrote
  * (NUL-terminated, cut at cap - 1); returns the child's wait status. */
 static inline int gevtest_fork_capture(int (*fn)(void *arg), void *arg, char *err, size_t cap)
