@@ -291,7 +291,6 @@ static void test_fallback_report(void **state)
 static gev__context ctx_a, ctx_b;
 static char trace[128];
 static size_t ntrace;
-static void *arg_seen_a, *arg_seen_b;
 
 static void rec(char who, int step)
 {
@@ -302,27 +301,29 @@ static void rec(char who, int step)
     }
 }
 
-static void pp_entry_a(void *arg)
+/* One side of the ping-pong: it records its steps 0..2, after each
+ * switching to the next of `to` (the last switch is final). */
+struct pp_side {
+    char who;
+    gev__context *self, *to[3];
+    void *seen;                 /* the argument its entry got */
+};
+static struct pp_side pp_a = { 'a', &ctx_a, { &ctx_b, &main_ctx, &ctx_b }, NULL };
+static struct pp_side pp_b = { 'b', &ctx_b, { &main_ctx, &ctx_a, &main_ctx }, NULL };
+
+static void pp_entry(struct pp_side *side, void *arg)
 {
-    arg_seen_a = arg;
-    rec('a', 0);
-    gev__context_switch(&ctx_a, &ctx_b);
-    rec('a', 1);
-    gev__context_switch(&ctx_a, &main_ctx);
-    rec('a', 2);
-    gev__context_switch_final(&ctx_a, &ctx_b);
+    side->seen = arg;
+    for (int step = 0; step < 2; step++) {
+        rec(side->who, step);
+        gev__context_switch(side->self, side->to[step]);
+    }
+    rec(side->who, 2);
+    gev__context_switch_final(side->self, side->to[2]);
 }
 
-static void pp_entry_b(void *arg)
-{
-    arg_seen_b = arg;
-    rec('b', 0);
-    gev__context_switch(&ctx_b, &main_ctx);
-    rec('b', 1);
-    gev__context_switch(&ctx_b, &ctx_a);
-    rec('b', 2);
-    gev__context_switch_final(&ctx_b, &main_ctx);
-}
+static void pp_entry_a(void *arg) { pp_entry(&pp_a, arg); }
+static void pp_entry_b(void *arg) { pp_entry(&pp_b, arg); }
 
 static void test_pingpong(void **state)
 {
@@ -351,8 +352,8 @@ static void test_pingpong(void **state)
     rec('M', 3);
 
     assert_string_equal(trace, "M0a0b0M1b1a1M2a2b2M3");
-    assert_ptr_equal(arg_seen_a, arg_a);
-    assert_ptr_equal(arg_seen_b, arg_b);
+    assert_ptr_equal(pp_a.seen, arg_a);
+    assert_ptr_equal(pp_b.seen, arg_b);
 #if GEVTEST_UNDER_ASAN
     /* ASan told us the thread stack's bounds on the first switch away. */
     assert_non_null(main_ctx.stack_lo);
