@@ -37,7 +37,9 @@
 #include <stdbool.h>
 #include <sys/types.h>
 #include <sys/socket.h>
+#include "gev.h"
 #include "hub.h"
+#include "hub-slots.h"
 
 /* The table: records live in fixed chunks so a watcher never moves once
  * the loop has linked it; only the array of chunk pointers grows.  Here for

@@ -14,7 +14,7 @@
 #define GEV_CORE_DEBUG_H
 
 #include <stdbool.h>
-#include "gev.h"
+#include "gev-types.h"
 
 /* Read once per process, when the first hub is made (or the first object
  * asks, gev__debug_owner): a check must never see the answer change. */

@@ -106,7 +106,7 @@ struct gev_hub {
     bool keepalive_ref;         /* what keepalive's ref was last set to */
     bool main_in_run;           /* main waits in gev_run(): idle is success */
     bool shutting_down;
-    const gev__hub_hooks *hooks[GEV__HUB_SLOT_MAX];
+    const gev__hub_hooks *hooks[GEV__HUB_SLOTS];
 };
 
 static inline gev__context *gev__ctx_of(gev_greenlet *g)

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include "gev.h"           /* the calls this file defines */
 #include "hub-internal.h"
 
 /* Default visibility: the patch library reads it inline (gev.map.in). */
@@ -253,7 +254,7 @@ static int hub_init(gev_hub *hub)
 
 static void hub_free(gev_hub *hub)
 {
-    for (int i = 0; i < GEV__HUB_SLOT_MAX; i++)
+    for (int i = 0; i < GEV__HUB_SLOTS; i++)
         if (hub->hooks[i] && hub->hooks[i]->on_shutdown)
             hub->hooks[i]->on_shutdown(hub, hub->hot.slots[i]);
     gev__greenlet_free_all(hub);
@@ -442,7 +443,7 @@ int gev_reinit(void)
         return -1;
     if (gev__loop_reinit(hub->hot.loop) < 0)
         return -1;
-    for (int i = 0; i < GEV__HUB_SLOT_MAX; i++)
+    for (int i = 0; i < GEV__HUB_SLOTS; i++)
         if (hub->hooks[i] && hub->hooks[i]->on_fork &&
             hub->hooks[i]->on_fork(hub, hub->hot.slots[i]) < 0)
             return -1;
