@@ -1,5 +1,6 @@
-/* core/hub-internal.h: the hub's private state, shared by core/hub.c and
- * core/greenlet.c only.  Everything else goes through hub.h. */
+/* core/hub-internal.h: the hub's private state, shared by core/hub.c,
+ * core/greenlet.c and core/timeout.c only.  Everything else goes through
+ * hub.h. */
 #ifndef GEV_CORE_HUB_INTERNAL_H
 #define GEV_CORE_HUB_INTERNAL_H
 
@@ -38,7 +39,8 @@ struct gev__link {
 /* Finished greenlets' runners are all kept parked while the hub is busy
  * (an munmap per greenlet would land on the hot path: 100,000 timers waking
  * would each pay one); when the hub would otherwise block, the surplus above
- * GEV__IDLE_RUNNERS_KEEP is unmapped, a batch at a time between polls. */
+ * GEV__IDLE_RUNNERS_KEEP is freed, a batch at a time between polls (their
+ * stacks go through gev__stack_put: the cache, else the arena or munmap). */
 #define GEV__IDLE_RUNNERS_KEEP 256u
 #define GEV__TRIM_BATCH 64u
 #define GEV__FREE_RECORDS_MAX 256u
@@ -87,7 +89,7 @@ struct gev_hub {
     gev__callback *cb_head, *cb_tail;
     gev__runner *idle;          /* default-size runners, parked */
     size_t idle_count;
-    gev__runner *retired;       /* to unmap from the hub greenlet */
+    gev__runner *retired;       /* to free from the hub greenlet */
     gev__stack_cache stacks;
     size_t default_stack;
     gev_greenlet *all;          /* every spawned record not yet freed */
@@ -200,7 +202,7 @@ gev__runner *gev__runner_new(gev_hub *hub, size_t stack_size,
                              void (*entry)(void *), void *arg);
 void gev__runner_free(gev_hub *hub, gev__runner *r);
 void gev__hub_trim_runners(gev_hub *hub);
-/* Unmap up to GEV__TRIM_BATCH idle runners above the kept number; true if
+/* Free up to GEV__TRIM_BATCH idle runners above the kept number; true if
  * more remain. */
 bool gev__hub_trim_idle(gev_hub *hub);
 void gev__greenlet_free_all(gev_hub *hub);

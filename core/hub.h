@@ -122,13 +122,14 @@ typedef struct gev__hub_hooks {
 /* The hub                                                             */
 /* ----------------------------------------------------------------- */
 
-/* Each thread's hub: the only global state.  initial-exec, so that the
+/* Each thread's hub, where all of its state hangs.  initial-exec, so that the
  * shared library reads it with one instruction instead of a
  * __tls_get_addr call on every blocking call. */
 extern _Thread_local gev_hub *gev__tls_hub __attribute__((tls_model("initial-exec")));
 gev_hub *gev__hub_create(void);
 
-/* This thread's hub, created on first use (NULL + ENOMEM if it cannot). */
+/* This thread's hub, created on first use; NULL + errno (ENOMEM, or what
+ * making its loop failed with) if it cannot. */
 static inline gev_hub *gev__hub(void)
 {
     gev_hub *hub = gev__tls_hub;
@@ -216,7 +217,8 @@ static inline void gev__greenlet_interrupt_update(gev_greenlet *g)
 
 /* 0 if the current greenlet may block now, else the errno the call must
  * fail with: EDEADLK (hub context), ECANCELED (killed), ETIMEDOUT (a scoped
- * timeout expired); see gev__greenlet_interrupt_err. */
+ * timeout expired; see gev__greenlet_interrupt_err), ENOMEM when this
+ * thread has no hub and none can be made. */
 static inline int gev__block_check(void)
 {
     gev_hub *hub = gev__hub();

@@ -103,7 +103,7 @@ struct gev__loop {
 };
 
 /* Signal dispositions are per process, so a signal can belong to only one
- * loop at a time; this table is the only global state of the core. */
+ * loop at a time; this table is the loop's only global state. */
 static _Atomic(gev__loop *) signal_owner[NSIG];
 
 /* -- time ------------------------------------------------------------- */
