@@ -352,6 +352,26 @@ static inline void gevtest_rec_free(gevtest_rec *l)
         GEVTEST_ASSERT_REC(log, gevtest_x_, sizeof gevtest_x_ / sizeof gevtest_x_[0]);             \
     } while (0)
 
+/* -- loop cases with a log -------------------------------------------------- */
+
+/* GEVTEST_LOG_CASE(fn): a GEVTEST_CASE whose log, gevtest_caselog, is empty
+ * at the start with room for 4096 entries, and freed after the case. */
+static gevtest_rec gevtest_caselog;
+
+static inline int gevtest_log_setup(void **state)
+{
+    gevtest_rec_init(&gevtest_caselog, 4096);
+    return gevtest_loop_setup(state);
+}
+
+static inline int gevtest_log_teardown(void **state)
+{
+    gevtest_rec_free(&gevtest_caselog);
+    return gevtest_loop_teardown(state);
+}
+
+#define GEVTEST_LOG_CASE(fn) cmocka_unit_test_setup_teardown(fn, gevtest_log_setup, gevtest_log_teardown)
+
 /* -- running the loop with a limit ----------------------------------------- */
 
 /* Start t `after` ns (negative: 0) from the loop's cached now, the way the

@@ -73,23 +73,21 @@ static void ri_start(gev__loop *loop, ri *r)
 }
 
 /* The fixture of most cases: a connected pair sv (sv[0] watched, sv[1] the
- * peer) and a log, made before each case and closed and freed after it. */
+ * peer) and gevtest_caselog, made before each case and closed and freed
+ * after it. */
 static int sv[2] = { -1, -1 };
-static gevtest_rec rlog;
 
 static int io_setup(void **state)
 {
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0)
         return -1;
-    gevtest_rec_init(&rlog, 64);
-    return gevtest_loop_setup(state);
+    return gevtest_log_setup(state);
 }
 
 static int io_teardown(void **state)
 {
-    gevtest_rec_free(&rlog);
     gevtest_close_pair(sv);
-    return gevtest_loop_teardown(state);
+    return gevtest_log_teardown(state);
 }
 
 #define IO_CASE(fn) cmocka_unit_test_setup_teardown(fn, io_setup, io_teardown)
@@ -164,36 +162,37 @@ static void test_peer_closed_is_readable(void **state)
 static void test_read_and_write_watchers_are_independent(void **state)
 {
     gev__loop *loop = *state;
+    gevtest_rec *log = &gevtest_caselog;
     ri rd, wr;
-    ri_init(&rd, 1, &rlog, sv[0], R);
-    ri_init(&wr, 2, &rlog, sv[0], W);
+    ri_init(&rd, 1, log, sv[0], R);
+    ri_init(&wr, 2, log, sv[0], W);
     ri_start(loop, &rd);
     ri_start(loop, &wr);
 
     gevtest_nowait(loop);                               /* writable, nothing to read */
-    GEVTEST_ASSERT_REC_IS(&rlog, E(2, W));
+    GEVTEST_ASSERT_REC_IS(log, E(2, W));
 
     assert_true(gevtest_write_byte(sv[1]));
-    rlog.n = 0;
+    log->n = 0;
     gevtest_nowait(loop);                               /* both, in start order */
-    GEVTEST_ASSERT_REC_IS(&rlog, E(1, R), E(2, W));
+    GEVTEST_ASSERT_REC_IS(log, E(1, R), E(2, W));
 
     gevtest_fill(sv[0]);                             /* not writable, still readable */
-    rlog.n = 0;
+    log->n = 0;
     gevtest_nowait(loop);
-    GEVTEST_ASSERT_REC_IS(&rlog, E(1, R));
+    GEVTEST_ASSERT_REC_IS(log, E(1, R));
 
     assert_int_equal(gevtest_drain(sv[0]), 1);       /* neither */
-    rlog.n = 0;
+    log->n = 0;
     gevtest_nowait(loop);
-    assert_int_equal(rlog.n, 0);
+    assert_int_equal(log->n, 0);
 
     gev__io_stop(loop, &rd.w);                  /* stopping one leaves the other */
     gevtest_drain(sv[1]);
     assert_true(gevtest_write_byte(sv[1]));
-    rlog.n = 0;
+    log->n = 0;
     gevtest_nowait(loop);
-    GEVTEST_ASSERT_REC_IS(&rlog, E(2, W));
+    GEVTEST_ASSERT_REC_IS(log, E(2, W));
     gev__io_stop(loop, &wr.w);
     assert_int_equal(rd.bad_revents + wr.bad_revents, 0);
 }
@@ -221,27 +220,28 @@ static void test_combined_watcher_gets_both_bits(void **state)
 static void test_many_watchers_on_one_fd_in_start_order(void **state)
 {
     gev__loop *loop = *state;
+    gevtest_rec *log = &gevtest_caselog;
     static const int ev[5] = { R, W, RW, R, W };
     ri rs[5];
     for (int i = 0; i < 5; i++) {
-        ri_init(&rs[i], i, &rlog, sv[0], ev[i]);
+        ri_init(&rs[i], i, log, sv[0], ev[i]);
         ri_start(loop, &rs[i]);
     }
     assert_true(gevtest_write_byte(sv[1]));
     gevtest_nowait(loop);
-    GEVTEST_ASSERT_REC_IS(&rlog, E(0, R), E(1, W), E(2, RW), E(3, R), E(4, W));
+    GEVTEST_ASSERT_REC_IS(log, E(0, R), E(1, W), E(2, RW), E(3, R), E(4, W));
 
     gev__io_stop(loop, &rs[0].w);               /* a restart goes to the end */
     ri_start(loop, &rs[0]);
-    rlog.n = 0;
+    log->n = 0;
     gevtest_nowait(loop);
-    GEVTEST_ASSERT_REC_IS(&rlog, E(1, W), E(2, RW), E(3, R), E(4, W), E(0, R));
+    GEVTEST_ASSERT_REC_IS(log, E(1, W), E(2, RW), E(3, R), E(4, W), E(0, R));
 
     for (int i = 0; i < 5; i++)
         gev__io_stop(loop, &rs[i].w);
-    rlog.n = 0;
+    log->n = 0;
     gevtest_nowait(loop);
-    assert_int_equal(rlog.n, 0);
+    assert_int_equal(log->n, 0);
 }
 
 /* -- stopping inside callbacks ------------------------------------------------- */
@@ -256,10 +256,11 @@ static void stop_other(gev__loop *loop, ri *self, int revents)
 static void test_stop_other_on_same_fd_in_callback(void **state)
 {
     gev__loop *loop = *state;
+    gevtest_rec *log = &gevtest_caselog;
     ri a, b, c;
-    ri_init(&a, 1, &rlog, sv[0], R);
-    ri_init(&b, 2, &rlog, sv[0], R);
-    ri_init(&c, 3, &rlog, sv[0], R);
+    ri_init(&a, 1, log, sv[0], R);
+    ri_init(&b, 2, log, sv[0], R);
+    ri_init(&c, 3, log, sv[0], R);
     a.action = stop_other;
     a.other = &b;
     ri_start(loop, &a);
@@ -267,10 +268,10 @@ static void test_stop_other_on_same_fd_in_callback(void **state)
     ri_start(loop, &c);
     assert_true(gevtest_write_byte(sv[1]));
     gevtest_nowait(loop);
-    GEVTEST_ASSERT_REC_IS(&rlog, E(1, R), E(3, R));
+    GEVTEST_ASSERT_REC_IS(log, E(1, R), E(3, R));
     assert_false(b.w.base.active);
     gevtest_nowait(loop);
-    GEVTEST_ASSERT_REC_IS(&rlog, E(1, R), E(3, R), E(1, R), E(3, R));
+    GEVTEST_ASSERT_REC_IS(log, E(1, R), E(3, R), E(1, R), E(3, R));
     gev__io_stop(loop, &a.w);
     gev__io_stop(loop, &c.w);
 }
@@ -333,18 +334,19 @@ static void stop_free_self(gev__loop *loop, ri *self, int revents)
 static void test_stop_and_free_self_in_callback(void **state)
 {
     gev__loop *loop = *state;
-    ri *a = ri_new(1, &rlog, sv[0], R);
-    ri *b = ri_new(2, &rlog, sv[0], RW);
-    ri *c = ri_new(3, &rlog, sv[0], R);
+    gevtest_rec *log = &gevtest_caselog;
+    ri *a = ri_new(1, log, sv[0], R);
+    ri *b = ri_new(2, log, sv[0], RW);
+    ri *c = ri_new(3, log, sv[0], R);
     b->action = stop_free_self;
     ri_start(loop, a);
     ri_start(loop, b);
     ri_start(loop, c);
     assert_true(gevtest_write_byte(sv[1]));
     gevtest_nowait(loop);
-    GEVTEST_ASSERT_REC_IS(&rlog, E(1, R), E(2, RW), E(3, R));
+    GEVTEST_ASSERT_REC_IS(log, E(1, R), E(2, RW), E(3, R));
     gevtest_nowait(loop);
-    GEVTEST_ASSERT_REC_IS(&rlog, E(1, R), E(2, RW), E(3, R), E(1, R), E(3, R));
+    GEVTEST_ASSERT_REC_IS(log, E(1, R), E(2, RW), E(3, R), E(1, R), E(3, R));
     gev__io_stop(loop, &a->w);
     gev__io_stop(loop, &c->w);
     free(a);
@@ -354,10 +356,11 @@ static void test_stop_and_free_self_in_callback(void **state)
 static void test_stop_and_free_others_in_callback(void **state)
 {
     gev__loop *loop = *state;
-    ri *a = ri_new(1, &rlog, sv[0], R);
-    ri *b = ri_new(2, &rlog, sv[0], R);
-    ri *c = ri_new(3, &rlog, sv[0], R);
-    ri *d = ri_new(4, &rlog, sv[0], R);
+    gevtest_rec *log = &gevtest_caselog;
+    ri *a = ri_new(1, log, sv[0], R);
+    ri *b = ri_new(2, log, sv[0], R);
+    ri *c = ri_new(3, log, sv[0], R);
+    ri *d = ri_new(4, log, sv[0], R);
     a->action = stop_free_other;                /* a frees b: the next in the list */
     a->other = b;
     c->action = stop_free_other;                /* c frees a: already called */
@@ -367,10 +370,10 @@ static void test_stop_and_free_others_in_callback(void **state)
         ri_start(loop, all[i]);
     assert_true(gevtest_write_byte(sv[1]));
     gevtest_nowait(loop);
-    GEVTEST_ASSERT_REC_IS(&rlog, E(1, R), E(3, R), E(4, R));
+    GEVTEST_ASSERT_REC_IS(log, E(1, R), E(3, R), E(4, R));
     c->action = NULL;
     gevtest_nowait(loop);
-    GEVTEST_ASSERT_REC_IS(&rlog, E(1, R), E(3, R), E(4, R), E(3, R), E(4, R));
+    GEVTEST_ASSERT_REC_IS(log, E(1, R), E(3, R), E(4, R), E(3, R), E(4, R));
     gev__io_stop(loop, &c->w);
     gev__io_stop(loop, &d->w);
     free(c);
