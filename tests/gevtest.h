@@ -15,13 +15,18 @@
  *  - callbacks record what happened (gevtest_rec) and the test asserts after
  *    the loop returns: a CMocka assert inside a callback would longjmp out of
  *    the middle of the loop's dispatch;
+ *  - GEVTEST_CASE(fn) gives a case a fresh loop, GEVTEST_LOG_CASE(fn) a log
+ *    too (gevtest_caselog);
  *  - nothing waits without a limit: gevtest_run_until() keeps a watchdog timer;
- *  - a forked child runs through gevtest_fork_check() and uses only
- *    GEVTEST_CHILD_CHECK() (a CMocka assert there would carry on running the
- *    rest of the suite in the child).
+ *  - every child process comes from a fork helper, which gives it the
+ *    default crash actions: gevtest_fork_check() runs a function that
+ *    reports through GEVTEST_CHILD_CHECK() (a CMocka assert there would
+ *    carry on running the rest of the suite in the child); gevtest_fork()
+ *    and gevtest_fork_capture() one whose exit code (and stderr) tell,
+ *    checked with gevtest_assert_exited / _killed / _killed_saying.
  *
- * Everything is static inline (or a macro), so each program takes only what
- * it uses.
+ * Everything is static (inline functions, macros, the case log and the
+ * tick counter), so each program takes only what it uses.
  */
 #ifndef GEV_TESTS_GEVTEST_H
 #define GEV_TESTS_GEVTEST_H
