@@ -51,6 +51,14 @@ static void rt_init(rt *r, int id, gevtest_rec *log)
     r->log = log;
 }
 
+/* A case's three timers: ids 1, 2, 3 in that order. */
+static void rt_init_abc(rt *a, rt *b, rt *c, gevtest_rec *log)
+{
+    rt_init(a, 1, log);
+    rt_init(b, 2, log);
+    rt_init(c, 3, log);
+}
+
 /* A small deterministic PRNG, so a failure reproduces. */
 static uint32_t rng_next(uint64_t *s)
 {
@@ -236,8 +244,11 @@ static void start_other_in_past(gev__loop *loop, rt *self)
     gev__timer_start_at(loop, &self->other->t, gev__loop_now(loop) - GEV__NSEC_PER_SEC);
 }
 
-/* In a GEVTEST_LOG_CASE. */
-static void check_started_in_dispatch(gev__loop *loop, void (*action)(gev__loop *, rt *))
+/* a's callback (re)starts b with action; b_due: b was due in the same
+ * dispatch already.  Either way b fires in the next iteration, not in a's.
+ * In a GEVTEST_LOG_CASE. */
+static void check_started_in_dispatch(gev__loop *loop, void (*action)(gev__loop *, rt *),
+                                      bool b_due)
 {
     gevtest_rec *log = &gevtest_caselog;
     rt a, b;
@@ -246,6 +257,8 @@ static void check_started_in_dispatch(gev__loop *loop, void (*action)(gev__loop 
     a.action = action;
     a.other = &b;
     gevtest_timer_start(loop, &a.t, 0);
+    if (b_due)
+        gevtest_timer_start(loop, &b.t, 0);
     assert_int_equal(gev__loop_run(loop, GEV__RUN_NOWAIT), 1);  /* b is active */
     assert_int_equal(a.fired, 1);
     assert_int_equal(b.fired, 0);              /* not in the same dispatch */
@@ -258,12 +271,12 @@ static void check_started_in_dispatch(gev__loop *loop, void (*action)(gev__loop 
 
 static void test_zero_delay_from_callback_fires_next_iteration(void **state)
 {
-    check_started_in_dispatch(*state, start_other_zero);
+    check_started_in_dispatch(*state, start_other_zero, false);
 }
 
 static void test_past_deadline_from_callback_fires_next_iteration(void **state)
 {
-    check_started_in_dispatch(*state, start_other_in_past);
+    check_started_in_dispatch(*state, start_other_in_past, false);
 }
 
 static void restart_self_zero(gev__loop *loop, rt *self)
@@ -297,9 +310,7 @@ static void test_stop_in_callback_prevents_due_timer(void **state)
     gev__loop *loop = *state;
     gevtest_rec *log = &gevtest_caselog;
     rt a, b, c;
-    rt_init(&a, 1, log);
-    rt_init(&b, 2, log);
-    rt_init(&c, 3, log);
+    rt_init_abc(&a, &b, &c, log);
     a.action = stop_other;
     a.other = &b;
     gevtest_timer_start(loop, &a.t, GEVTEST_MS(1));
@@ -362,9 +373,7 @@ static void test_restart_moves_active_timer(void **state)
     gev__loop *loop = *state;
     gevtest_rec *log = &gevtest_caselog;
     rt a, b, c;
-    rt_init(&a, 1, log);
-    rt_init(&b, 2, log);
-    rt_init(&c, 3, log);
+    rt_init_abc(&a, &b, &c, log);
     gevtest_timer_start(loop, &a.t, GEVTEST_MS(1));
     gevtest_timer_start(loop, &b.t, GEVTEST_MS(2));
     gevtest_timer_start(loop, &c.t, GEVTEST_MS(10000));
@@ -380,20 +389,7 @@ static void test_restart_moves_active_timer(void **state)
 
 static void test_restart_due_timer_in_callback_defers_it(void **state)
 {
-    gev__loop *loop = *state;
-    gevtest_rec *log = &gevtest_caselog;
-    rt a, b;
-    rt_init(&a, 1, log);
-    rt_init(&b, 2, log);
-    a.action = start_other_zero;
-    a.other = &b;
-    gevtest_timer_start(loop, &a.t, 0);
-    gevtest_timer_start(loop, &b.t, 0);
-    assert_int_equal(gev__loop_run(loop, GEV__RUN_NOWAIT), 1);
-    GEVTEST_ASSERT_REC_IS(log, 1);                  /* b was moved out of this dispatch */
-    assert_int_equal(gev__loop_run(loop, GEV__RUN_NOWAIT), 0);
-    GEVTEST_ASSERT_REC_IS(log, 1, 2);
-    assert_int_equal(b.iter, a.iter + 1);
+    check_started_in_dispatch(*state, start_other_zero, true);
 }
 
 static void test_start_at(void **state)
