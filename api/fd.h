@@ -37,7 +37,9 @@
 #include <stdbool.h>
 #include <sys/types.h>
 #include <sys/socket.h>
+#include "gev.h"
 #include "hub.h"
+#include "hub-slots.h"
 
 /* The table: records live in fixed chunks so a watcher never moves once
  * the loop has linked it; only the array of chunk pointers grows.  Here for
@@ -137,7 +139,8 @@ void gev__fd_fresh(int fd);
 
 /* 0 if the current greenlet may start an IO call, else the errno it must
  * fail with at once (ECANCELED once killed, ETIMEDOUT after a scoped
- * timeout expired).  Hub context is allowed: only the wait fails there. */
+ * timeout expired, ENOMEM when no hub can be made).  Hub context is
+ * allowed: only the wait fails there. */
 int gev__fd_check(void);
 
 /* One IO operation in the shape every read-like and write-like call shares:

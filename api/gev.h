@@ -274,7 +274,8 @@ GEV_API int     gev_getaddrinfo(const char *node, const char *service,
  * a job whose worker vanished with the fork fails with ECANCELED. */
 GEV_API int  gev_threadpool_run(void *(*fn)(void *), void *arg, void **result);
 /* At most n workers for this hub's pool (default 10; extra idle workers
- * leave).  EINVAL for 0; ENOMEM if no hub can be made. */
+ * leave).  EINVAL for 0; ENOMEM (or EAGAIN) if the hub or its pool cannot
+ * be made. */
 GEV_API int  gev_threadpool_set_max(size_t n);
 /* Signals.  A signal is caught by one thread's hub at a time: the first
  * hub that waits for it or handles it owns it until it lets it go, and a

@@ -1,6 +1,7 @@
 /* api/native.c: the escape hatch to the event library compiled in
  * (gev-libev.h / gev-libevent.h; only the flavour's own is installed). */
 #include "config.h"
+#include "gev.h"
 #include "hub.h"
 #ifdef GEV_BACKEND_LIBEV
 #include "gev-libev.h"

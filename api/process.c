@@ -9,6 +9,7 @@
 #include "config.h"
 #include <signal.h>
 #include <sys/wait.h>
+#include "gev.h"
 #include "hub.h"
 
 /* The common start of a wait: may we block, and a waiter with a fresh

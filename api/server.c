@@ -35,6 +35,7 @@
 #include "config.h"
 #include <stdlib.h>
 #include <sys/socket.h>
+#include "gev.h"
 #include "hub.h"
 
 #define ACCEPT_BATCH 100

@@ -21,7 +21,9 @@
 #include "config.h"
 #include <signal.h>
 #include <stdlib.h>
+#include "gev.h"
 #include "hub.h"
+#include "hub-slots.h"
 
 typedef struct sig_rec {
     gev__signal w;

@@ -14,6 +14,7 @@
 #ifndef GEV_API_SYNC_H
 #define GEV_API_SYNC_H
 
+#include "gev.h"
 #include "hub.h"
 
 /* Block the current greenlet on q until a waker hands it something, for

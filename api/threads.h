@@ -18,7 +18,9 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include "gev.h"
 #include "hub.h"
+#include "hub-slots.h"
 
 typedef struct gev__tp_job gev__tp_job;
 typedef struct gev__tp_worker gev__tp_worker;

@@ -7,17 +7,20 @@
  *     gev: gev_release: greenlet-7 released twice
  *     gev: gev_queue_put: queue of another thread's hub
  *
- * (the one place the library prints, and only when asked).  Without it
+ * (The library prints only then, for GEV_DEBUG's note that stacks go
+ * without guard pages (core/stack.c), and before it aborts on a stack
+ * overflow.)  Without it
  * every check below costs one predictable branch: on the cached flag, or
  * on an object's owner field, which is NULL unless GEV_DEBUG is on. */
 #ifndef GEV_CORE_DEBUG_H
 #define GEV_CORE_DEBUG_H
 
 #include <stdbool.h>
-#include "gev.h"
+#include "gev-types.h"
 
-/* Read once per process, when the first hub is made (or the first object
- * asks, gev__debug_owner): a check must never see the answer change. */
+/* Read once per process, when the first hub or stack is made (or the
+ * first object asks, gev__debug_owner): a check must never see the answer
+ * change. */
 /* Declared hidden: -fvisibility=hidden covers definitions only, and a
  * check through the GOT is one instruction more on every hot path. */
 extern bool gev__debug __attribute__((visibility("hidden")));

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "gev.h"           /* the calls this file defines */
 #include "hub-internal.h"
 
 /* ---- runners ------------------------------------------------------------- */

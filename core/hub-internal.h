@@ -1,5 +1,6 @@
-/* core/hub-internal.h: the hub's private state, shared by core/hub.c and
- * core/greenlet.c only.  Everything else goes through hub.h. */
+/* core/hub-internal.h: the hub's private state, shared by core/hub.c,
+ * core/greenlet.c and core/timeout.c only.  Everything else goes through
+ * hub.h. */
 #ifndef GEV_CORE_HUB_INTERNAL_H
 #define GEV_CORE_HUB_INTERNAL_H
 
@@ -38,7 +39,8 @@ struct gev__link {
 /* Finished greenlets' runners are all kept parked (an munmap per greenlet
  * would land on the hot path: 100,000 timers waking would each pay one);
  * those beyond what recent demand says to keep (gev__stack_cache_demand)
- * are unmapped by the hub greenlet, a batch at a time between polls. */
+ * are freed by the hub greenlet, a batch at a time between polls (their
+ * stacks go through gev__stack_put: the cache, else the arena or munmap). */
 #define GEV__TRIM_BATCH 64u
 #define GEV__FREE_RECORDS_MAX 256u
 
@@ -86,7 +88,7 @@ struct gev_hub {
     gev__callback *cb_head, *cb_tail;
     gev__runner *idle;          /* default-size runners, parked */
     size_t idle_count;
-    gev__runner *retired;       /* to unmap from the hub greenlet */
+    gev__runner *retired;       /* to free from the hub greenlet */
     gev__timer trim_timer;      /* unref'd: wakes an idle hub to trim spares */
     gev__stack_cache stacks;
     size_t default_stack;
@@ -106,12 +108,11 @@ struct gev_hub {
     bool keepalive_ref;         /* what keepalive's ref was last set to */
     bool main_in_run;           /* main waits in gev_run(): idle is success */
     bool shutting_down;
-    const gev__hub_hooks *hooks[GEV__HUB_SLOT_MAX];
+    const gev__hub_hooks *hooks[GEV__HUB_SLOTS];
 };
 
-static inline gev__context *gev__ctx_of(gev_hub *hub, gev_greenlet *g)
+static inline gev__context *gev__ctx_of(gev_greenlet *g)
 {
-    (void)hub;
     return g->ctx;
 }
 
@@ -171,11 +172,11 @@ static inline void gev__hub_switch_away(gev_hub *hub, gev__context *from)
     if (__builtin_expect(++hub->since_poll >= GEV__POLL_EVERY, 0))
         gev__hub_poll_check(hub);
     gev_greenlet *next = gev__rq_pop_or_hub(hub);
-    gev__context *to = gev__ctx_of(hub, next);
+    gev__context *to = gev__ctx_of(next);
     /* A greenlet that never ran (the hub always has a context).  If it
      * cannot get a stack it has ended instead: pick again. */
     while (__builtin_expect(!to, 0) && !(to = gev__runner_bind(hub, next)))
-        to = gev__ctx_of(hub, next = gev__rq_pop_or_hub(hub));
+        to = gev__ctx_of(next = gev__rq_pop_or_hub(hub));
     next->state = GEV__RUNNING;        /* never a dead one: it is queued */
     hub->hot.current = next;
     if (to != from)
@@ -188,7 +189,7 @@ static inline int gev__wait_forever_unchecked(gev_hub *hub, gev_greenlet *g)
 {
     g->state = GEV__WAITING;
     g->wake_err = 0;
-    gev__hub_switch_away(hub, gev__ctx_of(hub, g));
+    gev__hub_switch_away(hub, gev__ctx_of(g));
     return g->wake_err;
 }
 /* A kill or a scoped timeout reached g (recorded in g, interrupt_err
@@ -201,7 +202,7 @@ gev__runner *gev__runner_new(gev_hub *hub, size_t stack_size,
                              void (*entry)(void *), void *arg);
 void gev__runner_free(gev_hub *hub, gev__runner *r);
 void gev__hub_trim_runners(gev_hub *hub);
-/* Unmap up to GEV__TRIM_BATCH idle runners above `keep`; true if more
+/* Free up to GEV__TRIM_BATCH idle runners above `keep`; true if more
  * remain above it. */
 bool gev__hub_trim_idle(gev_hub *hub, size_t keep);
 void gev__greenlet_free_all(gev_hub *hub);

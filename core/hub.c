@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include "gev.h"           /* the calls this file defines */
 #include "hub-internal.h"
 
 /* Default visibility: the patch library reads it inline (gev.map.in). */
@@ -51,7 +52,7 @@ static void switch_to(gev_hub *hub, gev__context *from, gev_greenlet *next)
 {
     next->state = GEV__RUNNING;
     hub->hot.current = next;
-    gev__context_switch(from, gev__ctx_of(hub, next));
+    gev__context_switch(from, gev__ctx_of(next));
 }
 
 /* Put g at the end of the run queue's head segment. */
@@ -284,7 +285,7 @@ static int hub_init(gev_hub *hub)
 
 static void hub_free(gev_hub *hub)
 {
-    for (int i = 0; i < GEV__HUB_SLOT_MAX; i++)
+    for (int i = 0; i < GEV__HUB_SLOTS; i++)
         if (hub->hooks[i] && hub->hooks[i]->on_shutdown)
             hub->hooks[i]->on_shutdown(hub, hub->hot.slots[i]);
     gev__greenlet_free_all(hub);
@@ -387,7 +388,7 @@ int gev__wait_prechecked(gev__nsec deadline)
     }
     g->state = GEV__WAITING;
     g->wake_err = 0;
-    gev__hub_switch_away(hub, gev__ctx_of(hub, g));
+    gev__hub_switch_away(hub, gev__ctx_of(g));
     if (g->timer.base.active)
         gev__timer_stop(hub->hot.loop, &g->timer);
     return g->wake_err;
@@ -404,7 +405,7 @@ int gev__wait_uninterruptible(void)
     g->nocancel = true;
     g->state = GEV__WAITING;
     g->wake_err = 0;
-    gev__hub_switch_away(hub, gev__ctx_of(hub, g));
+    gev__hub_switch_away(hub, gev__ctx_of(g));
     g->nocancel = false;
     return g->wake_err;
 }
@@ -440,7 +441,7 @@ void gev__yield(void)
     gev_greenlet *g = hub->hot.current;
     g->state = GEV__READY;
     gev__rq_push(hub, g);
-    gev__hub_switch_away(hub, gev__ctx_of(hub, g));
+    gev__hub_switch_away(hub, gev__ctx_of(g));
 }
 
 /* ---- the library-level calls -------------------------------------------- */
@@ -475,7 +476,7 @@ int gev_reinit(void)
         return -1;
     if (gev__loop_reinit(hub->hot.loop) < 0)
         return -1;
-    for (int i = 0; i < GEV__HUB_SLOT_MAX; i++)
+    for (int i = 0; i < GEV__HUB_SLOTS; i++)
         if (hub->hooks[i] && hub->hooks[i]->on_fork &&
             hub->hooks[i]->on_fork(hub, hub->hot.slots[i]) < 0)
             return -1;

@@ -32,7 +32,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include "gev.h"
+#include "gev-types.h"
 #include "debug.h"
 #include "loop.h"
 #include "stack.h"
@@ -114,20 +114,22 @@ typedef struct gev__hub_hooks {
     int  (*on_fork)(gev_hub *hub, void *state);   /* in the child */
 } gev__hub_hooks;
 
-enum { GEV__HUB_SLOT_IO, GEV__HUB_SLOT_THREADS, GEV__HUB_SLOT_SIGNALS,
-       GEV__HUB_SLOT_MAX };
+/* Per-hub state of the modules above the core, opaque to it: the modules
+ * number their slots (api/hub-slots.h). */
+#define GEV__HUB_SLOTS 3
 
 /* ----------------------------------------------------------------- */
 /* The hub                                                             */
 /* ----------------------------------------------------------------- */
 
-/* Each thread's hub: the only global state.  initial-exec, so that the
+/* Each thread's hub, where all of its state hangs.  initial-exec, so that the
  * shared library reads it with one instruction instead of a
  * __tls_get_addr call on every blocking call. */
 extern _Thread_local gev_hub *gev__tls_hub __attribute__((tls_model("initial-exec")));
 gev_hub *gev__hub_create(void);
 
-/* This thread's hub, created on first use (NULL + ENOMEM if it cannot). */
+/* This thread's hub, created on first use; NULL + errno (ENOMEM, or what
+ * making its loop failed with) if it cannot. */
 static inline gev_hub *gev__hub(void)
 {
     gev_hub *hub = gev__tls_hub;
@@ -142,7 +144,7 @@ struct gev__hub_hot {
     gev_greenlet *current;
     gev__loop *loop;
     gev_greenlet *rq_head, *rq_tail;    /* the run queue, FIFO */
-    void *slots[GEV__HUB_SLOT_MAX];     /* see gev__hub_slot */
+    void *slots[GEV__HUB_SLOTS];        /* see gev__hub_slot */
 };
 static inline struct gev__hub_hot *gev__hot(gev_hub *hub)
 {
@@ -158,8 +160,8 @@ static inline void gev__rq_push(gev_hub *hub, gev_greenlet *g)
 }
 static inline gev__loop *gev__hub_loop(gev_hub *hub) { return gev__hot(hub)->loop; }
 
-/* Per-hub state of the modules in api/ (fd table, thread pool, signals),
- * created lazily by the module; hooks run at shutdown and after fork. */
+/* Per-hub state of a module above the core (api/hub-slots.h), created
+ * lazily by the module; hooks run at shutdown and after fork. */
 static inline void *gev__hub_slot(gev_hub *hub, int slot) { return gev__hot(hub)->slots[slot]; }
 void  gev__hub_set_slot(gev_hub *hub, int slot, void *state, const gev__hub_hooks *hooks);
 
@@ -215,7 +217,8 @@ static inline void gev__greenlet_interrupt_update(gev_greenlet *g)
 
 /* 0 if the current greenlet may block now, else the errno the call must
  * fail with: EDEADLK (hub context), ECANCELED (killed), ETIMEDOUT (a scoped
- * timeout expired); see gev__greenlet_interrupt_err. */
+ * timeout expired; see gev__greenlet_interrupt_err), ENOMEM when this
+ * thread has no hub and none can be made. */
 static inline int gev__block_check(void)
 {
     gev_hub *hub = gev__hub();

@@ -1,8 +1,8 @@
 /* core/loop.c: the loop every backend shares (Part 1 of loop.h).
  *
- * The backend only polls fds and signals; timers, dispatch order, prepare
- * hooks, async wake-ups and children live here, so both event libraries
- * behave the same by construction.
+ * The backend only polls fds and signals; timers, dispatch order, async
+ * wake-ups and children live here, so both event libraries behave the same
+ * by construction.
  */
 #include "config.h"
 
@@ -71,7 +71,6 @@ struct gev__loop {
     gev__backend *backend;
     gev__nsec now;
     uint64_t iteration;
-    bool broken;
 
     struct fd_rec *fds;
     int *ready;                     /* fds reported during this poll, in order */
@@ -84,9 +83,6 @@ struct gev__loop {
     gev__timer *run_head, *run_tail;    /* the in-order run, see timer_insert */
     size_t nrun;
     uint64_t timer_seq;
-
-    LIST(gev__prepare) prepares;
-    CURSOR(gev__prepare) prepare_cur;
 
     LIST(gev__async) asyncs;
     CURSOR(gev__async) async_cur;
@@ -107,7 +103,7 @@ struct gev__loop {
 };
 
 /* Signal dispositions are per process, so a signal can belong to only one
- * loop at a time; this table is the only global state of the core. */
+ * loop at a time; this table is the loop's only global state. */
 static _Atomic(gev__loop *) signal_owner[NSIG];
 
 /* -- time ------------------------------------------------------------- */
@@ -129,11 +125,6 @@ gev__nsec gev__nsec_from_seconds(double s)
     if (!(ns >= 0 && ns < 0x1p63))
         return GEV__FOREVER;
     return (gev__nsec)(ns + 0.5);
-}
-
-static gev__nsec nsec_add(gev__nsec a, gev__nsec b)
-{
-    return b > INT64_MAX - a ? INT64_MAX : a + b;
 }
 
 gev__nsec gev__loop_now(const gev__loop *loop) { return loop->now; }
@@ -164,8 +155,6 @@ _Static_assert(offsetof(struct gev__loop, head) == 0, "the head must come first"
 bool gev__loop_alive(const gev__loop *loop) { return loop->head.refs > 0; }
 
 uint64_t gev__loop_iteration(const gev__loop *loop) { return loop->iteration; }
-
-void gev__loop_break(gev__loop *loop) { loop->broken = true; }
 
 /* -- the fd table -------------------------------------------------------- */
 
@@ -594,18 +583,10 @@ void gev__timer_init(gev__timer *t, gev__timer_cb cb)
     t->base.unref = false;
     t->cb = cb;
     t->deadline = 0;
-    t->repeat = 0;
-}
-
-void gev__timer_start(gev__loop *loop, gev__timer *t, gev__nsec after, gev__nsec repeat)
-{
-    t->repeat = repeat > 0 ? repeat : 0;
-    timer_arm(loop, t, nsec_add(loop->now, after > 0 ? after : 0));
 }
 
 void gev__timer_start_at(gev__loop *loop, gev__timer *t, gev__nsec deadline)
 {
-    t->repeat = 0;
     timer_arm(loop, t, deadline);
 }
 
@@ -617,24 +598,7 @@ void gev__timer_stop(gev__loop *loop, gev__timer *t)
     watcher_off(loop, &t->base);
 }
 
-void gev__timer_again(gev__loop *loop, gev__timer *t)
-{
-    if (t->repeat)
-        timer_arm(loop, t, nsec_add(loop->now, t->repeat));
-    else
-        gev__timer_stop(loop, t);
-}
-
 size_t gev__loop_timer_count(const gev__loop *loop) { return loop->nheap + loop->nrun; }
-
-/* From the previous deadline, so periods do not drift; a timer more than a
- * period behind restarts from now rather than firing a burst (libev). */
-static gev__nsec timer_next(const gev__loop *loop, const gev__timer *t)
-{
-    gev__nsec next = nsec_add(t->deadline, t->repeat);
-
-    return next < loop->now ? loop->now : next;
-}
 
 static void timers_run(gev__loop *loop)
 {
@@ -646,45 +610,9 @@ static void timers_run(gev__loop *loop)
          * every other timer comes after it. */
         if (t->deadline > loop->now || t->seq > started_before)
             return;
-        if (t->repeat)
-            timer_arm(loop, t, timer_next(loop, t));
-        else
-            gev__timer_stop(loop, t);
+        gev__timer_stop(loop, t);
         t->cb(loop, t);
     }
-}
-
-/* -- prepare ------------------------------------------------------------- */
-
-void gev__prepare_init(gev__prepare *p, gev__prepare_cb cb)
-{
-    p->base.active = false;
-    p->base.unref = false;
-    p->cb = cb;
-}
-
-void gev__prepare_start(gev__loop *loop, gev__prepare *p)
-{
-    if (p->base.active)
-        return;
-    list_push(&loop->prepares, p);
-    watcher_on(loop, &p->base);
-}
-
-void gev__prepare_stop(gev__loop *loop, gev__prepare *p)
-{
-    if (!p->base.active)
-        return;
-    list_remove(&loop->prepares, &loop->prepare_cur, p);
-    watcher_off(loop, &p->base);
-}
-
-static void prepares_run(gev__loop *loop)
-{
-    gev__prepare *p;
-
-    for (cursor_begin(&loop->prepare_cur, &loop->prepares); cursor_take(&loop->prepare_cur, p);)
-        p->cb(loop, p);
 }
 
 /* -- async ---------------------------------------------------------------- */
@@ -1026,7 +954,7 @@ void gev__loop_free(gev__loop *loop)
 
 static gev__nsec poll_timeout(const gev__loop *loop, int mode)
 {
-    if (mode == GEV__RUN_NOWAIT || loop->head.refs == 0 || loop->child_scan || loop->broken)
+    if (mode == GEV__RUN_NOWAIT || loop->head.refs == 0 || loop->child_scan)
         return 0;
     const gev__timer *first = timer_first(loop);
     if (!first)
@@ -1062,7 +990,6 @@ static int poll_backend(gev__loop *loop, int mode)
 
 static int loop_iterate(gev__loop *loop, int mode)
 {
-    prepares_run(loop);
     loop->iteration++;
     if (poll_backend(loop, mode) == -1)
         return -1;
@@ -1078,11 +1005,8 @@ static int loop_iterate(gev__loop *loop, int mode)
 
 int gev__loop_run(gev__loop *loop, int mode)
 {
-    loop->broken = false;
-    do {
-        if (loop_iterate(loop, mode) == -1)
-            return -1;
-    } while (mode == GEV__RUN_DEFAULT && !loop->broken && loop->head.refs > 0);
+    if (loop_iterate(loop, mode) == -1)
+        return -1;
     return loop->head.refs > 0;
 }
 

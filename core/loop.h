@@ -3,8 +3,10 @@
  * Two halves, one header (redis' ae is the picture):
  *
  *   Part 1, the loop the core uses.  Implemented once, in core/loop.c, for
- *   every backend: the timer heap, the fd table, prepare hooks, async
- *   wake-ups, signal and child multiplexing, reference counting.  Because the
+ *   every backend: the timer heap, the fd table, async wake-ups, signal and
+ *   child multiplexing, reference counting.  It holds what the library
+ *   calls and nothing more (no repeating timers, prepare hooks or break:
+ *   the hub never needed them).  Because the
  *   core owns timers and dispatch order, both backends behave the same by
  *   construction (equal deadlines fire in start order, no coarse clocks).
  *
@@ -68,8 +70,8 @@ struct gev__loop_head {
 };
 
 /* Reference counting, libev's ev_ref/ev_unref per watcher: an unref'd
- * watcher still fires but does not keep gev__loop_run(GEV__RUN_DEFAULT)
- * running, nor make gev__loop_alive() true.  Works on any watcher type
+ * watcher still fires but does not make gev__loop_run() return 1, nor
+ * gev__loop_alive() true, nor GEV__RUN_ONCE block for it.  Works on any watcher type
  * (pass &w->base), active or not.  Inline: every fd wait turns its
  * watcher's reference on and off. */
 static inline void gev__watcher_set_ref(gev__loop *loop, gev__watcher *w, bool ref)
@@ -87,28 +89,24 @@ gev__loop *gev__loop_new(void);                 /* NULL + errno */
 void       gev__loop_free(gev__loop *loop);     /* watchers must be stopped */
 
 enum {
-    GEV__RUN_DEFAULT = 0, /* iterate until gev__loop_break() or nothing
-                             referenced is active */
-    GEV__RUN_ONCE    = 1, /* one iteration; block until something happens
-                             (does not block if nothing referenced is active) */
-    GEV__RUN_NOWAIT  = 2  /* one iteration; never block */
+    GEV__RUN_ONCE    = 1, /* block until something happens (does not block
+                             if nothing referenced is active) */
+    GEV__RUN_NOWAIT  = 2  /* never block */
 };
-/* One iteration is:
- *   1. prepare callbacks, in start order;
- *   2. poll the backend: timeout 0 for NOWAIT or when nothing referenced is
+/* One iteration (the hub runs the loop one iteration at a time):
+ *   1. poll the backend: timeout 0 for NOWAIT or when nothing referenced is
  *      active, else until the earliest timer deadline (forever if none);
  *      IO and async callbacks run right after it;
- *   3. the cached `now` is updated; signal callbacks run; child watchers
+ *   2. the cached `now` is updated; signal callbacks run; child watchers
  *      are reaped;
- *   4. timers due at `now` fire in (deadline, start order); a timer started
- *      during this step never fires in it, whatever its delay.
+ *   3. timers due at `now` fire in (deadline, start order); a timer started
+ *      during this step never fires in it, whatever its deadline.
  * Returns 1 if referenced watchers are still active, 0 if none, -1 + errno on
  * a backend failure. */
 int  gev__loop_run(gev__loop *loop, int mode);
-void gev__loop_break(gev__loop *loop);          /* run returns after this iteration */
 bool gev__loop_alive(const gev__loop *loop);    /* any referenced watcher active */
-/* Iterations so far, counted after the prepare step (as libev does):
- * prepare callbacks see N, that iteration's IO and timer callbacks N+1. */
+/* Iterations so far, counted as each begins: its callbacks see the new
+ * count.  Read by tests (how often the hub polled), not by the library. */
 uint64_t gev__loop_iteration(const gev__loop *loop);
 
 /* The cached clock: read once per iteration, after the poll.  Timers count
@@ -174,43 +172,22 @@ struct gev__timer {
     gev__watcher base;
     gev__timer_cb cb;
     gev__nsec deadline;         /* absolute, on the loop's clock */
-    gev__nsec repeat;           /* 0 = one-shot */
     uint64_t seq;               /* private: start order, breaks ties */
     size_t heap_index;          /* private: in the heap, or a mark for the run */
     gev__timer *run_next, *run_prev;   /* private: the in-order run */
 };
 void gev__timer_init(gev__timer *t, gev__timer_cb cb);
-/* Fire `after` ns from the cached now, then every `repeat` ns (0: once).
- * If the heap cannot grow the timer is left (or becomes) inactive, errno ENOMEM.
- * A repeating timer is rescheduled from its previous deadline, so it does
- * not drift; if that is already past it fires on the next iteration and
- * counts on from there.  Each reschedule takes a new start order.
- * An unref'd timer stays unref'd across stop and start.
+/* One-shot: fire once the loop's clock reaches `deadline` (a deadline
+ * already past fires on the next iteration), stopped before its callback.
+ * If the heap cannot grow the timer is left (or becomes) inactive, errno
+ * ENOMEM.  An unref'd timer stays unref'd across stop and start.
  * O(log n), O(1) for a deadline no earlier than the latest one started
  * (the usual case: one timeout for every wait).  Restarting an active
  * timer moves it. */
-void gev__timer_start(gev__loop *loop, gev__timer *t, gev__nsec after, gev__nsec repeat);
-void gev__timer_start_at(gev__loop *loop, gev__timer *t, gev__nsec deadline); /* one-shot */
+void gev__timer_start_at(gev__loop *loop, gev__timer *t, gev__nsec deadline);
 void gev__timer_stop(gev__loop *loop, gev__timer *t);       /* O(log n) or O(1) */
-/* libev's ev_timer_again: repeating -> restart `repeat` from now;
- * one-shot -> stop. */
-void gev__timer_again(gev__loop *loop, gev__timer *t);
+/* Active timers.  Read by tests, not by the library. */
 size_t gev__loop_timer_count(const gev__loop *loop);
-
-/* -- prepare hooks: run at the start of every iteration, before the poll
- * (libev's ev_prepare; emulated identically for libevent).  Starting a 0 s
- * timer from a prepare callback makes that iteration's poll non-blocking. */
-
-typedef struct gev__prepare gev__prepare;
-typedef void (*gev__prepare_cb)(gev__loop *loop, gev__prepare *p);
-struct gev__prepare {
-    gev__watcher base;
-    gev__prepare_cb cb;
-    gev__prepare *next, *prev;  /* private */
-};
-void gev__prepare_init(gev__prepare *p, gev__prepare_cb cb);
-void gev__prepare_start(gev__loop *loop, gev__prepare *p);
-void gev__prepare_stop(gev__loop *loop, gev__prepare *p);
 
 /* -- async: the thread-safe wake-up ----------------------------------- */
 

@@ -78,7 +78,9 @@ size_t gev__stack_cache_demand(gev__stack_cache *c, size_t in_use, size_t spare_
 int64_t gev__stack_cache_window_end(const gev__stack_cache *c);
 
 /* A stack of at least `size` usable bytes (0 = default): from the cache if
- * one of that size is there, else a new mapping.  NULL + errno (ENOMEM). */
+ * one of that size is there, else a new one (an arena's slot for the
+ * default size, else a mapping of its own, or a kept unguarded one).
+ * NULL + errno (ENOMEM). */
 gev__stack *gev__stack_get(gev__stack_cache *c, size_t size);
 /* Back to the cache; if the cache is full, or holds stacks of another size
  * (it holds one size at a time), an arena stack goes back to its arena, a

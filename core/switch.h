@@ -6,8 +6,9 @@
  * state (MXCSR and the x87 control word; FPCR).  Other CPUs, or
  * --with-context=ucontext, use core/switch_ucontext.c.
  *
- * AddressSanitizer and Valgrind are told about every switch here, next to
- * the switch itself, so that both run clean over greenlet code.
+ * AddressSanitizer is told about every switch (core/switch_ucontext.c,
+ * for both kinds), Valgrind about every stack where it is made
+ * (core/stack.c), so that both run clean over greenlet code.
  */
 #ifndef GEV_CORE_SWITCH_H
 #define GEV_CORE_SWITCH_H
@@ -31,7 +32,8 @@ typedef struct gev__context {
     void *asan_fake_stack;      /* ASan's per-fiber state */
 } gev__context;
 
-/* The thread's own stack (the main greenlet, the hub if it runs there). */
+/* The thread's own stack: the main greenlet's (the hub greenlet has a
+ * stack of its own). */
 void gev__context_init_thread(gev__context *ctx);
 
 /* Prepare ctx so that the first switch to it calls entry(arg) on the stack

@@ -15,6 +15,7 @@
 #include "config.h"
 #include <stdlib.h>
 #include <string.h>
+#include "gev.h"           /* the calls this file defines */
 #include "hub-internal.h"
 
 struct gev_timeout {

@@ -1,12 +1,13 @@
 /* gev-upper: a TCP server that sends back what it reads, in upper case,
  * with a reader and a writer greenlet per connection.
  *
- *   gev-upper [--host ADDR] [--port N]
+ *   gev-upper [PORT]
  *
- * Prints "listening on ADDR:PORT" once it accepts (port 0, the default,
- * picks a free one).  SIGINT or SIGTERM stops it: no new connections, the
- * current ones get half a second, then their handlers are killed; on exit
- * it prints how many writers were joined.
+ * Listens on 127.0.0.1 and prints "listening on 127.0.0.1:PORT" (port 0,
+ * the default, picks a free one).  SIGTERM stops it: no new connections,
+ * the current ones get half a second, then their handlers are killed; on
+ * exit it prints how many writers were joined.  (gev-echo shows options,
+ * SIGINT and the port of any address.)
  *
  * The point is the cleanup.  The handler (the reader) shares a connection
  * record with its writer greenlet.  When the server kills the handler, the
@@ -101,68 +102,35 @@ static void handle(int fd, const struct sockaddr *peer, socklen_t peerlen, void 
     free(c);
 }
 
-struct stopper {
-    gev_server *server;
-    int signum;
-};
-
-static void *stop_on_signal(void *arg)
+/* Waits for SIGTERM, then stops the server: serve_forever in main returns
+ * once the handlers are gone. */
+static void *stop_on_sigterm(void *server)
 {
-    const struct stopper *st = arg;
-    if (gev_signal_wait(st->signum, GEV_FOREVER) == 0)
-        gev_server_stop(st->server, 0.5);
+    if (gev_signal_wait(SIGTERM, GEV_FOREVER) == 0)
+        gev_server_stop(server, 0.5);
     return NULL;
-}
-
-static void usage(void)
-{
-    fprintf(stderr, "usage: gev-upper [--host ADDR] [--port N]\n");
-    exit(2);
-}
-
-static int bound_port(int fd)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
-        return -1;
-    if (ss.ss_family == AF_INET6)
-        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
 }
 
 int main(int argc, char **argv)
 {
-    const char *host = "127.0.0.1", *port = "0";
-    for (int i = 1; i < argc; i++) {
-        if (i + 1 >= argc)
-            usage();
-        if (!strcmp(argv[i], "--host"))
-            host = argv[++i];
-        else if (!strcmp(argv[i], "--port"))
-            port = argv[++i];
-        else
-            usage();
-    }
-
-    int lfd = gev_tcp_listen(host, port, 128);
+    int lfd = gev_tcp_listen("127.0.0.1", argc > 1 ? argv[1] : "0", 128);
     gev_server *server = lfd < 0 ? NULL : gev_server_new(lfd, handle, NULL);
     if (!server) {
         perror("gev-upper: listen");
         return 1;
     }
-    printf("listening on %s:%d\n", host, bound_port(lfd));
+    struct sockaddr_in sa;      /* the port it got */
+    socklen_t len = sizeof sa;
+    getsockname(lfd, (struct sockaddr *)&sa, &len);
+    printf("listening on 127.0.0.1:%d\n", ntohs(sa.sin_port));
     fflush(stdout);
 
-    struct stopper st[2] = { { server, SIGINT }, { server, SIGTERM } };
-    gev_greenlet *sig[2] = { gev_spawn(stop_on_signal, &st[0]),
-                             gev_spawn(stop_on_signal, &st[1]) };
+    gev_greenlet *stopper = gev_spawn(stop_on_sigterm, server);
     int rc = gev_server_serve_forever(server);
     if (rc < 0)
         perror("gev-upper: serve_forever");
-    gev_killall(sig, 2, GEV_FOREVER);
-    gev_release(sig[0]);
-    gev_release(sig[1]);
+    gev_kill(stopper, GEV_FOREVER);
+    gev_release(stopper);
     gev_server_free(server);
     printf("stopped; %d writers joined\n", writers_joined);
     gev_shutdown();

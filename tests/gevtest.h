@@ -15,13 +15,18 @@
  *  - callbacks record what happened (gevtest_rec) and the test asserts after
  *    the loop returns: a CMocka assert inside a callback would longjmp out of
  *    the middle of the loop's dispatch;
+ *  - GEVTEST_CASE(fn) gives a case a fresh loop, GEVTEST_LOG_CASE(fn) a log
+ *    too (gevtest_caselog);
  *  - nothing waits without a limit: gevtest_run_until() keeps a watchdog timer;
- *  - a forked child runs through gevtest_fork_check() and uses only
- *    GEVTEST_CHILD_CHECK() (a CMocka assert there would carry on running the
- *    rest of the suite in the child).
+ *  - every child process comes from a fork helper, which gives it the
+ *    default crash actions: gevtest_fork_check() runs a function that
+ *    reports through GEVTEST_CHILD_CHECK() (a CMocka assert there would
+ *    carry on running the rest of the suite in the child); gevtest_fork()
+ *    and gevtest_fork_capture() one whose exit code (and stderr) tell,
+ *    checked with gevtest_assert_exited / _killed / _killed_saying.
  *
- * Everything is static inline (or a macro), so each program takes only what
- * it uses.
+ * Everything is static (inline functions, macros, the case log and the
+ * tick counter), so each program takes only what it uses.
  */
 #ifndef GEV_TESTS_GEVTEST_H
 #define GEV_TESTS_GEVTEST_H
@@ -352,12 +357,51 @@ static inline void gevtest_rec_free(gevtest_rec *l)
         GEVTEST_ASSERT_REC(log, gevtest_x_, sizeof gevtest_x_ / sizeof gevtest_x_[0]);             \
     } while (0)
 
+/* -- loop cases with a log -------------------------------------------------- */
+
+/* GEVTEST_LOG_CASE(fn): a GEVTEST_CASE whose log, gevtest_caselog, is empty
+ * at the start with room for 4096 entries, and freed after the case. */
+static gevtest_rec gevtest_caselog;
+
+static inline int gevtest_log_setup(void **state)
+{
+    gevtest_rec_init(&gevtest_caselog, 4096);
+    return gevtest_loop_setup(state);
+}
+
+static inline int gevtest_log_teardown(void **state)
+{
+    gevtest_rec_free(&gevtest_caselog);
+    return gevtest_loop_teardown(state);
+}
+
+#define GEVTEST_LOG_CASE(fn) cmocka_unit_test_setup_teardown(fn, gevtest_log_setup, gevtest_log_teardown)
+
 /* -- running the loop with a limit ----------------------------------------- */
+
+/* Start t `after` ns (negative: 0) from the loop's cached now, the way the
+ * hub turns a timeout into a deadline for gev__timer_start_at. */
+static inline void gevtest_timer_start(gev__loop *loop, gev__timer *t, gev__nsec after)
+{
+    gev__nsec now = gev__loop_now(loop);
+    if (after < 0)
+        after = 0;
+    gev__timer_start_at(loop, t, after > INT64_MAX - now ? INT64_MAX : now + after);
+}
 
 /* One iteration that must not fail. */
 static inline void gevtest_nowait(gev__loop *loop)
 {
     assert_true(gev__loop_run(loop, GEV__RUN_NOWAIT) >= 0);
+}
+
+/* GEV__RUN_ONCE until nothing referenced is active: 0, or -1 on a failure. */
+static inline int gevtest_run_all(gev__loop *loop)
+{
+    int r;
+    while ((r = gev__loop_run(loop, GEV__RUN_ONCE)) > 0)
+        ;
+    return r;
 }
 
 typedef bool (*gevtest_pred)(void *arg);
@@ -379,7 +423,7 @@ static inline bool gevtest_run_until_pred(gev__loop *loop, gevtest_pred pred, vo
         gev__nsec left = end - gev__time_monotonic();
         if (left <= 0)
             break;
-        gev__timer_start(loop, &wd, left, 0);
+        gevtest_timer_start(loop, &wd, left);
         if (gev__loop_run(loop, GEV__RUN_ONCE) < 0)
             break;
     }
@@ -538,6 +582,27 @@ static inline void gevtest_assert_exited(int st, int code)
                  WTERMSIG(st), strsignal(WTERMSIG(st)), code);
     assert_true(WIFEXITED(st));
     assert_int_equal(WEXITSTATUS(st), code);
+}
+
+/* The wait status is death by signal sig; otherwise fail saying what it was. */
+static inline void gevtest_assert_killed(int st, int sig)
+{
+    if (WIFEXITED(st))
+        fail_msg("child exited with %d, expected signal %d (%s)", WEXITSTATUS(st), sig,
+                 strsignal(sig));
+    assert_true(WIFSIGNALED(st));
+    assert_int_equal(WTERMSIG(st), sig);
+}
+
+/* The wait status is death by signal sig and the child's stderr (err)
+ * holds want; otherwise fail showing the status and all of stderr.  The
+ * check of a crash that must be reported (a stack overflow: SIGABRT). */
+static inline void gevtest_assert_killed_saying(int st, int sig, const char *err,
+                                                const char *want)
+{
+    if (!WIFSIGNALED(st) || WTERMSIG(st) != sig || strstr(err, want) == NULL)
+        fail_msg("child status 0x%x, expected signal %d and \"%s\" on stderr:\n%s",
+                 st, sig, want, err);
 }
 
 /* Run fn(arg) in a child with its stderr captured: err gets what it wrote

@@ -29,12 +29,6 @@
 #include "stack.h"
 #include "switch.h"
 
-#ifdef HAVE_VALGRIND_VALGRIND_H
-#include <valgrind/valgrind.h>
-#define ON_VALGRIND() (RUNNING_ON_VALGRIND != 0)
-#else
-#define ON_VALGRIND() 0
-#endif
 
 
 #define KiB ((size_t)1024)
@@ -67,49 +61,30 @@ static size_t read_all(int fd, char *buf, size_t cap)
     return n;
 }
 
-/* Fork; the child runs fn with its stderr (and a result pipe) redirected.
- * Returns the wait status; *err gets the child's stderr, *out what it wrote
- * to the result pipe (fd `out_fd` in the child). */
-typedef void (*child_fn)(int out_fd, void *arg);
+/* A probe: fn writes its results to fd `out`.  It runs in a child
+ * (gevtest_fork_capture: *err gets its stderr); *out gets the results
+ * (small: they fit in the pipe until the child has exited).  Returns the
+ * child's wait status. */
+typedef void (*probe_fn)(int out, void *arg);
+struct probe { probe_fn fn; void *arg; int out; };
 
-static int run_child(child_fn fn, void *arg, char *err, size_t errcap, char *out, size_t outcap)
+static int probe_main(void *arg)
 {
-    int ep[2], op[2], status = -1;
-    pid_t pid;
-
-    if (pipe(ep) != 0 || pipe(op) != 0)
-        return -1;
-    fflush(NULL);
-    pid = fork();
-    if (pid < 0)
-        return -1;
-    if (pid == 0) {
-        close(ep[0]);
-        close(op[0]);
-        dup2(ep[1], 2);
-        close(ep[1]);
-        fn(op[1], arg);
-        _exit(0);
-    }
-    close(ep[1]);
-    close(op[1]);
-    /* The child writes little to the result pipe: read stderr first, then
-     * the result (both are small enough for the pipe buffers). */
-    read_all(ep[0], err, errcap);
-    read_all(op[0], out, outcap);
-    close(ep[0]);
-    close(op[0]);
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    return status;
+    struct probe *p = arg;
+    p->fn(p->out, p->arg);
+    return 0;
 }
 
-/* CMocka catches SIGSEGV itself (and would carry on with the suite in the
- * child): a child starts from the default action. */
-static void default_fault_actions(void)
+static int run_probe(probe_fn fn, void *arg, char *err, size_t errcap, char *out, size_t outcap)
 {
-    signal(SIGSEGV, SIG_DFL);
-    signal(SIGBUS, SIG_DFL);
+    int op[2];
+    assert_int_equal(pipe(op), 0);
+    struct probe p = { fn, arg, op[1] };
+    int status = gevtest_fork_capture(probe_main, &p, err, errcap);
+    close(op[1]);
+    read_all(op[0], out, outcap);
+    close(op[0]);
+    return status;
 }
 
 static void write_full(int fd, const void *p, size_t n)
@@ -226,16 +201,16 @@ static void run_probes(void)
     for (size_t i = 0; i < sizeof size_cases / sizeof size_cases[0]; i++) {
         char err[256];
         size_t r[2] = { 0, 0 };
-        size_cases[i].status = run_child(size_child, &size_cases[i], err, sizeof err,
+        size_cases[i].status = run_probe(size_child, &size_cases[i], err, sizeof err,
                                          out, sizeof out);
         memcpy(r, out, sizeof r);
         size_cases[i].got = r[0];
         size_cases[i].got_stack = r[1];
     }
-    for (size_t i = 0; i < 2 && !ON_VALGRIND(); i++) {
+    for (size_t i = 0; i < 2 && !GEVTEST_ON_VALGRIND; i++) {
         size_t r[5] = { 0, 0, 0, 0, 0 };
         struct fallback_probe *p = &fallback_probes[i];
-        p->status = run_child(fallback_child, p, p->err, sizeof p->err, out, sizeof out);
+        p->status = run_probe(fallback_child, p, p->err, sizeof p->err, out, sizeof out);
         memcpy(r, out, sizeof r);
         p->guarded = r[0];
         p->unguarded = r[1];
@@ -282,7 +257,7 @@ static void test_fallback_report(void **state)
     size_t limit = (size_t)(maps / 2 - 1000);
     (void)state;
 
-    if (ON_VALGRIND()) {
+    if (GEVTEST_ON_VALGRIND) {
         /* Valgrind's address-space manager runs out of segments (its
          * VG_N_SEGMENTS) long before vm.max_map_count. */
         print_message("skipped under valgrind: too many mappings for it\n");
@@ -316,7 +291,6 @@ static void test_fallback_report(void **state)
 static gev__context ctx_a, ctx_b;
 static char trace[128];
 static size_t ntrace;
-static void *arg_seen_a, *arg_seen_b;
 
 static void rec(char who, int step)
 {
@@ -327,27 +301,29 @@ static void rec(char who, int step)
     }
 }
 
-static void pp_entry_a(void *arg)
+/* One side of the ping-pong: it records its steps 0..2, after each
+ * switching to the next of `to` (the last switch is final). */
+struct pp_side {
+    char who;
+    gev__context *self, *to[3];
+    void *seen;                 /* the argument its entry got */
+};
+static struct pp_side pp_a = { 'a', &ctx_a, { &ctx_b, &main_ctx, &ctx_b }, NULL };
+static struct pp_side pp_b = { 'b', &ctx_b, { &main_ctx, &ctx_a, &main_ctx }, NULL };
+
+static void pp_entry(struct pp_side *side, void *arg)
 {
-    arg_seen_a = arg;
-    rec('a', 0);
-    gev__context_switch(&ctx_a, &ctx_b);
-    rec('a', 1);
-    gev__context_switch(&ctx_a, &main_ctx);
-    rec('a', 2);
-    gev__context_switch_final(&ctx_a, &ctx_b);
+    side->seen = arg;
+    for (int step = 0; step < 2; step++) {
+        rec(side->who, step);
+        gev__context_switch(side->self, side->to[step]);
+    }
+    rec(side->who, 2);
+    gev__context_switch_final(side->self, side->to[2]);
 }
 
-static void pp_entry_b(void *arg)
-{
-    arg_seen_b = arg;
-    rec('b', 0);
-    gev__context_switch(&ctx_b, &main_ctx);
-    rec('b', 1);
-    gev__context_switch(&ctx_b, &ctx_a);
-    rec('b', 2);
-    gev__context_switch_final(&ctx_b, &main_ctx);
-}
+static void pp_entry_a(void *arg) { pp_entry(&pp_a, arg); }
+static void pp_entry_b(void *arg) { pp_entry(&pp_b, arg); }
 
 static void test_pingpong(void **state)
 {
@@ -376,8 +352,8 @@ static void test_pingpong(void **state)
     rec('M', 3);
 
     assert_string_equal(trace, "M0a0b0M1b1a1M2a2b2M3");
-    assert_ptr_equal(arg_seen_a, arg_a);
-    assert_ptr_equal(arg_seen_b, arg_b);
+    assert_ptr_equal(pp_a.seen, arg_a);
+    assert_ptr_equal(pp_b.seen, arg_b);
 #if GEVTEST_UNDER_ASAN
     /* ASan told us the thread stack's bounds on the first switch away. */
     assert_non_null(main_ctx.stack_lo);
@@ -639,7 +615,7 @@ static void fpctl_set(fpctl f)
 }
 static bool fpctl_equal(fpctl a, fpctl b)
 {
-    if (ON_VALGRIND())  /* it keeps the rounding bits only */
+    if (GEVTEST_ON_VALGRIND)  /* it keeps the rounding bits only */
         return (a.mxcsr & 0x6000u) == (b.mxcsr & 0x6000u) && (a.cw & 0x0c00u) == (b.cw & 0x0c00u);
     return a.mxcsr == b.mxcsr && a.cw == b.cw;
 }
@@ -728,7 +704,7 @@ static void test_fp_control(void **state)
     fpctl_set(orig);
     /* Valgrind computes with round-to-nearest and no flush-to-zero whatever
      * the control registers say: there, only the registers are checked. */
-    real_fp = !ON_VALGRIND();
+    real_fp = !GEVTEST_ON_VALGRIND;
     /* sanity: the modes make a difference, and FTZ is off by default */
     if (real_fp) {
         assert_true(up.third > nearest.third || up.third > down.third);
@@ -1014,30 +990,26 @@ static void overflow_run(void)
     _exit(5);
 }
 
-static void overflow_child(int out, void *arg)
+static int overflow_child(void *arg)
 {
-    (void)out;
     (void)arg;
-    default_fault_actions();
     overflow_run();
+    return 9;       /* not reached */
 }
+
+static const char overflow_msg[] =
+    "gev: stack overflow in greenlet overflower (stack size 262144)\n";
 
 static void test_overflow_reported(void **state)
 {
-    static const char msg[] = "gev: stack overflow in greenlet overflower (stack size 262144)\n";
-    char err[8192], out[16];
-    int status;
+    char err[8192];
     (void)state;
 
-    status = run_child(overflow_child, NULL, err, sizeof err, out, sizeof out);
-    if (!(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT))
-        print_error("child status 0x%x, stderr:\n%s\n", status, err);
-    assert_true(WIFSIGNALED(status));
-    assert_int_equal(WTERMSIG(status), SIGABRT);
-    assert_non_null(strstr(err, msg));
+    int status = gevtest_fork_capture(overflow_child, NULL, err, sizeof err);
+    gevtest_assert_killed_saying(status, SIGABRT, err, overflow_msg);
     /* first on stderr (valgrind and qemu may add their own words after) */
-    if (!ON_VALGRIND())
-        assert_memory_equal(err, msg, strlen(msg));
+    if (!GEVTEST_ON_VALGRIND)
+        assert_memory_equal(err, overflow_msg, strlen(overflow_msg));
 }
 
 /* The same on another thread: each thread needs its own signal stack. */
@@ -1048,33 +1020,25 @@ static void *overflow_thread(void *arg)
     return NULL;
 }
 
-static void overflow_thread_child(int out, void *arg)
+static int overflow_thread_child(void *arg)
 {
     pthread_t t;
-    (void)out;
-    default_fault_actions();
     /* the main thread has a signal stack too; the fault is not there */
     if (gev__stack_guard_thread_init(ovf_describe) != 0)
         _exit(6);
     if (pthread_create(&t, NULL, overflow_thread, arg) != 0)
         _exit(7);
     pthread_join(t, NULL);
-    _exit(8);
+    return 8;
 }
 
 static void test_overflow_reported_thread(void **state)
 {
-    static const char msg[] = "gev: stack overflow in greenlet overflower (stack size 262144)\n";
-    char err[8192], out[16];
-    int status;
+    char err[8192];
     (void)state;
 
-    status = run_child(overflow_thread_child, NULL, err, sizeof err, out, sizeof out);
-    if (!(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT))
-        print_error("child status 0x%x, stderr:\n%s\n", status, err);
-    assert_true(WIFSIGNALED(status));
-    assert_int_equal(WTERMSIG(status), SIGABRT);
-    assert_non_null(strstr(err, msg));
+    int status = gevtest_fork_capture(overflow_thread_child, NULL, err, sizeof err);
+    gevtest_assert_killed_saying(status, SIGABRT, err, overflow_msg);
 }
 
 /* A fault that is not a stack overflow still crashes as usual... */
@@ -1093,12 +1057,11 @@ static void wild_fault(void)
     _exit(5);
 }
 
-static void wild_fault_child(int out, void *arg)
+static int wild_fault_child(void *arg)
 {
-    (void)out;
     (void)arg;
-    default_fault_actions();
     wild_fault();
+    return 9;       /* not reached */
 }
 
 /* ... or reaches the handler that was there before. */
@@ -1111,16 +1074,16 @@ static void prev_handler(int sig)
     _exit(42);
 }
 
-static void chained_fault_child(int out, void *arg)
+static int chained_fault_child(void *arg)
 {
     struct sigaction sa;
-    (void)out;
     (void)arg;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = prev_handler;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGSEGV, &sa, NULL);
     wild_fault();
+    return 9;       /* not reached */
 }
 
 /* A program whose own handler recovers from faults (a GC, a JIT) keeps it
@@ -1135,10 +1098,9 @@ static void recovering_handler(int sig)
     siglongjmp(recover_jmp, 1);
 }
 
-static void recovering_fault_child(int out, void *arg)
+static int recovering_fault_child(void *arg)
 {
     struct sigaction sa, now;
-    (void)out;
     (void)arg;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = recovering_handler;
@@ -1161,24 +1123,24 @@ static void recovering_fault_child(int out, void *arg)
     sigaction(SIGSEGV, NULL, &now);
     bool ours = (now.sa_flags & SA_SIGINFO) && now.sa_sigaction != NULL &&
                 (void *)now.sa_handler != (void *)recovering_handler;
-    _exit(recovered == 2 && ours ? 43 : 5);
+    return recovered == 2 && ours ? 43 : 5;
 }
 
 static void test_other_faults(void **state)
 {
-    char err[8192], out[16];
+    char err[8192];
     int status;
     (void)state;
 
-    status = run_child(wild_fault_child, NULL, err, sizeof err, out, sizeof out);
+    status = gevtest_fork_capture(wild_fault_child, NULL, err, sizeof err);
     assert_true(WIFSIGNALED(status));
     assert_int_equal(WTERMSIG(status), SIGSEGV);
     assert_null(strstr(err, "gev:"));
-    status = run_child(chained_fault_child, NULL, err, sizeof err, out, sizeof out);
+    status = gevtest_fork_capture(chained_fault_child, NULL, err, sizeof err);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 42);
     assert_null(strstr(err, "gev:"));
-    status = run_child(recovering_fault_child, NULL, err, sizeof err, out, sizeof out);
+    status = gevtest_fork_capture(recovering_fault_child, NULL, err, sizeof err);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 43);
     assert_null(strstr(err, "gev:"));
@@ -1223,7 +1185,7 @@ static void test_guard_thread_init_exit(void **state)
 static void test_mass_stacks(void **state)
 {
     /* Valgrind tracks at most some tens of thousands of mappings itself */
-    const size_t MASS = ON_VALGRIND() ? 10000 : MASS_MAX;
+    const size_t MASS = GEVTEST_ON_VALGRIND ? 10000 : MASS_MAX;
     gev__stack **v = calloc(MASS, sizeof *v);
     gev__stack_stats before, st = { 0 };
     size_t made = 0, guarded = 0;

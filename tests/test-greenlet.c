@@ -1,11 +1,6 @@
 /* Greenlets: spawn order, yielding, join, values, names, stacks. */
 #include "config.h"
 #include "gevtest.h"
-#ifdef HAVE_VALGRIND_VALGRIND_H
-#include <valgrind/valgrind.h>
-#else
-#define RUNNING_ON_VALGRIND 0
-#endif
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -180,7 +175,7 @@ static void *count_up(void *arg)
 static void test_100k_spawned_and_joined(void **state)
 {
     /* All alive at once: too many mappings for valgrind's own table. */
-    const int N = RUNNING_ON_VALGRIND ? 5000 : 100000;
+    const int N = GEVTEST_ON_VALGRIND ? 5000 : 100000;
     gev_greenlet **g = malloc((size_t)N * sizeof *g);
     long counter = 0;
     for (int i = 0; i < N; i++) {
@@ -238,50 +233,37 @@ static void note_link(gev_greenlet *g, void *arg)
     gevtest_log("link-%s", (const char *)arg);
 }
 
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-#ifndef UNDER_ASAN
-#define UNDER_ASAN 0
-#endif
-
 #define STACKLESS_CHECK(cond, code) do { if (!(cond)) { \
-        fprintf(stderr, "no-stack child: %s failed\n", #cond); _exit(code); } } while (0)
+        fprintf(stderr, "no-stack child: %s failed\n", #cond); return code; } } while (0)
+
+static int no_stack_child(void *arg)
+{
+    (void)arg;
+    alarm(20);
+    STACKLESS_CHECK(gev_reinit() == 0, 9);
+    struct rlimit rl = {(rlim_t)1 << 30, (rlim_t)1 << 30};
+    STACKLESS_CHECK(setrlimit(RLIMIT_AS, &rl) == 0, 10);
+    gevtest_log_reset();
+    gev_greenlet *big = gev_spawn_sized((size_t)2 << 30, log_name, "big");
+    gev_greenlet *small = gev_spawn(log_name, "small");
+    STACKLESS_CHECK(big && small, 11);
+    STACKLESS_CHECK(gev_link(big, note_link, "big") == 0, 12);
+    STACKLESS_CHECK(gev_join(big, GEV_FOREVER) == 0, 13);
+    STACKLESS_CHECK(gev_join(small, GEV_FOREVER) == 0, 14);
+    STACKLESS_CHECK(gev_ready(big) && gev_killed(big) && !gev_value(big), 15);
+    STACKLESS_CHECK(!gev_killed(small) && gev_value(small), 16);
+    STACKLESS_CHECK(strcmp(gevtest_log_str(), "small link-big") == 0, 17);
+    return 0;
+}
 
 static void test_no_stack_at_start_ends_like_a_kill(void **state)
 {
     /* An address-space limit the first greenlet's 2 GiB stack cannot fit
      * under: it ends without running, killed, links fired; the next one
      * runs as usual.  In a child, since the limit stays. */
-    if (RUNNING_ON_VALGRIND || UNDER_ASAN)
+    if (GEVTEST_ON_VALGRIND || GEVTEST_UNDER_ASAN)
         skip();     /* both reserve more address space than the limit */
-    pid_t pid = fork();
-    assert_ge(pid, 0);
-    if (pid == 0) {
-        alarm(20);
-        STACKLESS_CHECK(gev_reinit() == 0, 9);
-        struct rlimit rl = {(rlim_t)1 << 30, (rlim_t)1 << 30};
-        STACKLESS_CHECK(setrlimit(RLIMIT_AS, &rl) == 0, 10);
-        gevtest_log_reset();
-        gev_greenlet *big = gev_spawn_sized((size_t)2 << 30, log_name, "big");
-        gev_greenlet *small = gev_spawn(log_name, "small");
-        STACKLESS_CHECK(big && small, 11);
-        STACKLESS_CHECK(gev_link(big, note_link, "big") == 0, 12);
-        STACKLESS_CHECK(gev_join(big, GEV_FOREVER) == 0, 13);
-        STACKLESS_CHECK(gev_join(small, GEV_FOREVER) == 0, 14);
-        STACKLESS_CHECK(gev_ready(big) && gev_killed(big) && !gev_value(big), 15);
-        STACKLESS_CHECK(!gev_killed(small) && gev_value(small), 16);
-        STACKLESS_CHECK(strcmp(gevtest_log_str(), "small link-big") == 0, 17);
-        _exit(0);
-    }
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
+    gevtest_assert_exited(gevtest_reap(gevtest_fork(no_stack_child, NULL)), 0);
 }
 
 static void *park_forever(void *arg)
@@ -335,7 +317,7 @@ static void test_40k_concurrent_greenlets(void **state)
 {
     /* Past vm.max_map_count / 2 guarded stacks: spawning must keep working. */
     enum { N = 40000 };
-    if (RUNNING_ON_VALGRIND)
+    if (GEVTEST_ON_VALGRIND)
         skip();   /* valgrind's own table of mappings is too small */
     gev_greenlet **g = malloc(N * sizeof *g);
     for (int i = 0; i < N; i++) {
@@ -366,7 +348,7 @@ static void test_second_wave_of_parked_greenlets(void **state)
      * back while mappings were short must not take their address ranges
      * with them. */
     enum { N = 100000 };
-    if (RUNNING_ON_VALGRIND)
+    if (GEVTEST_ON_VALGRIND)
         skip();   /* valgrind's own table of mappings is too small */
     gev_greenlet **g = malloc(N * sizeof *g);
     for (int wave = 0; wave < 2; wave++) {
@@ -528,32 +510,22 @@ static void test_deep_recursion_within_stack(void **state)
     gev_release(g);
 }
 
+static int dive_too_deep(void *arg)
+{
+    (void)arg;
+    size_t depth = 1000000;
+    gev_greenlet *g = gev_spawn_sized(256 * 1024, deep, &depth);
+    gev_set_name(g, "deep-diver");
+    gev_join(g, GEV_FOREVER);
+    return 0;   /* not reached */
+}
+
 static void test_stack_overflow_is_reported(void **state)
 {
-    int pipefd[2];
-    assert_int_equal(pipe(pipefd), 0);
-    pid_t pid = fork();
-    assert_ge(pid, 0);
-    if (pid == 0) {
-        dup2(pipefd[1], 2);
-        size_t depth = 1000000;
-        gev_greenlet *g = gev_spawn_sized(256 * 1024, deep, &depth);
-        gev_set_name(g, "deep-diver");
-        gev_join(g, GEV_FOREVER);
-        _exit(0);   /* not reached */
-    }
-    close(pipefd[1]);
-    char buf[512] = {0};
-    size_t got = 0;
-    ssize_t n;
-    while (got < sizeof buf - 1 && (n = read(pipefd[0], buf + got, sizeof buf - 1 - got)) > 0)
-        got += (size_t)n;
-    close(pipefd[0]);
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFSIGNALED(status));
-    assert_int_equal(WTERMSIG(status), SIGABRT);
-    assert_non_null(strstr(buf, "gev: stack overflow in greenlet deep-diver (stack size 262144)"));
+    char err[512];
+    int status = gevtest_fork_capture(dive_too_deep, NULL, err, sizeof err);
+    gevtest_assert_killed_saying(status, SIGABRT, err,
+                                 "gev: stack overflow in greenlet deep-diver (stack size 262144)");
 }
 
 static void test_names(void **state)

@@ -10,16 +10,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static void make_socketpair(int sv[2])
-{
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
-}
-
 /* A fresh socketpair whose first end has exactly the number `fd`. */
 static int socketpair_at(int fd)
 {
     int sv[2];
-    make_socketpair(sv);
+    gevtest_socketpair(sv);
     if (sv[0] != fd) {
         assert_int_equal(dup3(sv[0], fd, O_CLOEXEC), fd);
         close(sv[0]);
@@ -55,7 +50,7 @@ static void test_close_wakes_recv_and_number_is_reused(void **state)
 {
     int sv[2];
     char buf[16] = {0};
-    make_socketpair(sv);
+    gevtest_socketpair(sv);
     int fd = sv[0];
     gev_greenlet *w = gev_spawn(recv_and_log, &fd);
     assert_int_equal(gev_sleep(0), 0);
@@ -115,8 +110,8 @@ static void *close_when_triggered(void *arg)
 static bool close_race_round(bool trigger_first)
 {
     int trig[2], sv[2];
-    make_socketpair(trig);
-    make_socketpair(sv);
+    gevtest_socketpair(trig);
+    gevtest_socketpair(sv);
     gevtest_log_reset();
     struct close_race c = { trig[0], sv[0], -1 };
     gev_greenlet *closer = gev_spawn(close_when_triggered, &c);
@@ -159,7 +154,7 @@ static void test_close_after_wake_before_run(void **state)
 static void test_close_wakes_reader_and_writer(void **state)
 {
     int sv[2];
-    make_socketpair(sv);
+    gevtest_socketpair(sv);
     gev_greenlet *g[2] = { gev_spawn(recv_and_log, &sv[0]), gev_spawn(send_and_recv, &sv[0]) };
     assert_int_equal(gev_sleep(0.05), 0);    /* the writer has filled the buffer by now */
     assert_int_equal(gev_close(sv[0]), 0);
@@ -241,7 +236,7 @@ static void test_close_of_idle_armed_fd_then_reuse(void **state)
     int first = -1;
     for (int i = 0; i < 200; i++) {
         int sv[2];
-        make_socketpair(sv);
+        gevtest_socketpair(sv);
         if (first < 0)
             first = sv[0];
         assert_int_equal(sv[0], first);     /* the same numbers each round */
@@ -267,7 +262,7 @@ static void test_plain_close_then_gev_socket(void **state)
     assert_int_equal(gev_sleep(0), 0);      /* the hub's own fds come first */
     int sender = gev_socket(AF_INET, SOCK_DGRAM, 0);
     int sv[2];
-    make_socketpair(sv);
+    gevtest_socketpair(sv);
     struct delayed_send d = { sv[1], "x" };
     gev_greenlet *g = gev_spawn(send_later, &d);
     char buf[8] = {0};
@@ -306,7 +301,7 @@ static void *sendall_and_log(void *arg)
 static void test_close_during_sendall(void **state)
 {
     int sv[2];
-    make_socketpair(sv);
+    gevtest_socketpair(sv);
     gev_greenlet *g = gev_spawn(sendall_and_log, &sv[0]);
     assert_int_equal(gev_sleep(0.02), 0);
     assert_int_equal(gev_close(sv[0]), 0);
@@ -327,7 +322,7 @@ static void *nothing(void *arg) { return arg; }
 static void test_close_from_hub_context(void **state)
 {
     int sv[2];
-    make_socketpair(sv);
+    gevtest_socketpair(sv);
     link_close_fd = sv[0];
     link_close_rc = -2;
     gev_greenlet *w = gev_spawn(recv_and_log, &sv[0]);

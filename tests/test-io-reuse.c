@@ -18,16 +18,11 @@ enum { ROUNDS = 4 };
 #define NEW_FILE_TIMEOUT 2.0    /* the wait on the new file */
 #define NEW_FILE_BOUND 1.0      /* ... must end well before that */
 
-static void make_socketpair(int sv[2])
-{
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
-}
-
 /* A new pair after close(2) of the old one: the kernel hands out the
  * lowest free numbers, so the first end gets the old first end's number. */
 static void reuse_socketpair(int sv[2], int want)
 {
-    make_socketpair(sv);
+    gevtest_socketpair(sv);
     assert_int_equal(sv[0], want);
 }
 
@@ -94,7 +89,7 @@ static void recv_sent_later(int fd, int peer, const char *want)
 static void reuse_rounds(void (*end_old)(const int sv[2]))
 {
     int sv[2];
-    make_socketpair(sv);
+    gevtest_socketpair(sv);
     int n = sv[0];
     for (int i = 0; i < ROUNDS; i++) {
         end_old(sv);
@@ -136,7 +131,7 @@ static void test_event_ended_recv_then_plain_close(void **state)
 static void test_drained_mark_then_plain_close(void **state)
 {
     int sv[2];
-    make_socketpair(sv);
+    gevtest_socketpair(sv);
     int n = sv[0];
     for (int i = 0; i < ROUNDS; i++) {
         struct later d = { sv[1], "x" };
@@ -180,7 +175,7 @@ static void send_after_drain(int fd, int peer)
 static void test_event_ended_send_then_plain_close(void **state)
 {
     int sv[2];
-    make_socketpair(sv);
+    gevtest_socketpair(sv);
     int n = sv[0];
     send_after_drain(sv[0], sv[1]);
     for (int i = 0; i < ROUNDS; i++) {
@@ -195,12 +190,12 @@ static void test_event_ended_send_then_plain_close(void **state)
 static void test_event_ended_recv_then_dup2(void **state)
 {
     int sv[2];
-    make_socketpair(sv);
+    gevtest_socketpair(sv);
     int n = sv[0];
     recv_sent_later(n, sv[1], "x");
     for (int i = 0; i < ROUNDS; i++) {
         assert_int_equal(close(sv[1]), 0);
-        make_socketpair(sv);
+        gevtest_socketpair(sv);
         assert_int_equal(dup3(sv[0], n, O_CLOEXEC), n);
         assert_int_equal(close(sv[0]), 0);
         recv_sent_later(n, sv[1], "d");
@@ -236,7 +231,7 @@ static void test_eventfd_reuse(void **state)
 static void test_short_waits_on_reused_number(void **state)
 {
     int sv[2];
-    make_socketpair(sv);
+    gevtest_socketpair(sv);
     int n = sv[0];
     recv_sent_later(n, sv[1], "x");
     plain_close_pair(sv);

@@ -181,45 +181,50 @@ static char *pattern(size_t n)
     return p;
 }
 
+/* A sender c, and a reader greenlet g that drains s into r (chunk bytes at
+ * a time, pausing `pause` s after each); data: n bytes of the pattern. */
+struct transfer { int c, s; size_t n; char *data; struct reader r; gev_greenlet *g; };
+
+static void transfer_start(struct transfer *x, size_t n, size_t chunk, double pause, bool check)
+{
+    tcp_pair(&x->c, &x->s);
+    x->n = n;
+    x->data = pattern(n);
+    x->r = (struct reader){ x->s, chunk, pause, 0, check };
+    x->g = gev_spawn(read_all, &x->r);
+}
+
 static void test_sendall_everything(void **state)
 {
-    int c, s;
-    tcp_pair(&c, &s);
-    size_t n = 8u << 20;
-    char *data = pattern(n);
-    struct reader r = { s, 65536, 0, 0, true };
-    gev_greenlet *g = gev_spawn(read_all, &r);
-    assert_int_equal(gev_sendall(c, data, n, 10), (ssize_t)n);
-    assert_int_equal(shutdown(c, SHUT_WR), 0);
-    assert_int_equal(gev_join(g, 10), 0);
-    assert_int_equal(r.total, n);
-    assert_true(r.check);
-    gev_release(g);
-    free(data);
-    close2(c, s);
+    struct transfer x;
+    transfer_start(&x, 8u << 20, 65536, 0, true);
+    assert_int_equal(gev_sendall(x.c, x.data, x.n, 10), (ssize_t)x.n);
+    assert_int_equal(shutdown(x.c, SHUT_WR), 0);
+    assert_int_equal(gev_join(x.g, 10), 0);
+    assert_int_equal(x.r.total, x.n);
+    assert_true(x.r.check);
+    gev_release(x.g);
+    free(x.data);
+    close2(x.c, x.s);
 }
 
 /* One deadline for the whole transfer, however many sends it takes. */
 static void test_sendall_deadline_expires(void **state)
 {
-    int c, s;
-    tcp_pair(&c, &s);
-    size_t n = 64u << 20;
-    char *data = pattern(n);
-    struct reader r = { s, 4096, 0.01, 0, false };
-    gev_greenlet *g = gev_spawn(read_all, &r);
+    struct transfer x;
+    transfer_start(&x, 64u << 20, 4096, 0.01, false);
     double t0 = gevtest_now();
-    assert_fails(gev_sendall(c, data, n, 0.3), ETIMEDOUT);
+    assert_fails(gev_sendall(x.c, x.data, x.n, 0.3), ETIMEDOUT);
     double dt = gevtest_now() - t0;
     assert_ge(dt, 0.29);
     assert_lt(dt, 2.0);
-    r.pause = 0;                /* drain what is buffered, quickly */
-    assert_int_equal(gev_close(c), 0);
-    assert_int_equal(gev_join(g, 10), 0);
-    assert_true(r.total > 0 && r.total < n);
-    gev_release(g);
-    free(data);
-    assert_int_equal(gev_close(s), 0);
+    x.r.pause = 0;              /* drain what is buffered, quickly */
+    assert_int_equal(gev_close(x.c), 0);
+    assert_int_equal(gev_join(x.g, 10), 0);
+    assert_true(x.r.total > 0 && x.r.total < x.n);
+    gev_release(x.g);
+    free(x.data);
+    assert_int_equal(gev_close(x.s), 0);
 }
 
 static void test_peer_reset(void **state)

@@ -95,7 +95,7 @@ static void run_while_child_alive(gev__loop *loop, pid_t pid, int ms)
             break;
         if (gev__time_monotonic() >= end)
             break;
-        gev__timer_start(loop, &tick, GEVTEST_MS(10), 0);
+        gevtest_timer_start(loop, &tick, GEVTEST_MS(10));
         gev__loop_run(loop, GEV__RUN_ONCE);
     }
     gev__timer_stop(loop, &tick);
@@ -134,7 +134,7 @@ static void reinit_child(void *arg)
     gev__timer t2;
     gev__timer_init(&t2, count_timer);
     t2.base.data = &nt;
-    gev__timer_start(loop, &t2, GEVTEST_MS(5), 0);
+    gevtest_timer_start(loop, &t2, GEVTEST_MS(5));
     GEVTEST_CHILD_CHECK(gevtest_run_until(loop, &nt, 1, 3000));
     int n[2];
     GEVTEST_CHILD_CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, n) == 0);
@@ -194,7 +194,7 @@ static void test_reinit_child_works_parent_unaffected(void **state)
     gev__async_init(&s->a, count_async);
     s->a.base.data = &s->n_a;
     gev__loop_update_now(loop);                 /* the fixture's now may be old */
-    gev__timer_start(loop, &s->t, GEVTEST_MS(100), 0);
+    gevtest_timer_start(loop, &s->t, GEVTEST_MS(100));
     assert_int_equal(gev__io_start(loop, &s->iop), 0);
     assert_int_equal(gev__io_start(loop, &s->ioq), 0);
     gev__async_start(loop, &s->a);
@@ -210,7 +210,7 @@ static void test_reinit_child_works_parent_unaffected(void **state)
     assert_true(gevtest_write_byte(s->q[1]));
     assert_true(gevtest_run_until(loop, &s->n_q, 2, 3000));
     assert_true(async_roundtrip(loop, &s->a, &s->n_a, 10));
-    gev__timer_start(loop, &s->t, GEVTEST_MS(1), 0);
+    gevtest_timer_start(loop, &s->t, GEVTEST_MS(1));
     assert_true(gevtest_run_until(loop, &s->n_t, 2, 3000));
 
     gev__io_stop(loop, &s->ioq);

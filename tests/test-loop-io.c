@@ -72,13 +72,31 @@ static void ri_start(gev__loop *loop, ri *r)
     assert_true(r->w.base.active);
 }
 
+/* The fixture of most cases: a connected pair sv (sv[0] watched, sv[1] the
+ * peer) and gevtest_caselog, made before each case and closed and freed
+ * after it. */
+static int sv[2] = { -1, -1 };
+
+static int io_setup(void **state)
+{
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0)
+        return -1;
+    return gevtest_log_setup(state);
+}
+
+static int io_teardown(void **state)
+{
+    gevtest_close_pair(sv);
+    return gevtest_log_teardown(state);
+}
+
+#define IO_CASE(fn) cmocka_unit_test_setup_teardown(fn, io_setup, io_teardown)
+
 /* -- level-triggered ------------------------------------------------------- */
 
 static void test_level_triggered_read(void **state)
 {
     gev__loop *loop = *state;
-    int sv[2];
-    gevtest_socketpair(sv);
     ri r;
     ri_init(&r, 1, NULL, sv[0], R);
     ri_start(loop, &r);
@@ -101,14 +119,11 @@ static void test_level_triggered_read(void **state)
     assert_int_equal(r.bad_revents, 0);
     gev__io_stop(loop, &r.w);
     assert_false(r.w.base.active);
-    gevtest_close_pair(sv);
 }
 
 static void test_level_triggered_write(void **state)
 {
     gev__loop *loop = *state;
-    int sv[2];
-    gevtest_socketpair(sv);
     ri r;
     ri_init(&r, 1, NULL, sv[0], W);
     ri_start(loop, &r);
@@ -124,14 +139,11 @@ static void test_level_triggered_write(void **state)
     gev__io_stop(loop, &r.w);
     gevtest_nowait(loop);
     assert_int_equal(r.calls, 3);
-    gevtest_close_pair(sv);
 }
 
 static void test_peer_closed_is_readable(void **state)
 {
     gev__loop *loop = *state;
-    int sv[2];
-    gevtest_socketpair(sv);
     ri r;
     ri_init(&r, 1, NULL, sv[0], R);
     ri_start(loop, &r);
@@ -143,7 +155,6 @@ static void test_peer_closed_is_readable(void **state)
     assert_int_equal(r.last_revents, R);
     assert_int_equal(r.bad_revents, 0);
     gev__io_stop(loop, &r.w);
-    gevtest_close_pair(sv);
 }
 
 /* -- directions and several watchers ----------------------------------------- */
@@ -151,51 +162,44 @@ static void test_peer_closed_is_readable(void **state)
 static void test_read_and_write_watchers_are_independent(void **state)
 {
     gev__loop *loop = *state;
-    int sv[2];
-    gevtest_socketpair(sv);
-    gevtest_rec log;
-    gevtest_rec_init(&log, 64);
+    gevtest_rec *log = &gevtest_caselog;
     ri rd, wr;
-    ri_init(&rd, 1, &log, sv[0], R);
-    ri_init(&wr, 2, &log, sv[0], W);
+    ri_init(&rd, 1, log, sv[0], R);
+    ri_init(&wr, 2, log, sv[0], W);
     ri_start(loop, &rd);
     ri_start(loop, &wr);
 
     gevtest_nowait(loop);                               /* writable, nothing to read */
-    GEVTEST_ASSERT_REC_IS(&log, E(2, W));
+    GEVTEST_ASSERT_REC_IS(log, E(2, W));
 
     assert_true(gevtest_write_byte(sv[1]));
-    log.n = 0;
+    log->n = 0;
     gevtest_nowait(loop);                               /* both, in start order */
-    GEVTEST_ASSERT_REC_IS(&log, E(1, R), E(2, W));
+    GEVTEST_ASSERT_REC_IS(log, E(1, R), E(2, W));
 
     gevtest_fill(sv[0]);                             /* not writable, still readable */
-    log.n = 0;
+    log->n = 0;
     gevtest_nowait(loop);
-    GEVTEST_ASSERT_REC_IS(&log, E(1, R));
+    GEVTEST_ASSERT_REC_IS(log, E(1, R));
 
     assert_int_equal(gevtest_drain(sv[0]), 1);       /* neither */
-    log.n = 0;
+    log->n = 0;
     gevtest_nowait(loop);
-    assert_int_equal(log.n, 0);
+    assert_int_equal(log->n, 0);
 
     gev__io_stop(loop, &rd.w);                  /* stopping one leaves the other */
     gevtest_drain(sv[1]);
     assert_true(gevtest_write_byte(sv[1]));
-    log.n = 0;
+    log->n = 0;
     gevtest_nowait(loop);
-    GEVTEST_ASSERT_REC_IS(&log, E(2, W));
+    GEVTEST_ASSERT_REC_IS(log, E(2, W));
     gev__io_stop(loop, &wr.w);
     assert_int_equal(rd.bad_revents + wr.bad_revents, 0);
-    gevtest_rec_free(&log);
-    gevtest_close_pair(sv);
 }
 
 static void test_combined_watcher_gets_both_bits(void **state)
 {
     gev__loop *loop = *state;
-    int sv[2];
-    gevtest_socketpair(sv);
     ri r;
     ri_init(&r, 1, NULL, sv[0], RW);
     ri_start(loop, &r);
@@ -211,39 +215,33 @@ static void test_combined_watcher_gets_both_bits(void **state)
     assert_int_equal(r.calls, 3);
     assert_int_equal(r.last_revents, R);
     gev__io_stop(loop, &r.w);
-    gevtest_close_pair(sv);
 }
 
 static void test_many_watchers_on_one_fd_in_start_order(void **state)
 {
     gev__loop *loop = *state;
-    int sv[2];
-    gevtest_socketpair(sv);
-    gevtest_rec log;
-    gevtest_rec_init(&log, 64);
+    gevtest_rec *log = &gevtest_caselog;
     static const int ev[5] = { R, W, RW, R, W };
     ri rs[5];
     for (int i = 0; i < 5; i++) {
-        ri_init(&rs[i], i, &log, sv[0], ev[i]);
+        ri_init(&rs[i], i, log, sv[0], ev[i]);
         ri_start(loop, &rs[i]);
     }
     assert_true(gevtest_write_byte(sv[1]));
     gevtest_nowait(loop);
-    GEVTEST_ASSERT_REC_IS(&log, E(0, R), E(1, W), E(2, RW), E(3, R), E(4, W));
+    GEVTEST_ASSERT_REC_IS(log, E(0, R), E(1, W), E(2, RW), E(3, R), E(4, W));
 
     gev__io_stop(loop, &rs[0].w);               /* a restart goes to the end */
     ri_start(loop, &rs[0]);
-    log.n = 0;
+    log->n = 0;
     gevtest_nowait(loop);
-    GEVTEST_ASSERT_REC_IS(&log, E(1, W), E(2, RW), E(3, R), E(4, W), E(0, R));
+    GEVTEST_ASSERT_REC_IS(log, E(1, W), E(2, RW), E(3, R), E(4, W), E(0, R));
 
     for (int i = 0; i < 5; i++)
         gev__io_stop(loop, &rs[i].w);
-    log.n = 0;
+    log->n = 0;
     gevtest_nowait(loop);
-    assert_int_equal(log.n, 0);
-    gevtest_rec_free(&log);
-    gevtest_close_pair(sv);
+    assert_int_equal(log->n, 0);
 }
 
 /* -- stopping inside callbacks ------------------------------------------------- */
@@ -258,14 +256,11 @@ static void stop_other(gev__loop *loop, ri *self, int revents)
 static void test_stop_other_on_same_fd_in_callback(void **state)
 {
     gev__loop *loop = *state;
-    int sv[2];
-    gevtest_socketpair(sv);
-    gevtest_rec log;
-    gevtest_rec_init(&log, 64);
+    gevtest_rec *log = &gevtest_caselog;
     ri a, b, c;
-    ri_init(&a, 1, &log, sv[0], R);
-    ri_init(&b, 2, &log, sv[0], R);
-    ri_init(&c, 3, &log, sv[0], R);
+    ri_init(&a, 1, log, sv[0], R);
+    ri_init(&b, 2, log, sv[0], R);
+    ri_init(&c, 3, log, sv[0], R);
     a.action = stop_other;
     a.other = &b;
     ri_start(loop, &a);
@@ -273,14 +268,12 @@ static void test_stop_other_on_same_fd_in_callback(void **state)
     ri_start(loop, &c);
     assert_true(gevtest_write_byte(sv[1]));
     gevtest_nowait(loop);
-    GEVTEST_ASSERT_REC_IS(&log, E(1, R), E(3, R));
+    GEVTEST_ASSERT_REC_IS(log, E(1, R), E(3, R));
     assert_false(b.w.base.active);
     gevtest_nowait(loop);
-    GEVTEST_ASSERT_REC_IS(&log, E(1, R), E(3, R), E(1, R), E(3, R));
+    GEVTEST_ASSERT_REC_IS(log, E(1, R), E(3, R), E(1, R), E(3, R));
     gev__io_stop(loop, &a.w);
     gev__io_stop(loop, &c.w);
-    gevtest_rec_free(&log);
-    gevtest_close_pair(sv);
 }
 
 static void stop_free_other(gev__loop *loop, ri *self, int revents)
@@ -341,41 +334,33 @@ static void stop_free_self(gev__loop *loop, ri *self, int revents)
 static void test_stop_and_free_self_in_callback(void **state)
 {
     gev__loop *loop = *state;
-    int sv[2];
-    gevtest_socketpair(sv);
-    gevtest_rec log;
-    gevtest_rec_init(&log, 64);
-    ri *a = ri_new(1, &log, sv[0], R);
-    ri *b = ri_new(2, &log, sv[0], RW);
-    ri *c = ri_new(3, &log, sv[0], R);
+    gevtest_rec *log = &gevtest_caselog;
+    ri *a = ri_new(1, log, sv[0], R);
+    ri *b = ri_new(2, log, sv[0], RW);
+    ri *c = ri_new(3, log, sv[0], R);
     b->action = stop_free_self;
     ri_start(loop, a);
     ri_start(loop, b);
     ri_start(loop, c);
     assert_true(gevtest_write_byte(sv[1]));
     gevtest_nowait(loop);
-    GEVTEST_ASSERT_REC_IS(&log, E(1, R), E(2, RW), E(3, R));
+    GEVTEST_ASSERT_REC_IS(log, E(1, R), E(2, RW), E(3, R));
     gevtest_nowait(loop);
-    GEVTEST_ASSERT_REC_IS(&log, E(1, R), E(2, RW), E(3, R), E(1, R), E(3, R));
+    GEVTEST_ASSERT_REC_IS(log, E(1, R), E(2, RW), E(3, R), E(1, R), E(3, R));
     gev__io_stop(loop, &a->w);
     gev__io_stop(loop, &c->w);
     free(a);
     free(c);
-    gevtest_rec_free(&log);
-    gevtest_close_pair(sv);
 }
 
 static void test_stop_and_free_others_in_callback(void **state)
 {
     gev__loop *loop = *state;
-    int sv[2];
-    gevtest_socketpair(sv);
-    gevtest_rec log;
-    gevtest_rec_init(&log, 64);
-    ri *a = ri_new(1, &log, sv[0], R);
-    ri *b = ri_new(2, &log, sv[0], R);
-    ri *c = ri_new(3, &log, sv[0], R);
-    ri *d = ri_new(4, &log, sv[0], R);
+    gevtest_rec *log = &gevtest_caselog;
+    ri *a = ri_new(1, log, sv[0], R);
+    ri *b = ri_new(2, log, sv[0], R);
+    ri *c = ri_new(3, log, sv[0], R);
+    ri *d = ri_new(4, log, sv[0], R);
     a->action = stop_free_other;                /* a frees b: the next in the list */
     a->other = b;
     c->action = stop_free_other;                /* c frees a: already called */
@@ -385,16 +370,14 @@ static void test_stop_and_free_others_in_callback(void **state)
         ri_start(loop, all[i]);
     assert_true(gevtest_write_byte(sv[1]));
     gevtest_nowait(loop);
-    GEVTEST_ASSERT_REC_IS(&log, E(1, R), E(3, R), E(4, R));
+    GEVTEST_ASSERT_REC_IS(log, E(1, R), E(3, R), E(4, R));
     c->action = NULL;
     gevtest_nowait(loop);
-    GEVTEST_ASSERT_REC_IS(&log, E(1, R), E(3, R), E(4, R), E(3, R), E(4, R));
+    GEVTEST_ASSERT_REC_IS(log, E(1, R), E(3, R), E(4, R), E(3, R), E(4, R));
     gev__io_stop(loop, &c->w);
     gev__io_stop(loop, &d->w);
     free(c);
     free(d);
-    gevtest_rec_free(&log);
-    gevtest_close_pair(sv);
 }
 
 /* -- set_events ------------------------------------------------------------------ */
@@ -410,8 +393,6 @@ static void switch_to_read(gev__loop *loop, ri *self, int revents)
 static void test_set_events_while_active(void **state)
 {
     gev__loop *loop = *state;
-    int sv[2];
-    gevtest_socketpair(sv);
     ri r;
     ri_init(&r, 1, NULL, sv[0], R);
     ri_start(loop, &r);
@@ -457,7 +438,6 @@ static void test_set_events_while_active(void **state)
     assert_int_equal(r.last_revents, W);
     assert_int_equal(r.bad_revents, 0);
     gev__io_stop(loop, &r.w);
-    gevtest_close_pair(sv);
 }
 
 /* -- errors ------------------------------------------------------------------------ */
@@ -476,10 +456,9 @@ static void expect_start_fails(gev__loop *loop, int fd, int events, int err)
 static void test_start_on_invalid_fd_fails(void **state)
 {
     gev__loop *loop = *state;
-    int sv[2];
-    gevtest_socketpair(sv);
     int closed = sv[0];
     close(sv[0]);
+    sv[0] = -1;
     assert_false(gevtest_fd_is_open(closed));
     expect_start_fails(loop, closed, R, EBADF);
     expect_start_fails(loop, -1, R, EBADF);
@@ -501,7 +480,6 @@ static void test_start_on_invalid_fd_fails(void **state)
     assert_int_equal(r.calls, 1);
     assert_int_equal(r.last_revents, R);
     gev__io_stop(loop, &r.w);
-    close(sv[1]);
     gevtest_close_pair(p);
 }
 
@@ -544,8 +522,6 @@ static void *write_later(void *arg)
 static void test_io_wakes_blocked_run(void **state)
 {
     gev__loop *loop = *state;
-    int sv[2];
-    gevtest_socketpair(sv);
     ri r;
     ri_init(&r, 1, NULL, sv[0], R);
     ri_start(loop, &r);
@@ -559,7 +535,6 @@ static void test_io_wakes_blocked_run(void **state)
     assert_le(iterations, 2);               /* it blocked, did not spin */
     assert_int_equal(r.last_revents, R);
     gev__io_stop(loop, &r.w);
-    gevtest_close_pair(sv);
 }
 
 static void test_many_fds(void **state)
@@ -597,20 +572,20 @@ static void test_many_fds(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        GEVTEST_CASE(test_level_triggered_read),
-        GEVTEST_CASE(test_level_triggered_write),
-        GEVTEST_CASE(test_peer_closed_is_readable),
-        GEVTEST_CASE(test_read_and_write_watchers_are_independent),
-        GEVTEST_CASE(test_combined_watcher_gets_both_bits),
-        GEVTEST_CASE(test_many_watchers_on_one_fd_in_start_order),
-        GEVTEST_CASE(test_stop_other_on_same_fd_in_callback),
+        IO_CASE(test_level_triggered_read),
+        IO_CASE(test_level_triggered_write),
+        IO_CASE(test_peer_closed_is_readable),
+        IO_CASE(test_read_and_write_watchers_are_independent),
+        IO_CASE(test_combined_watcher_gets_both_bits),
+        IO_CASE(test_many_watchers_on_one_fd_in_start_order),
+        IO_CASE(test_stop_other_on_same_fd_in_callback),
         GEVTEST_CASE(test_stop_other_on_different_fd_same_poll),
-        GEVTEST_CASE(test_stop_and_free_self_in_callback),
-        GEVTEST_CASE(test_stop_and_free_others_in_callback),
-        GEVTEST_CASE(test_set_events_while_active),
-        GEVTEST_CASE(test_start_on_invalid_fd_fails),
+        IO_CASE(test_stop_and_free_self_in_callback),
+        IO_CASE(test_stop_and_free_others_in_callback),
+        IO_CASE(test_set_events_while_active),
+        IO_CASE(test_start_on_invalid_fd_fails),
         GEVTEST_CASE(test_start_on_regular_file_or_directory_is_eperm),
-        GEVTEST_CASE(test_io_wakes_blocked_run),
+        IO_CASE(test_io_wakes_blocked_run),
         GEVTEST_CASE(test_many_fds),
     };
     return cmocka_run_group_tests_name("loop-io", tests, NULL, NULL);

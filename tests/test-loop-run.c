@@ -1,5 +1,5 @@
-/* tests/test-loop-run.c: gev__loop_run() modes, references, break, prepare
- * hooks, the cached clock, the iteration counter and the backend's name. */
+/* tests/test-loop-run.c: gev__loop_run() modes, references, the cached
+ * clock, the iteration counter and the backend's name. */
 #include "config.h"
 
 #include <ctype.h>
@@ -26,8 +26,6 @@ typedef struct rec {
     int calls;
     uint64_t iter;
     gev__nsec now;
-    int break_at;           /* gev__loop_break() on these call counts */
-    int break_at2;
     gev__nsec spin;         /* busy-wait this long in the callback */
     bool restart_zero;      /* timers: restart with 0 s */
 } rec;
@@ -39,23 +37,19 @@ static void rec_hit(gev__loop *loop, rec *r)
     r->now = gev__loop_now(loop);
     if (r->log != NULL)
         gevtest_rec_push(r->log, r->id);
-    if (r->calls == r->break_at || r->calls == r->break_at2)
-        gev__loop_break(loop);
     if (r->spin > 0)
         gevtest_spin_ns(r->spin);
 }
 
 typedef struct { gev__timer t; rec r; } rtimer;
 typedef struct { gev__io w; rec r; } rio;
-typedef struct { gev__prepare p; rec r; gev__timer *start_zero; gev__prepare *stop;
-                 bool free_self; } rprep;
 
 static void rtimer_cb(gev__loop *loop, gev__timer *t)
 {
     rtimer *x = t->base.data;
     rec_hit(loop, &x->r);
     if (x->r.restart_zero)
-        gev__timer_start(loop, t, 0, 0);
+        gevtest_timer_start(loop, t, 0);
 }
 
 static void rio_cb(gev__loop *loop, gev__io *w, int revents)
@@ -63,20 +57,6 @@ static void rio_cb(gev__loop *loop, gev__io *w, int revents)
     (void)revents;
     rio *x = w->base.data;
     rec_hit(loop, &x->r);
-}
-
-static void rprep_cb(gev__loop *loop, gev__prepare *p)
-{
-    rprep *x = p->base.data;
-    rec_hit(loop, &x->r);
-    if (x->start_zero != NULL)
-        gev__timer_start(loop, x->start_zero, 0, 0);
-    if (x->stop != NULL)
-        gev__prepare_stop(loop, x->stop);
-    if (x->free_self) {
-        gev__prepare_stop(loop, p);
-        free(x);
-    }
 }
 
 static void rtimer_init(rtimer *x, int id, gevtest_rec *log)
@@ -93,15 +73,6 @@ static void rio_init(rio *x, int id, gevtest_rec *log, int fd, int events)
     memset(x, 0, sizeof *x);
     gev__io_init(&x->w, rio_cb, fd, events);
     x->w.base.data = x;
-    x->r.id = id;
-    x->r.log = log;
-}
-
-static void rprep_init(rprep *x, int id, gevtest_rec *log)
-{
-    memset(x, 0, sizeof *x);
-    gev__prepare_init(&x->p, rprep_cb);
-    x->p.base.data = x;
     x->r.id = id;
     x->r.log = log;
 }
@@ -138,7 +109,7 @@ static void test_empty_loop(void **state)
     gev__nsec now = gev__loop_now(loop);
     assert_true(now > 0 && now <= gev__time_monotonic());   /* valid before any run */
     gev__nsec t0 = gev__time_monotonic();
-    assert_int_equal(gev__loop_run(loop, GEV__RUN_DEFAULT), 0);
+    assert_int_equal(gevtest_run_all(loop), 0);
     assert_int_equal(gev__loop_run(loop, GEV__RUN_ONCE), 0);
     assert_int_equal(gev__loop_run(loop, GEV__RUN_NOWAIT), 0);
     assert_lt(elapsed_since(t0), GEVTEST_MS(1000));
@@ -153,11 +124,11 @@ static void test_unref_timer_does_not_keep_run_alive(void **state)
     gev__watcher_set_ref(loop, &long_t.t.base, false);     /* before start */
     gev__nsec t0 = gev__time_monotonic();
     gev__loop_update_now(loop);
-    gev__timer_start(loop, &long_t.t, 10 * GEV__NSEC_PER_SEC, 0);
+    gevtest_timer_start(loop, &long_t.t, 10 * GEV__NSEC_PER_SEC);
     assert_false(gev__loop_alive(loop));
-    gev__timer_start(loop, &short_t.t, GEVTEST_MS(5), 0);
+    gevtest_timer_start(loop, &short_t.t, GEVTEST_MS(5));
     assert_true(gev__loop_alive(loop));
-    assert_int_equal(gev__loop_run(loop, GEV__RUN_DEFAULT), 0);
+    assert_int_equal(gevtest_run_all(loop), 0);
     gev__nsec dt = elapsed_since(t0);
     assert_int_equal(short_t.r.calls, 1);
     assert_int_equal(long_t.r.calls, 0);
@@ -179,14 +150,14 @@ static void test_unref_watcher_still_fires(void **state)
     rtimer_init(&quick, 1, NULL);
     rtimer_init(&keep, 2, NULL);
     rio_init(&io, 3, NULL, sv[0], GEV__READ);
-    gev__timer_start(loop, &quick.t, GEVTEST_MS(1), 0);
+    gevtest_timer_start(loop, &quick.t, GEVTEST_MS(1));
     gev__watcher_set_ref(loop, &quick.t.base, false);       /* while active */
     assert_int_equal(gev__io_start(loop, &io.w), 0);
     gev__watcher_set_ref(loop, &io.w.base, false);
     assert_false(gev__loop_alive(loop));
     assert_true(gevtest_write_byte(sv[1]));
-    gev__timer_start(loop, &keep.t, GEVTEST_MS(50), 0);
-    assert_int_equal(gev__loop_run(loop, GEV__RUN_DEFAULT), 0);  /* io: unref'd */
+    gevtest_timer_start(loop, &keep.t, GEVTEST_MS(50));
+    assert_int_equal(gevtest_run_all(loop), 0);  /* io: unref'd */
     assert_int_equal(quick.r.calls, 1);
     assert_ge(io.r.calls, 1);
     assert_int_equal(keep.r.calls, 1);
@@ -201,7 +172,7 @@ static void test_alive_and_ref_flags(void **state)
     rtimer_init(&a, 1, NULL);
     rtimer_init(&b, 2, NULL);
     assert_false(gev__loop_alive(loop));
-    gev__timer_start(loop, &a.t, 10 * GEV__NSEC_PER_SEC, 0);
+    gevtest_timer_start(loop, &a.t, 10 * GEV__NSEC_PER_SEC);
     assert_true(gev__loop_alive(loop));
     gev__watcher_set_ref(loop, &a.t.base, false);
     assert_false(gev__loop_alive(loop));
@@ -212,13 +183,13 @@ static void test_alive_and_ref_flags(void **state)
     gev__watcher_set_ref(loop, &a.t.base, false);
     assert_false(gev__loop_alive(loop));
 
-    gev__timer_start(loop, &b.t, 10 * GEV__NSEC_PER_SEC, 0);
+    gevtest_timer_start(loop, &b.t, 10 * GEV__NSEC_PER_SEC);
     assert_true(gev__loop_alive(loop));
     gev__timer_stop(loop, &a.t);                /* stopping an unref'd one */
     assert_true(gev__loop_alive(loop));
     gev__timer_stop(loop, &b.t);
     assert_false(gev__loop_alive(loop));
-    gev__timer_start(loop, &a.t, 10 * GEV__NSEC_PER_SEC, 0);  /* keeps its flag */
+    gevtest_timer_start(loop, &a.t, 10 * GEV__NSEC_PER_SEC);  /* keeps its flag */
     assert_false(gev__loop_alive(loop));
     assert_int_equal(gev__loop_run(loop, GEV__RUN_ONCE), 0);
     gev__timer_stop(loop, &a.t);
@@ -232,14 +203,14 @@ static void test_run_return_values(void **state)
     rtimer_init(&a, 1, NULL);
     rtimer_init(&b, 2, NULL);
     gev__loop_update_now(loop);
-    gev__timer_start(loop, &a.t, 0, 0);
-    gev__timer_start(loop, &b.t, GEVTEST_MS(50), 0);
+    gevtest_timer_start(loop, &a.t, 0);
+    gevtest_timer_start(loop, &b.t, GEVTEST_MS(50));
     assert_int_equal(gev__loop_run(loop, GEV__RUN_NOWAIT), 1);   /* b left */
     assert_int_equal(a.r.calls, 1);
     assert_true(gevtest_run_until(loop, &b.r.calls, 1, 2000));
     assert_int_equal(gev__loop_run(loop, GEV__RUN_ONCE), 0);
-    gev__timer_start(loop, &a.t, GEVTEST_MS(3), 0);
-    assert_int_equal(gev__loop_run(loop, GEV__RUN_DEFAULT), 0);  /* until the last fired */
+    gevtest_timer_start(loop, &a.t, GEVTEST_MS(3));
+    assert_int_equal(gevtest_run_all(loop), 0);  /* until the last fired */
     assert_int_equal(a.r.calls, 2);
 }
 
@@ -251,7 +222,7 @@ static void assert_one_iteration_fires(gev__loop *loop, gev__nsec after)
     rtimer_init(&a, 1, NULL);
     gev__nsec t0 = gev__time_monotonic();
     gev__loop_update_now(loop);
-    gev__timer_start(loop, &a.t, after, 0);
+    gevtest_timer_start(loop, &a.t, after);
     uint64_t it = gev__loop_iteration(loop);
     assert_int_equal(gev__loop_run(loop, GEV__RUN_ONCE), 0);
     assert_int_equal(gev__loop_iteration(loop), it + 1);
@@ -288,222 +259,58 @@ static void test_once_waits_through_a_foreign_signal(void **state)
     assert_int_equal(sigaction(SIGUSR2, &old, NULL), 0);
 }
 
+/* What would keep a blocking run waiting: a timer 10 s away and a reader
+ * of a socket nobody writes to (until the case does, through sv[1]). */
+typedef struct { int sv[2]; rtimer t; rio io; } idle_watchers;
+
+static void idle_start(gev__loop *loop, idle_watchers *x)
+{
+    gevtest_socketpair(x->sv);
+    rtimer_init(&x->t, 1, NULL);
+    rio_init(&x->io, 2, NULL, x->sv[0], GEV__READ);
+    gevtest_timer_start(loop, &x->t.t, 10 * GEV__NSEC_PER_SEC);
+    assert_int_equal(gev__io_start(loop, &x->io.w), 0);
+}
+
+static void idle_stop(gev__loop *loop, idle_watchers *x)
+{
+    gev__timer_stop(loop, &x->t.t);
+    gev__io_stop(loop, &x->io.w);
+    gevtest_close_pair(x->sv);
+}
+
 static void test_nowait_never_blocks(void **state)
 {
     gev__loop *loop = *state;
-    int sv[2];
-    gevtest_socketpair(sv);
-    rtimer t;
-    rio io;
-    rtimer_init(&t, 1, NULL);
-    rio_init(&io, 2, NULL, sv[0], GEV__READ);
-    gev__timer_start(loop, &t.t, 10 * GEV__NSEC_PER_SEC, 0);
-    assert_int_equal(gev__io_start(loop, &io.w), 0);
+    idle_watchers x;
+    idle_start(loop, &x);
     gev__nsec t0 = gev__time_monotonic();
     uint64_t it = gev__loop_iteration(loop);
     for (int i = 0; i < 100; i++)
         assert_int_equal(gev__loop_run(loop, GEV__RUN_NOWAIT), 1);
     assert_lt(elapsed_since(t0), GEVTEST_MS(2000));
     assert_int_equal(gev__loop_iteration(loop), it + 100);
-    assert_int_equal(t.r.calls + io.r.calls, 0);
-    gev__timer_stop(loop, &t.t);
-    gev__io_stop(loop, &io.w);
-    gevtest_close_pair(sv);
+    assert_int_equal(x.t.r.calls + x.io.r.calls, 0);
+    idle_stop(loop, &x);
 }
 
 static void test_once_with_nothing_referenced_does_not_block(void **state)
 {
     gev__loop *loop = *state;
-    int sv[2];
-    gevtest_socketpair(sv);
-    rtimer t;
-    rio io;
-    rtimer_init(&t, 1, NULL);
-    rio_init(&io, 2, NULL, sv[0], GEV__READ);
-    gev__timer_start(loop, &t.t, 10 * GEV__NSEC_PER_SEC, 0);
-    assert_int_equal(gev__io_start(loop, &io.w), 0);
-    gev__watcher_set_ref(loop, &t.t.base, false);
-    gev__watcher_set_ref(loop, &io.w.base, false);
+    idle_watchers x;
+    idle_start(loop, &x);
+    gev__watcher_set_ref(loop, &x.t.t.base, false);
+    gev__watcher_set_ref(loop, &x.io.w.base, false);
     gev__nsec t0 = gev__time_monotonic();
     uint64_t it = gev__loop_iteration(loop);
     assert_int_equal(gev__loop_run(loop, GEV__RUN_ONCE), 0);
     assert_int_equal(gev__loop_run(loop, GEV__RUN_ONCE), 0);
     assert_lt(elapsed_since(t0), GEVTEST_MS(1000));
     assert_int_equal(gev__loop_iteration(loop), it + 2);
-    assert_true(gevtest_write_byte(sv[1]));          /* unref'd io still dispatched */
+    assert_true(gevtest_write_byte(x.sv[1]));        /* unref'd io still dispatched */
     assert_int_equal(gev__loop_run(loop, GEV__RUN_ONCE), 0);
-    assert_int_equal(io.r.calls, 1);
-    gev__timer_stop(loop, &t.t);
-    gev__io_stop(loop, &io.w);
-    gevtest_close_pair(sv);
-}
-
-/* -- break --------------------------------------------------------------------------- */
-
-static void test_break_from_callback(void **state)
-{
-    gev__loop *loop = *state;
-    gevtest_rec log;
-    gevtest_rec_init(&log, 64);
-    rtimer r;
-    rtimer_init(&r, 1, &log);
-    r.r.break_at = 3;
-    r.r.break_at2 = 6;
-    gev__timer_start(loop, &r.t, GEVTEST_MS(1), GEVTEST_MS(1));
-    assert_int_equal(gev__loop_run(loop, GEV__RUN_DEFAULT), 1);
-    assert_int_equal(r.r.calls, 3);
-    assert_int_equal(gev__loop_run(loop, GEV__RUN_DEFAULT), 1);  /* break does not stick */
-    assert_int_equal(r.r.calls, 6);
-    gev__timer_stop(loop, &r.t);
-
-    /* the rest of the iteration still runs */
-    rtimer a, b;
-    rtimer_init(&a, 10, &log);
-    rtimer_init(&b, 11, &log);
-    a.r.break_at = 1;
-    gev__timer_start(loop, &a.t, 0, 0);
-    gev__timer_start(loop, &b.t, 0, 0);
-    log.n = 0;
-    assert_int_equal(gev__loop_run(loop, GEV__RUN_DEFAULT), 0);
-    GEVTEST_ASSERT_REC_IS(&log, 10, 11);
-    gevtest_rec_free(&log);
-}
-
-static void test_break_from_io_callback(void **state)
-{
-    gev__loop *loop = *state;
-    int sv[2];
-    gevtest_socketpair(sv);
-    rio io;
-    rio_init(&io, 1, NULL, sv[0], GEV__READ);
-    io.r.break_at = 1;
-    io.r.break_at2 = 2;
-    assert_int_equal(gev__io_start(loop, &io.w), 0);
-    assert_true(gevtest_write_byte(sv[1]));
-    uint64_t it = gev__loop_iteration(loop);
-    assert_int_equal(gev__loop_run(loop, GEV__RUN_DEFAULT), 1);
-    assert_int_equal(io.r.calls, 1);
-    assert_int_equal(gev__loop_iteration(loop), it + 1);        /* after this iteration */
-    assert_int_equal(gev__loop_run(loop, GEV__RUN_DEFAULT), 1);
-    assert_int_equal(io.r.calls, 2);
-    assert_int_equal(gev__loop_iteration(loop), it + 2);
-    gev__io_stop(loop, &io.w);
-    gevtest_close_pair(sv);
-}
-
-/* -- prepare ------------------------------------------------------------------------ */
-
-static void test_prepare_runs_first_in_start_order(void **state)
-{
-    gev__loop *loop = *state;
-    int sv[2];
-    gevtest_socketpair(sv);
-    gevtest_rec log;
-    gevtest_rec_init(&log, 64);
-    rprep p1, p2, p3;
-    rprep_init(&p1, 1, &log);
-    rprep_init(&p2, 2, &log);
-    rprep_init(&p3, 3, &log);
-    rio io;
-    rio_init(&io, 10, &log, sv[0], GEV__READ);
-    rtimer t;
-    rtimer_init(&t, 20, &log);
-    t.r.restart_zero = true;
-    gev__prepare_start(loop, &p1.p);
-    gev__prepare_start(loop, &p2.p);
-    gev__prepare_start(loop, &p3.p);
-    assert_true(p1.p.base.active);
-    assert_int_equal(gev__io_start(loop, &io.w), 0);
-    gev__timer_start(loop, &t.t, 0, 0);
-    assert_true(gevtest_write_byte(sv[1]));          /* level-triggered: every time */
-    assert_int_equal(log.n, 0);                 /* not inside start */
-    for (int i = 0; i < 3; i++)
-        gev__loop_run(loop, GEV__RUN_ONCE);
-    /* ONCE is one iteration: each run shows the whole order of one */
-    GEVTEST_ASSERT_REC_IS(&log, 1, 2, 3, 10, 20, 1, 2, 3, 10, 20, 1, 2, 3, 10, 20);
-
-    gev__prepare_stop(loop, &p1.p);             /* restart: goes last */
-    gev__prepare_start(loop, &p1.p);
-    log.n = 0;
-    gev__loop_run(loop, GEV__RUN_ONCE);
-    GEVTEST_ASSERT_REC_IS(&log, 2, 3, 1, 10, 20);
-    gev__prepare_stop(loop, &p1.p);
-    gev__prepare_stop(loop, &p2.p);
-    gev__prepare_stop(loop, &p3.p);
-    gev__io_stop(loop, &io.w);
-    gev__timer_stop(loop, &t.t);
-    assert_false(p1.p.base.active);
-    log.n = 0;
-    gev__loop_run(loop, GEV__RUN_NOWAIT);
-    assert_int_equal(log.n, 0);
-    gevtest_rec_free(&log);
-    gevtest_close_pair(sv);
-}
-
-static void test_prepare_stop_and_free_in_callbacks(void **state)
-{
-    gev__loop *loop = *state;
-    gevtest_rec log;
-    gevtest_rec_init(&log, 64);
-    rprep *p1 = malloc(sizeof *p1), *p2 = malloc(sizeof *p2);
-    rprep *p3 = malloc(sizeof *p3), *p4 = malloc(sizeof *p4);
-    assert_true(p1 && p2 && p3 && p4);
-    rprep_init(p1, 1, &log);
-    rprep_init(p2, 2, &log);
-    rprep_init(p3, 3, &log);
-    rprep_init(p4, 4, &log);
-    p1->stop = &p3->p;                          /* p1 stops p3 (later in the list) */
-    p2->free_self = true;                       /* p2 stops and frees itself */
-    rtimer keep;
-    rtimer_init(&keep, 9, NULL);
-    keep.r.restart_zero = true;                 /* every poll non-blocking */
-    gev__timer_start(loop, &keep.t, 0, 0);
-    gev__prepare_start(loop, &p1->p);
-    gev__prepare_start(loop, &p2->p);
-    gev__prepare_start(loop, &p3->p);
-    gev__prepare_start(loop, &p4->p);
-    gev__loop_run(loop, GEV__RUN_ONCE);
-    GEVTEST_ASSERT_REC_IS(&log, 1, 2, 4);
-    assert_false(p3->p.base.active);
-    gev__loop_run(loop, GEV__RUN_ONCE);
-    GEVTEST_ASSERT_REC_IS(&log, 1, 2, 4, 1, 4);
-    gev__prepare_stop(loop, &p1->p);
-    gev__prepare_stop(loop, &p4->p);
-    gev__timer_stop(loop, &keep.t);
-    free(p1);
-    free(p3);
-    free(p4);
-    gevtest_rec_free(&log);
-}
-
-static void test_zero_timer_from_prepare_makes_poll_nonblocking(void **state)
-{
-    gev__loop *loop = *state;
-    int sv[2];
-    gevtest_socketpair(sv);
-    rio idle;                                   /* referenced, never ready */
-    rio_init(&idle, 1, NULL, sv[0], GEV__READ);
-    assert_int_equal(gev__io_start(loop, &idle.w), 0);
-    rtimer watchdog, zero;
-    rtimer_init(&watchdog, 2, NULL);
-    rtimer_init(&zero, 3, NULL);
-    gev__timer_start(loop, &watchdog.t, 3 * GEV__NSEC_PER_SEC, 0);
-    rprep p;
-    rprep_init(&p, 4, NULL);
-    p.start_zero = &zero.t;
-    gev__prepare_start(loop, &p.p);
-    for (int i = 1; i <= 3; i++) {
-        gev__nsec t0 = gev__time_monotonic();
-        assert_int_equal(gev__loop_run(loop, GEV__RUN_ONCE), 1);
-        assert_lt(elapsed_since(t0), GEVTEST_MS(1000));
-        assert_int_equal(p.r.calls, i);
-        assert_int_equal(zero.r.calls, i);      /* fired in the same iteration */
-    }
-    assert_int_equal(watchdog.r.calls, 0);
-    gev__prepare_stop(loop, &p.p);
-    gev__timer_stop(loop, &watchdog.t);
-    gev__io_stop(loop, &idle.w);
-    gevtest_close_pair(sv);
+    assert_int_equal(x.io.r.calls, 1);
+    idle_stop(loop, &x);
 }
 
 /* -- the cached clock and the iteration counter ---------------------------------------- */
@@ -515,8 +322,8 @@ static void test_now_is_cached_within_a_batch(void **state)
     rtimer_init(&a, 1, NULL);
     rtimer_init(&b, 2, NULL);
     a.r.spin = GEVTEST_MS(3);                        /* real time moves on ... */
-    gev__timer_start(loop, &a.t, 0, 0);
-    gev__timer_start(loop, &b.t, 0, 0);
+    gevtest_timer_start(loop, &a.t, 0);
+    gevtest_timer_start(loop, &b.t, 0);
     gev__loop_run(loop, GEV__RUN_NOWAIT);
     assert_int_equal(a.r.calls, 1);
     assert_int_equal(b.r.calls, 1);
@@ -548,7 +355,7 @@ static void test_now_read_after_the_poll(void **state)
     rtimer_init(&t, 2, NULL);
     assert_int_equal(gev__io_start(loop, &io.w), 0);
     gev__nsec n0 = gev__loop_update_now(loop);
-    gev__timer_start(loop, &t.t, 0, 0);
+    gevtest_timer_start(loop, &t.t, 0);
     gevtest_sleep_ns(GEVTEST_MS(3));
     assert_true(gevtest_write_byte(sv[1]));
     gev__loop_run(loop, GEV__RUN_ONCE);
@@ -569,22 +376,18 @@ static void test_iteration_counter(void **state)
     gev__loop_run(loop, GEV__RUN_ONCE);
     assert_int_equal(gev__loop_iteration(loop), 2);
 
-    rtimer keep;                                /* referenced, far away */
-    rtimer_init(&keep, 1, NULL);
-    gev__timer_start(loop, &keep.t, 10 * GEV__NSEC_PER_SEC, 0);
-    rtimer zero;
-    rtimer_init(&zero, 2, NULL);
-    rprep p;
-    rprep_init(&p, 3, NULL);
-    p.start_zero = &zero.t;                     /* no iteration blocks */
-    p.r.break_at = 5;
-    gev__prepare_start(loop, &p.p);
-    assert_int_equal(gev__loop_run(loop, GEV__RUN_DEFAULT), 1);
-    assert_int_equal(p.r.calls, 5);
+
+    rtimer zero;                                /* restarts itself with 0 s */
+    rtimer_init(&zero, 1, NULL);
+    zero.r.restart_zero = true;
+    gevtest_timer_start(loop, &zero.t, 0);
+    for (int i = 1; i <= 5; i++) {
+        assert_int_equal(gev__loop_run(loop, GEV__RUN_ONCE), 1);
+        assert_int_equal(zero.r.calls, i);
+        assert_int_equal(zero.r.iter, (uint64_t)2 + i);    /* its callback sees the new count */
+    }
     assert_int_equal(gev__loop_iteration(loop), 7);
-    assert_int_equal(zero.r.calls, 5);
-    gev__prepare_stop(loop, &p.p);
-    gev__timer_stop(loop, &keep.t);
+    gev__timer_stop(loop, &zero.t);
 }
 
 int main(void)
@@ -600,11 +403,6 @@ int main(void)
         GEVTEST_CASE(test_once_waits_through_a_foreign_signal),
         GEVTEST_CASE(test_nowait_never_blocks),
         GEVTEST_CASE(test_once_with_nothing_referenced_does_not_block),
-        GEVTEST_CASE(test_break_from_callback),
-        GEVTEST_CASE(test_break_from_io_callback),
-        GEVTEST_CASE(test_prepare_runs_first_in_start_order),
-        GEVTEST_CASE(test_prepare_stop_and_free_in_callbacks),
-        GEVTEST_CASE(test_zero_timer_from_prepare_makes_poll_nonblocking),
         GEVTEST_CASE(test_now_is_cached_within_a_batch),
         GEVTEST_CASE(test_now_read_after_the_poll),
         GEVTEST_CASE(test_iteration_counter),

@@ -393,16 +393,18 @@ static void test_child_exit_status(void **state)
     assert_int_equal(errno, ECHILD);
 }
 
+static int pause_forever(void *arg)
+{
+    (void)arg;
+    for (;;)
+        pause();
+    return 0;   /* not reached */
+}
+
 static void test_child_killed_by_signal(void **state)
 {
     gev__loop *loop = *state;
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_ge(pid, 0);
-    if (pid == 0) {
-        for (;;)
-            pause();
-    }
+    pid_t pid = gevtest_fork(pause_forever, NULL);
     rc r;
     rc_init(&r, pid);
     int start = gev__child_start(loop, &r.c);

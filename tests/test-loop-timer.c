@@ -1,8 +1,8 @@
 /* tests/test-loop-timer.c: the timer heap of core/loop.h.
  *
  * Order is (deadline, start order) under both backends; 0 s timers never fire
- * synchronously nor in the dispatch that started them; repeating timers do
- * not drift; resolution is 1 ms or better.  Timing checks are lower bounds
+ * synchronously nor in the dispatch that started them; resolution is 1 ms
+ * or better.  Timing checks are lower bounds
  * (never early) and generous upper bounds only. */
 #include "config.h"
 
@@ -51,6 +51,14 @@ static void rt_init(rt *r, int id, gevtest_rec *log)
     r->log = log;
 }
 
+/* A case's three timers: ids 1, 2, 3 in that order. */
+static void rt_init_abc(rt *a, rt *b, rt *c, gevtest_rec *log)
+{
+    rt_init(a, 1, log);
+    rt_init(b, 2, log);
+    rt_init(c, 3, log);
+}
+
 /* A small deterministic PRNG, so a failure reproduces. */
 static uint32_t rng_next(uint64_t *s)
 {
@@ -82,7 +90,7 @@ static void test_time_helpers(void **state)
 
 /* -- start / stop / count -------------------------------------------------- */
 
-static void test_start_counts_from_cached_now(void **state)
+static void test_start_keeps_the_deadline(void **state)
 {
     gev__loop *loop = *state;
     rt a;
@@ -92,11 +100,9 @@ static void test_start_counts_from_cached_now(void **state)
 
     gev__nsec now = gev__loop_update_now(loop);
     assert_int_equal(gev__loop_now(loop), now);
-    gevtest_spin_ns(GEVTEST_MS(2));                       /* the cache is now stale */
-    gev__timer_start(loop, &a.t, GEVTEST_MS(10), 0);
+    gev__timer_start_at(loop, &a.t, now + GEVTEST_MS(10));
     assert_true(a.t.base.active);
     assert_int_equal(a.t.deadline, now + GEVTEST_MS(10));
-    assert_int_equal(a.t.repeat, 0);
     assert_int_equal(gev__loop_timer_count(loop), 1);
 
     gev__timer_stop(loop, &a.t);
@@ -116,10 +122,10 @@ static void test_timer_count(void **state)
     assert_non_null(ts);
     for (int i = 0; i < N; i++) {
         rt_init(&ts[i], i, NULL);
-        gev__timer_start(loop, &ts[i].t, GEVTEST_MS(1000 + i), 0);
+        gevtest_timer_start(loop, &ts[i].t, GEVTEST_MS(1000 + i));
         assert_int_equal(gev__loop_timer_count(loop), (size_t)i + 1);
     }
-    gev__timer_start(loop, &ts[5].t, GEVTEST_MS(1), 0);      /* restart: no new entry */
+    gevtest_timer_start(loop, &ts[5].t, GEVTEST_MS(1));      /* restart: no new entry */
     assert_int_equal(gev__loop_timer_count(loop), N);
     for (int i = 0; i < N; i += 2)
         gev__timer_stop(loop, &ts[i].t);
@@ -136,20 +142,19 @@ static void test_equal_deadlines_fire_in_start_order(void **state)
 {
     gev__loop *loop = *state;
     enum { N = 1000 };
-    gevtest_rec log;
-    gevtest_rec_init(&log, N);
+    gevtest_rec *log = &gevtest_caselog;
     rt *ts = calloc(N, sizeof *ts);
     assert_non_null(ts);
     for (int i = 0; i < N; i++) {
-        rt_init(&ts[i], i, &log);
-        gev__timer_start(loop, &ts[i].t, GEVTEST_MS(1), 0);
+        rt_init(&ts[i], i, log);
+        gevtest_timer_start(loop, &ts[i].t, GEVTEST_MS(1));
     }
     assert_true(gevtest_run_until(loop, &ts[N - 1].fired, 1, 5000));
     int *exp = malloc(N * sizeof *exp);
     assert_non_null(exp);
     for (int i = 0; i < N; i++)
         exp[i] = i;
-    GEVTEST_ASSERT_REC(&log, exp, N);
+    GEVTEST_ASSERT_REC(log, exp, N);
     for (int i = 0; i < N; i++) {
         assert_int_equal(ts[i].fired, 1);
         assert_false(ts[i].t.base.active);
@@ -158,21 +163,19 @@ static void test_equal_deadlines_fire_in_start_order(void **state)
     assert_int_equal(gev__loop_timer_count(loop), 0);
     free(exp);
     free(ts);
-    gevtest_rec_free(&log);
 }
 
 static void test_mixed_delays_with_ties(void **state)
 {
     gev__loop *loop = *state;
     enum { N = 60 };
-    gevtest_rec log;
-    gevtest_rec_init(&log, N);
+    gevtest_rec *log = &gevtest_caselog;
     rt ts[N];
     int delay[N];
     for (int i = 0; i < N; i++) {
         delay[i] = (i * 7) % 5;             /* 0..4 ms, 12 of each */
-        rt_init(&ts[i], i, &log);
-        gev__timer_start(loop, &ts[i].t, GEVTEST_MS(delay[i]), 0);
+        rt_init(&ts[i], i, log);
+        gevtest_timer_start(loop, &ts[i].t, GEVTEST_MS(delay[i]));
     }
     /* expected: by delay, ties by start order */
     int exp[N], k = 0;
@@ -181,9 +184,8 @@ static void test_mixed_delays_with_ties(void **state)
             if (delay[i] == d)
                 exp[k++] = i;
     assert_int_equal(k, N);
-    assert_true(gevtest_run_until_recorded(loop, &log, N, 5000));
-    GEVTEST_ASSERT_REC(&log, exp, N);
-    gevtest_rec_free(&log);
+    assert_true(gevtest_run_until_recorded(loop, log, N, 5000));
+    GEVTEST_ASSERT_REC(log, exp, N);
 }
 
 /* Deadlines in increasing order take the O(1) in-order run, others the
@@ -192,12 +194,11 @@ static void test_in_order_run_mixed_with_heap(void **state)
 {
     gev__loop *loop = *state;
     enum { N = 16 };
-    gevtest_rec log;
-    gevtest_rec_init(&log, N);
+    gevtest_rec *log = &gevtest_caselog;
     rt ts[N];
     gev__nsec now = gev__loop_update_now(loop);
     for (int i = 0; i < N; i++)
-        rt_init(&ts[i], i, &log);
+        rt_init(&ts[i], i, log);
     for (int i = 0; i < 10; i++)                /* 10..19 ms: the run */
         gev__timer_start_at(loop, &ts[i].t, now + GEVTEST_MS(10 + i));
     for (int i = 10; i < 15; i++)               /* 1, 3, 5, 7, 9 ms: the heap */
@@ -210,10 +211,9 @@ static void test_in_order_run_mixed_with_heap(void **state)
     assert_int_equal(gev__loop_timer_count(loop), 14);
     const int exp[] = { 10, 8, 11, 13, 14, 0, 1, 3, 4, 6, 15, 7, 9, 12 };
     enum { M = sizeof exp / sizeof exp[0] };
-    assert_true(gevtest_run_until_recorded(loop, &log, M, 5000));
-    GEVTEST_ASSERT_REC(&log, exp, M);
+    assert_true(gevtest_run_until_recorded(loop, log, M, 5000));
+    GEVTEST_ASSERT_REC(log, exp, M);
     assert_int_equal(gev__loop_timer_count(loop), 0);
-    gevtest_rec_free(&log);
 }
 
 static void test_zero_delay_not_synchronous(void **state)
@@ -221,7 +221,7 @@ static void test_zero_delay_not_synchronous(void **state)
     gev__loop *loop = *state;
     rt a;
     rt_init(&a, 0, NULL);
-    gev__timer_start(loop, &a.t, 0, 0);
+    gevtest_timer_start(loop, &a.t, 0);
     assert_int_equal(a.fired, 0);              /* not inside start */
     assert_true(a.t.base.active);
     assert_int_equal(gev__loop_timer_count(loop), 1);
@@ -236,7 +236,7 @@ static void test_zero_delay_not_synchronous(void **state)
 
 static void start_other_zero(gev__loop *loop, rt *self)
 {
-    gev__timer_start(loop, &self->other->t, 0, 0);
+    gevtest_timer_start(loop, &self->other->t, 0);
 }
 
 static void start_other_in_past(gev__loop *loop, rt *self)
@@ -244,16 +244,21 @@ static void start_other_in_past(gev__loop *loop, rt *self)
     gev__timer_start_at(loop, &self->other->t, gev__loop_now(loop) - GEV__NSEC_PER_SEC);
 }
 
-static void check_started_in_dispatch(gev__loop *loop, void (*action)(gev__loop *, rt *))
+/* a's callback (re)starts b with action; b_due: b was due in the same
+ * dispatch already.  Either way b fires in the next iteration, not in a's.
+ * In a GEVTEST_LOG_CASE. */
+static void check_started_in_dispatch(gev__loop *loop, void (*action)(gev__loop *, rt *),
+                                      bool b_due)
 {
-    gevtest_rec log;
-    gevtest_rec_init(&log, 8);
+    gevtest_rec *log = &gevtest_caselog;
     rt a, b;
-    rt_init(&a, 1, &log);
-    rt_init(&b, 2, &log);
+    rt_init(&a, 1, log);
+    rt_init(&b, 2, log);
     a.action = action;
     a.other = &b;
-    gev__timer_start(loop, &a.t, 0, 0);
+    gevtest_timer_start(loop, &a.t, 0);
+    if (b_due)
+        gevtest_timer_start(loop, &b.t, 0);
     assert_int_equal(gev__loop_run(loop, GEV__RUN_NOWAIT), 1);  /* b is active */
     assert_int_equal(a.fired, 1);
     assert_int_equal(b.fired, 0);              /* not in the same dispatch */
@@ -261,23 +266,22 @@ static void check_started_in_dispatch(gev__loop *loop, void (*action)(gev__loop 
     assert_int_equal(gev__loop_run(loop, GEV__RUN_NOWAIT), 0);
     assert_int_equal(b.fired, 1);
     assert_int_equal(b.iter, a.iter + 1);      /* the next iteration */
-    GEVTEST_ASSERT_REC_IS(&log, 1, 2);
-    gevtest_rec_free(&log);
+    GEVTEST_ASSERT_REC_IS(log, 1, 2);
 }
 
 static void test_zero_delay_from_callback_fires_next_iteration(void **state)
 {
-    check_started_in_dispatch(*state, start_other_zero);
+    check_started_in_dispatch(*state, start_other_zero, false);
 }
 
 static void test_past_deadline_from_callback_fires_next_iteration(void **state)
 {
-    check_started_in_dispatch(*state, start_other_in_past);
+    check_started_in_dispatch(*state, start_other_in_past, false);
 }
 
 static void restart_self_zero(gev__loop *loop, rt *self)
 {
-    gev__timer_start(loop, &self->t, 0, 0);
+    gevtest_timer_start(loop, &self->t, 0);
 }
 
 static void test_self_restart_fires_once_per_iteration(void **state)
@@ -286,7 +290,7 @@ static void test_self_restart_fires_once_per_iteration(void **state)
     rt a;
     rt_init(&a, 0, NULL);
     a.action = restart_self_zero;
-    gev__timer_start(loop, &a.t, 0, 0);
+    gevtest_timer_start(loop, &a.t, 0);
     for (int i = 1; i <= 5; i++) {
         assert_int_equal(gev__loop_run(loop, GEV__RUN_NOWAIT), 1);
         assert_int_equal(a.fired, i);
@@ -304,25 +308,21 @@ static void stop_other(gev__loop *loop, rt *self)
 static void test_stop_in_callback_prevents_due_timer(void **state)
 {
     gev__loop *loop = *state;
-    gevtest_rec log;
-    gevtest_rec_init(&log, 8);
+    gevtest_rec *log = &gevtest_caselog;
     rt a, b, c;
-    rt_init(&a, 1, &log);
-    rt_init(&b, 2, &log);
-    rt_init(&c, 3, &log);
+    rt_init_abc(&a, &b, &c, log);
     a.action = stop_other;
     a.other = &b;
-    gev__timer_start(loop, &a.t, GEVTEST_MS(1), 0);
-    gev__timer_start(loop, &b.t, GEVTEST_MS(1), 0);
-    gev__timer_start(loop, &c.t, GEVTEST_MS(2), 0);
+    gevtest_timer_start(loop, &a.t, GEVTEST_MS(1));
+    gevtest_timer_start(loop, &b.t, GEVTEST_MS(1));
+    gevtest_timer_start(loop, &c.t, GEVTEST_MS(2));
     gevtest_sleep_ns(GEVTEST_MS(4));                      /* all three due in one iteration */
     assert_int_equal(gev__loop_run(loop, GEV__RUN_NOWAIT), 0);
-    GEVTEST_ASSERT_REC_IS(&log, 1, 3);
+    GEVTEST_ASSERT_REC_IS(log, 1, 3);
     assert_int_equal(b.fired, 0);
     assert_false(b.t.base.active);
     assert_int_equal(a.iter, c.iter);
     assert_int_equal(gev__loop_timer_count(loop), 0);
-    gevtest_rec_free(&log);
 }
 
 static void stop_free_other(gev__loop *loop, rt *self)
@@ -332,8 +332,11 @@ static void stop_free_other(gev__loop *loop, rt *self)
     self->other = NULL;
 }
 
+/* Restarts itself; on its third firing stops itself while active again,
+ * and frees itself. */
 static void stop_free_self(gev__loop *loop, rt *self)
 {
+    gevtest_timer_start(loop, &self->t, GEVTEST_MS(1));
     if (self->fired == 3) {
         gevtest_rec_push(self->log, -1);
         gev__timer_stop(loop, &self->t);
@@ -344,134 +347,81 @@ static void stop_free_self(gev__loop *loop, rt *self)
 static void test_stop_and_free_in_callbacks(void **state)
 {
     gev__loop *loop = *state;
-    gevtest_rec log;
-    gevtest_rec_init(&log, 16);
+    gevtest_rec *log = &gevtest_caselog;
     rt *a = malloc(sizeof *a), *b = malloc(sizeof *b), *c = malloc(sizeof *c);
     assert_true(a && b && c);
-    rt_init(a, 1, &log);
-    rt_init(b, 2, &log);
-    rt_init(c, 3, &log);
+    rt_init(a, 1, log);
+    rt_init(b, 2, log);
+    rt_init(c, 3, log);
     a->action = stop_free_other;               /* a frees b, due in the same dispatch */
     a->other = b;
-    c->action = stop_free_self;                /* c (repeating) frees itself */
-    gev__timer_start(loop, &a->t, 0, 0);
-    gev__timer_start(loop, &b->t, 0, 0);
-    gev__timer_start(loop, &c->t, 0, GEVTEST_MS(1));
-    assert_true(gevtest_run_until_recorded(loop, &log, 5, 5000));
+    c->action = stop_free_self;                /* c (restarting) frees itself */
+    gevtest_timer_start(loop, &a->t, 0);
+    gevtest_timer_start(loop, &b->t, 0);
+    gevtest_timer_start(loop, &c->t, 0);
+    assert_true(gevtest_run_until_recorded(loop, log, 5, 5000));
     /* first dispatch: a, c (b stopped and freed by a); c twice more, then -1 */
-    GEVTEST_ASSERT_REC_IS(&log, 1, 3, 3, 3, -1);
+    GEVTEST_ASSERT_REC_IS(log, 1, 3, 3, 3, -1);
     assert_int_equal(gev__loop_timer_count(loop), 0);
     assert_int_equal(gev__loop_run(loop, GEV__RUN_NOWAIT), 0);
-    assert_int_equal(log.n, 5);
+    assert_int_equal(log->n, 5);
     free(a);
-    gevtest_rec_free(&log);
 }
 
 static void test_restart_moves_active_timer(void **state)
 {
     gev__loop *loop = *state;
-    gevtest_rec log;
-    gevtest_rec_init(&log, 8);
+    gevtest_rec *log = &gevtest_caselog;
     rt a, b, c;
-    rt_init(&a, 1, &log);
-    rt_init(&b, 2, &log);
-    rt_init(&c, 3, &log);
-    gev__timer_start(loop, &a.t, GEVTEST_MS(1), 0);
-    gev__timer_start(loop, &b.t, GEVTEST_MS(2), 0);
-    gev__timer_start(loop, &c.t, GEVTEST_MS(10000), 0);
-    gev__timer_start(loop, &a.t, GEVTEST_MS(3), 0);   /* later: after b */
+    rt_init_abc(&a, &b, &c, log);
+    gevtest_timer_start(loop, &a.t, GEVTEST_MS(1));
+    gevtest_timer_start(loop, &b.t, GEVTEST_MS(2));
+    gevtest_timer_start(loop, &c.t, GEVTEST_MS(10000));
+    gevtest_timer_start(loop, &a.t, GEVTEST_MS(3));   /* later: after b */
     assert_int_equal(a.t.deadline, gev__loop_now(loop) + GEVTEST_MS(3));
-    gev__timer_start(loop, &c.t, 0, 0);          /* earlier: first */
+    gevtest_timer_start(loop, &c.t, 0);          /* earlier: first */
     assert_int_equal(gev__loop_timer_count(loop), 3);
-    assert_true(gevtest_run_until_recorded(loop, &log, 3, 5000));
-    GEVTEST_ASSERT_REC_IS(&log, 3, 2, 1);
+    assert_true(gevtest_run_until_recorded(loop, log, 3, 5000));
+    GEVTEST_ASSERT_REC_IS(log, 3, 2, 1);
     assert_int_equal(gev__loop_run(loop, GEV__RUN_NOWAIT), 0);
-    assert_int_equal(log.n, 3);                  /* each once */
-    gevtest_rec_free(&log);
+    assert_int_equal(log->n, 3);                  /* each once */
 }
 
 static void test_restart_due_timer_in_callback_defers_it(void **state)
 {
-    gev__loop *loop = *state;
-    gevtest_rec log;
-    gevtest_rec_init(&log, 8);
-    rt a, b;
-    rt_init(&a, 1, &log);
-    rt_init(&b, 2, &log);
-    a.action = start_other_zero;
-    a.other = &b;
-    gev__timer_start(loop, &a.t, 0, 0);
-    gev__timer_start(loop, &b.t, 0, 0);
-    assert_int_equal(gev__loop_run(loop, GEV__RUN_NOWAIT), 1);
-    GEVTEST_ASSERT_REC_IS(&log, 1);                  /* b was moved out of this dispatch */
-    assert_int_equal(gev__loop_run(loop, GEV__RUN_NOWAIT), 0);
-    GEVTEST_ASSERT_REC_IS(&log, 1, 2);
-    assert_int_equal(b.iter, a.iter + 1);
-    gevtest_rec_free(&log);
-}
-
-static void test_timer_again(void **state)
-{
-    gev__loop *loop = *state;
-    rt r, o;
-    rt_init(&r, 1, NULL);
-    rt_init(&o, 2, NULL);
-    gev__timer_start(loop, &r.t, GEVTEST_MS(10000), GEVTEST_MS(20));
-    assert_int_equal(r.t.repeat, GEVTEST_MS(20));
-    gevtest_spin_ns(GEVTEST_MS(2));
-    gev__timer_again(loop, &r.t);               /* repeat from now */
-    assert_true(r.t.base.active);
-    const gev__nsec da = r.t.deadline;
-    assert_int_equal(da, gev__loop_now(loop) + GEVTEST_MS(20));
-    assert_int_equal(gev__loop_timer_count(loop), 1);
-    assert_true(gevtest_run_until(loop, &r.fired, 1, 5000));
-    assert_ge(r.now, da);
-    assert_true(gevtest_run_until(loop, &r.fired, 2, 5000));
-    assert_true(r.t.base.active);               /* still repeating */
-
-    gev__timer_start(loop, &o.t, GEVTEST_MS(10000), 0);
-    assert_int_equal(gev__loop_timer_count(loop), 2);
-    gev__timer_again(loop, &o.t);               /* one-shot: stops */
-    assert_false(o.t.base.active);
-    assert_int_equal(gev__loop_timer_count(loop), 1);
-    gev__timer_stop(loop, &r.t);
-    assert_int_equal(gev__loop_timer_count(loop), 0);
-    assert_int_equal(o.fired, 0);
+    check_started_in_dispatch(*state, start_other_zero, true);
 }
 
 static void test_start_at(void **state)
 {
     gev__loop *loop = *state;
-    gevtest_rec log;
-    gevtest_rec_init(&log, 8);
+    gevtest_rec *log = &gevtest_caselog;
     rt t1, t2, t3, t4;
-    rt_init(&t1, 1, &log);
-    rt_init(&t2, 2, &log);
-    rt_init(&t3, 3, &log);
-    rt_init(&t4, 4, &log);
+    rt_init(&t1, 1, log);
+    rt_init(&t2, 2, log);
+    rt_init(&t3, 3, log);
+    rt_init(&t4, 4, log);
     gev__nsec now = gev__loop_update_now(loop);
-    gev__timer_start(loop, &t1.t, GEVTEST_MS(100), GEVTEST_MS(5));   /* becomes one-shot */
-    gev__timer_start_at(loop, &t1.t, now + GEVTEST_MS(3));
+    gev__timer_start_at(loop, &t1.t, now + GEVTEST_MS(100));
+    gev__timer_start_at(loop, &t1.t, now + GEVTEST_MS(3));     /* moved */
     gev__timer_start_at(loop, &t2.t, now + GEVTEST_MS(1));
     gev__timer_start_at(loop, &t3.t, now + GEVTEST_MS(1));
     gev__timer_start_at(loop, &t4.t, now - GEV__NSEC_PER_SEC);
     assert_int_equal(t1.t.deadline, now + GEVTEST_MS(3));
-    assert_int_equal(t1.t.repeat, 0);
     assert_int_equal(t2.t.deadline, now + GEVTEST_MS(1));
     assert_int_equal(t4.t.deadline, now - GEV__NSEC_PER_SEC);
     assert_int_equal(gev__loop_timer_count(loop), 4);
-    assert_int_equal(log.n, 0);
+    assert_int_equal(log->n, 0);
     gev__loop_run(loop, GEV__RUN_NOWAIT);
-    assert_ge(log.n, 1);                    /* the past one: next iteration */
-    assert_int_equal(log.v[0], 4);
-    assert_true(gevtest_run_until_recorded(loop, &log, 4, 5000));
-    GEVTEST_ASSERT_REC_IS(&log, 4, 2, 3, 1);
+    assert_ge(log->n, 1);                    /* the past one: next iteration */
+    assert_int_equal(log->v[0], 4);
+    assert_true(gevtest_run_until_recorded(loop, log, 4, 5000));
+    GEVTEST_ASSERT_REC_IS(log, 4, 2, 3, 1);
     assert_ge(t1.mono, now + GEVTEST_MS(3));
     gevtest_sleep_ns(GEVTEST_MS(10));
     assert_int_equal(gev__loop_run(loop, GEV__RUN_NOWAIT), 0);
-    assert_int_equal(log.n, 4);                 /* all one-shot */
+    assert_int_equal(log->n, 4);                 /* all one-shot */
     assert_int_equal(gev__loop_timer_count(loop), 0);
-    gevtest_rec_free(&log);
 }
 
 /* -- the heap under random load ------------------------------------------- */
@@ -495,16 +445,15 @@ static void test_heap_random_deadlines_one_dispatch(void **state)
     gev__loop *loop = *state;
     enum { N = 3000 };
     uint64_t seed = 12345;
-    gevtest_rec log;
-    gevtest_rec_init(&log, N);
+    gevtest_rec *log = &gevtest_caselog;
     rt *ts = calloc(N, sizeof *ts);
     uint64_t *order = calloc(N, sizeof *order);
     bool *live = calloc(N, sizeof *live);
     assert_true(ts && order && live);
     uint64_t starts = 0;
     for (int i = 0; i < N; i++) {
-        rt_init(&ts[i], i, &log);
-        gev__timer_start(loop, &ts[i].t, GEVTEST_US(100) * (rng_next(&seed) % 50), 0);
+        rt_init(&ts[i], i, log);
+        gevtest_timer_start(loop, &ts[i].t, GEVTEST_US(100) * (rng_next(&seed) % 50));
         order[i] = starts++;
         live[i] = true;
     }
@@ -517,7 +466,7 @@ static void test_heap_random_deadlines_one_dispatch(void **state)
             live[i] = false;
             break;
         default:
-            gev__timer_start(loop, &ts[i].t, GEVTEST_US(100) * (rng_next(&seed) % 50), 0);
+            gevtest_timer_start(loop, &ts[i].t, GEVTEST_US(100) * (rng_next(&seed) % 50));
             order[i] = starts++;
             live[i] = true;
             break;
@@ -541,14 +490,13 @@ static void test_heap_random_deadlines_one_dispatch(void **state)
         exp[j] = keys[j].idx;
     gevtest_sleep_ns(GEVTEST_MS(6));                      /* every deadline is now past */
     assert_int_equal(gev__loop_run(loop, GEV__RUN_NOWAIT), 0);
-    GEVTEST_ASSERT_REC(&log, exp, nlive);
+    GEVTEST_ASSERT_REC(log, exp, nlive);
     assert_int_equal(gev__loop_timer_count(loop), 0);
     free(exp);
     free(keys);
     free(live);
     free(order);
     free(ts);
-    gevtest_rec_free(&log);
 }
 
 /* Over many iterations, with callbacks stopping random pending timers. */
@@ -611,7 +559,7 @@ static void test_heap_random_deadlines_over_iterations(void **state)
     for (int i = 0; i < N; i++) {   /* started in index order: index = start order */
         rt_init(&h.ts[i], i, NULL);
         h.ts[i].action = heap_run_action;
-        gev__timer_start(loop, &h.ts[i].t, GEVTEST_US(250) * (rng_next(&h.seed) % 80), 0);
+        gevtest_timer_start(loop, &h.ts[i].t, GEVTEST_US(250) * (rng_next(&h.seed) % 80));
     }
     assert_true(gevtest_run_until_pred(loop, heap_run_done, &h, 5000));
     assert_int_equal(gev__loop_timer_count(loop), 0);
@@ -629,52 +577,6 @@ static void test_heap_random_deadlines_over_iterations(void **state)
     free(h.ts);
 }
 
-/* -- repeating: no drift ------------------------------------------------------- */
-
-static void test_repeat_does_not_drift(void **state)
-{
-    gev__loop *loop = *state;
-    const gev__nsec P = GEVTEST_MS(5);
-    enum { N = 100 };
-    rt r;
-    rt_init(&r, 0, NULL);
-    gev__nsec t0 = gev__time_monotonic();
-    gev__loop_update_now(loop);
-    gev__timer_start(loop, &r.t, P, P);
-    const gev__nsec d1 = r.t.deadline;
-    assert_int_equal(d1, gev__loop_now(loop) + P);
-    gev__nsec prev = d1, fire_n = 0;
-    int slips = 0;
-    gev__nsec limit = t0 + 8 * GEV__NSEC_PER_SEC;
-    while (r.fired < N && gev__time_monotonic() < limit) {
-        int before = r.fired;
-        assert_int_equal(gev__loop_run(loop, GEV__RUN_ONCE), 1);
-        if (r.fired == before)
-            continue;
-        assert_int_equal(r.fired, before + 1);  /* at most once per iteration */
-        assert_ge(r.now, prev);             /* never early */
-        gev__nsec lag = r.now - prev;
-        if (lag < P) {
-            assert_int_equal(r.t.deadline, prev + P);   /* from the deadline */
-        } else if (lag > P) {
-            slips++;                            /* fell behind: restarts from now */
-            assert_ge(r.t.deadline, r.now);
-        }
-        prev = r.t.deadline;
-        if (r.fired == N)
-            fire_n = r.mono;
-    }
-    assert_int_equal(r.fired, N);
-    gev__timer_stop(loop, &r.t);
-    /* the N-th firing is due at d1 + (N-1)P = now0 + N*P >= t0 + N*P */
-    assert_ge(fire_n - t0, N * P);
-    assert_lt(fire_n - (t0 + N * P), 3 * GEV__NSEC_PER_SEC);
-    if (slips == 0)
-        assert_int_equal(prev, d1 + N * P);
-    else
-        print_message("note: %d slips of more than a period (loaded machine)\n", slips);
-}
-
 /* -- resolution ------------------------------------------------------------------ */
 
 static void test_1ms_timer_not_early(void **state)
@@ -685,7 +587,7 @@ static void test_1ms_timer_not_early(void **state)
         rt_init(&r, 0, NULL);
         gev__nsec t0 = gev__time_monotonic();
         gev__loop_update_now(loop);
-        gev__timer_start(loop, &r.t, GEVTEST_MS(1), 0);
+        gevtest_timer_start(loop, &r.t, GEVTEST_MS(1));
         assert_true(gevtest_run_until(loop, &r.fired, 1, 500));
         assert_ge(r.mono - t0, GEVTEST_MS(1));
         assert_ge(r.now, r.t.deadline);
@@ -697,20 +599,18 @@ static void test_1ms_apart_fire_in_order(void **state)
 {
     gev__loop *loop = *state;
     enum { N = 10 };
-    gevtest_rec log;
-    gevtest_rec_init(&log, N);
+    gevtest_rec *log = &gevtest_caselog;
     rt ts[N];
     gev__nsec t0 = gev__time_monotonic();
     gev__loop_update_now(loop);
     for (int i = N; i >= 1; i--) {              /* started latest first */
-        rt_init(&ts[i - 1], i, &log);
-        gev__timer_start(loop, &ts[i - 1].t, GEVTEST_MS(i), 0);
+        rt_init(&ts[i - 1], i, log);
+        gevtest_timer_start(loop, &ts[i - 1].t, GEVTEST_MS(i));
     }
-    assert_true(gevtest_run_until_recorded(loop, &log, N, 5000));
-    GEVTEST_ASSERT_REC_IS(&log, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10);
+    assert_true(gevtest_run_until_recorded(loop, log, N, 5000));
+    GEVTEST_ASSERT_REC_IS(log, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10);
     for (int i = 1; i <= N; i++)
         assert_ge(ts[i - 1].mono - t0, GEVTEST_MS(i));
-    gevtest_rec_free(&log);
 }
 
 static void test_2ms_before_3ms(void **state)
@@ -723,8 +623,8 @@ static void test_2ms_before_3ms(void **state)
         rt_init(&a, 3, &log);
         rt_init(&b, 2, &log);
         gev__loop_update_now(loop);
-        gev__timer_start(loop, &a.t, GEVTEST_MS(3), 0);
-        gev__timer_start(loop, &b.t, GEVTEST_MS(2), 0);
+        gevtest_timer_start(loop, &a.t, GEVTEST_MS(3));
+        gevtest_timer_start(loop, &b.t, GEVTEST_MS(2));
         assert_true(gevtest_run_until_recorded(loop, &log, 2, 2000));
         GEVTEST_ASSERT_REC_IS(&log, 2, 3);
         gevtest_rec_free(&log);
@@ -735,26 +635,24 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         GEVTEST_CASE(test_time_helpers),
-        GEVTEST_CASE(test_start_counts_from_cached_now),
+        GEVTEST_CASE(test_start_keeps_the_deadline),
         GEVTEST_CASE(test_timer_count),
-        GEVTEST_CASE(test_equal_deadlines_fire_in_start_order),
-        GEVTEST_CASE(test_mixed_delays_with_ties),
+        GEVTEST_LOG_CASE(test_equal_deadlines_fire_in_start_order),
+        GEVTEST_LOG_CASE(test_mixed_delays_with_ties),
         GEVTEST_CASE(test_zero_delay_not_synchronous),
-        GEVTEST_CASE(test_zero_delay_from_callback_fires_next_iteration),
-        GEVTEST_CASE(test_past_deadline_from_callback_fires_next_iteration),
+        GEVTEST_LOG_CASE(test_zero_delay_from_callback_fires_next_iteration),
+        GEVTEST_LOG_CASE(test_past_deadline_from_callback_fires_next_iteration),
         GEVTEST_CASE(test_self_restart_fires_once_per_iteration),
-        GEVTEST_CASE(test_stop_in_callback_prevents_due_timer),
-        GEVTEST_CASE(test_stop_and_free_in_callbacks),
-        GEVTEST_CASE(test_restart_moves_active_timer),
-        GEVTEST_CASE(test_restart_due_timer_in_callback_defers_it),
-        GEVTEST_CASE(test_timer_again),
-        GEVTEST_CASE(test_start_at),
-        GEVTEST_CASE(test_in_order_run_mixed_with_heap),
-        GEVTEST_CASE(test_heap_random_deadlines_one_dispatch),
+        GEVTEST_LOG_CASE(test_stop_in_callback_prevents_due_timer),
+        GEVTEST_LOG_CASE(test_stop_and_free_in_callbacks),
+        GEVTEST_LOG_CASE(test_restart_moves_active_timer),
+        GEVTEST_LOG_CASE(test_restart_due_timer_in_callback_defers_it),
+        GEVTEST_LOG_CASE(test_start_at),
+        GEVTEST_LOG_CASE(test_in_order_run_mixed_with_heap),
+        GEVTEST_LOG_CASE(test_heap_random_deadlines_one_dispatch),
         GEVTEST_CASE(test_heap_random_deadlines_over_iterations),
-        GEVTEST_CASE(test_repeat_does_not_drift),
         GEVTEST_CASE(test_1ms_timer_not_early),
-        GEVTEST_CASE(test_1ms_apart_fire_in_order),
+        GEVTEST_LOG_CASE(test_1ms_apart_fire_in_order),
         GEVTEST_CASE(test_2ms_before_3ms),
     };
     return cmocka_run_group_tests_name("loop-timer", tests, NULL, NULL);

@@ -94,8 +94,8 @@ static void test_wait_available(void **state)
     go = gev_event_new();
     assert_int_equal(gev_pool_wait_available(pool, 0), 0);
     assert_non_null(gev_pool_spawn(pool, wait_go, "m"));
+    /* a full pool times out (every timeout value: test-timeout-values) */
     assert_fails(gev_pool_wait_available(pool, 0), ETIMEDOUT);
-    assert_fails(gev_pool_wait_available(pool, 0.01), ETIMEDOUT);
     gev_timeout *t = gev_timeout_start(0.01);
     assert_fails(gev_pool_wait_available(pool, GEV_FOREVER), ETIMEDOUT);
     gev_timeout_cancel(t);

@@ -42,14 +42,17 @@ static bool runs_reach(counter *c, int n)
     return true;
 }
 
+static int reinit_then(void *arg)
+{
+    int (*fn)(void) = *(int (**)(void))arg;
+    return gev_reinit() == 0 ? fn() : 99;
+}
+
 /* Fork; the child runs fn after gev_reinit and exits with what it returns.
- * The parent gets the child's wait status. */
+ * The parent reaps it with gev_waitpid and gets its wait status. */
 static int in_child(int (*fn)(void))
 {
-    pid_t pid = fork();
-    assert_ge(pid, 0);
-    if (pid == 0)
-        _exit(gev_reinit() == 0 ? fn() : 99);
+    pid_t pid = gevtest_fork(reinit_then, &fn);
     int st = -1;
     assert_int_equal(gev_waitpid(pid, &st, 30.0), pid);
     return st;
@@ -57,20 +60,12 @@ static int in_child(int (*fn)(void))
 
 static void assert_child_ok(int (*fn)(void))
 {
-    int st = in_child(fn);
-    if (WIFSIGNALED(st))
-        fail_msg("the child died of signal %d", WTERMSIG(st));
-    assert_true(WIFEXITED(st));
-    assert_int_equal(WEXITSTATUS(st), 0);
+    gevtest_assert_exited(in_child(fn), 0);
 }
 
 static void assert_child_killed_by(int (*fn)(void), int signum)
 {
-    int st = in_child(fn);
-    if (WIFEXITED(st))
-        fail_msg("the child exited with %d", WEXITSTATUS(st));
-    assert_true(WIFSIGNALED(st));
-    assert_int_equal(WTERMSIG(st), signum);
+    gevtest_assert_killed(in_child(fn), signum);
 }
 
 /* ---- the reported scenario: a second SIGTERM during the drain ------------ */

@@ -287,6 +287,14 @@ static int child_checks(gev_greenlet *parent_job, run_probe *pj)
     return 0;
 }
 
+struct forked_checks { gev_greenlet *job; run_probe *pj; };
+
+static int run_child_checks(void *arg)
+{
+    struct forked_checks *fc = arg;
+    return child_checks(fc->job, fc->pj);
+}
+
 static void test_fork_reinit(void **state)
 {
     (void)state;
@@ -296,10 +304,8 @@ static void test_fork_reinit(void **state)
     run_probe pj = { -2, 0, NULL };
     gev_greenlet *job = gev_spawn(run_slow_job, &pj);
     assert_int_equal(gev_sleep(0.02), 0);
-    pid_t pid = fork();
-    assert_ge(pid, 0);
-    if (pid == 0)
-        _exit(child_checks(job, &pj));
+    struct forked_checks fc = { job, &pj };
+    pid_t pid = gevtest_fork(run_child_checks, &fc);
     /* The parent is unaffected: its job ends normally. */
     assert_int_equal(gev_join(job, 5.0), 0);
     assert_int_equal(pj.rc, 0);
@@ -307,8 +313,7 @@ static void test_fork_reinit(void **state)
     gev_release(job);
     int st = -1;
     assert_int_equal(gev_waitpid(pid, &st, 10.0), pid);
-    assert_true(WIFEXITED(st));
-    assert_int_equal(WEXITSTATUS(st), 0);
+    gevtest_assert_exited(st, 0);
     assert_int_equal(gev_threadpool_run(quick_value, (void *)(intptr_t)3, &res), 0);
     assert_ptr_equal(res, (void *)(intptr_t)3);
 }

@@ -645,17 +645,19 @@ static void test_pool(void **state)
 static long call_signal(fx *f, double t) { (void)f; return gev_signal_wait(SIGUSR1, t); }
 static void raise_usr1(fx *f) { (void)f; raise(SIGUSR1); }
 
+static int exit_on_pipe(void *arg)
+{
+    int *pipefd = arg;
+    char c;
+    close(pipefd[1]);
+    return read(pipefd[0], &c, 1) == 1 ? 7 : 8;
+}
+
 /* A child that exits once its pipe is written to (or closed). */
 static void make_child(fx *f)
 {
     assert_int_equal(pipe(f->pipe), 0);
-    f->pid = fork();
-    assert_ge(f->pid, 0);
-    if (f->pid == 0) {
-        char c;
-        close(f->pipe[1]);
-        _exit(read(f->pipe[0], &c, 1) == 1 ? 7 : 8);
-    }
+    f->pid = gevtest_fork(exit_on_pipe, f->pipe);
     close(f->pipe[0]);
     f->pipe[0] = -1;
 }
