@@ -6,7 +6,7 @@
  *
  *     peer=gev-<backend> workload=NAME value=NUMBER unit=UNIT [key=value ...]
  *
- * so that one driver (bench/run-compare.sh) can run gev beside them and put
+ * so that one driver (bench/compare) can run gev beside them and put
  * everything in one table.  Only the public API (<gev.h>) is used.
  */
 #ifndef GEV_BENCH_H

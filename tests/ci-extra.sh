@@ -5,6 +5,8 @@
 #   aarch64   the context-switch test cross-built for aarch64, run under qemu
 #   ucontext  the suite with the portable ucontext switch
 #   distcheck make distcheck for the libev flavour (quickstart does libevent)
+#   compare   bench/compare --smoke: every benchmark workload once, tiny sizes
+#             (the peers that are installed run too; no timing is judged)
 # ./tests/ci-extra.sh [STAGE...]   (default: all of them)
 set -eu
 cd "$(dirname "$0")/.."
@@ -71,7 +73,20 @@ stage_distcheck() {
     fi
 }
 
-stages=${*:-asan valgrind ucontext aarch64 distcheck}
+stage_compare() {
+    say "bench/compare --smoke"
+    mkdir -p build
+    if BUILD_DIR=build/compare ./bench/compare --smoke --json build/compare-smoke.json \
+            >build/compare-smoke.log 2>&1; then
+        say "bench/compare --smoke: $(tail -1 build/compare-smoke.log)"
+    else
+        tail -60 build/compare-smoke.log
+        say "bench/compare --smoke: FAILED"
+        status=1
+    fi
+}
+
+stages=${*:-asan valgrind ucontext aarch64 distcheck compare}
 passed=0; failed=0
 for s in $stages; do
     before=$status; status=0

@@ -1,0 +1,3 @@
+module gevbench/peergo
+
+go 1.19
