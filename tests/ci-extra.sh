@@ -5,6 +5,8 @@
 #   aarch64   the context-switch test cross-built for aarch64, run under qemu
 #   ucontext  the suite with the portable ucontext switch
 #   distcheck make distcheck for the libev flavour (quickstart does libevent)
+#   packaging packaging/check: Debian packages built, linted, installed and
+#             autopkgtested; the RPM spec linted and built
 # ./tests/ci-extra.sh [STAGE...]   (default: all of them)
 set -eu
 cd "$(dirname "$0")/.."
@@ -71,7 +73,19 @@ stage_distcheck() {
     fi
 }
 
-stages=${*:-asan valgrind ucontext aarch64 distcheck}
+stage_packaging() {
+    say "packaging/check"
+    mkdir -p build
+    if ./packaging/check >build/packaging.log 2>&1; then
+        say "packaging: $(grep -c '^=== ' build/packaging.log) steps passed"
+    else
+        tail -60 build/packaging.log
+        say "packaging: FAILED"
+        status=1
+    fi
+}
+
+stages=${*:-asan valgrind ucontext aarch64 distcheck packaging}
 passed=0; failed=0
 for s in $stages; do
     before=$status; status=0
