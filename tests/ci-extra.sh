@@ -5,6 +5,9 @@
 #   aarch64   the context-switch test cross-built for aarch64, run under qemu
 #   ucontext  the suite with the portable ucontext switch
 #   distcheck make distcheck for the libev flavour (quickstart does libevent)
+#   soak      tests/soak for 60 s per flavour (both at once): checksummed
+#             traffic with kills and timeouts, then pipelined HTTP; nothing
+#             lost, no descriptor or greenlet left, RSS back
 #   packaging packaging/check: Debian packages built, linted, installed and
 #             autopkgtested; the RPM spec linted and built
 # ./tests/ci-extra.sh [STAGE...]   (default: all of them)
@@ -73,6 +76,24 @@ stage_distcheck() {
     fi
 }
 
+stage_soak() {
+    for b in libevent libev; do
+        dir=build/soak-$b
+        rm -rf "$dir"; mkdir -p "$dir"
+        (cd "$dir" && "$top/configure" -q --with-backend="$b" >/dev/null && make -j"$jobs" soak >build.log 2>&1) ||
+            { tail -20 "$dir/build.log"; say "soak, $b: build FAILED"; status=1; return; }
+    done
+    say "soak: 60 s per flavour, both at once"
+    for b in libevent libev; do
+        (cd "build/soak-$b" && ./tests/soak 60 > soak.log 2>&1; echo $? > soak.rc) &
+    done
+    wait
+    for b in libevent libev; do
+        sed "s/^/  $b: /" "build/soak-$b/soak.log"
+        [ "$(cat "build/soak-$b/soak.rc")" = 0 ] || { say "soak, $b: FAILED"; status=1; }
+    done
+}
+
 stage_packaging() {
     say "packaging/check"
     mkdir -p build
@@ -85,7 +106,7 @@ stage_packaging() {
     fi
 }
 
-stages=${*:-asan valgrind ucontext aarch64 distcheck packaging}
+stages=${*:-asan valgrind ucontext aarch64 distcheck soak packaging}
 passed=0; failed=0
 for s in $stages; do
     before=$status; status=0
