@@ -8,6 +8,8 @@
 #   soak      tests/soak for 60 s per flavour (both at once): checksummed
 #             traffic with kills and timeouts, then pipelined HTTP; nothing
 #             lost, no descriptor or greenlet left, RSS back
+#   fuzz      libFuzzer (clang, ASan+UBSan) on gev-httpd's request parser and
+#             gev-download's response parser, 60 s each (both at once)
 #   packaging packaging/check: Debian packages built, linted, installed and
 #             autopkgtested; the RPM spec linted and built
 # ./tests/ci-extra.sh [STAGE...]   (default: all of them)
@@ -94,6 +96,11 @@ stage_soak() {
     done
 }
 
+stage_fuzz() {
+    say "fuzz: 60 s per parser"
+    ./tests/fuzz/run.sh 60 "$top/build/fuzz-lib" || status=1
+}
+
 stage_packaging() {
     say "packaging/check"
     mkdir -p build
@@ -106,7 +113,7 @@ stage_packaging() {
     fi
 }
 
-stages=${*:-asan valgrind ucontext aarch64 distcheck soak packaging}
+stages=${*:-asan valgrind ucontext aarch64 distcheck soak fuzz packaging}
 passed=0; failed=0
 for s in $stages; do
     before=$status; status=0
