@@ -6,8 +6,10 @@
 #   ucontext  the suite with the portable ucontext switch
 #   distcheck make distcheck for the libev flavour (quickstart does libevent)
 #   soak      tests/soak for 60 s per flavour (both at once): checksummed
-#             traffic with kills and timeouts, then pipelined HTTP; nothing
-#             lost, no descriptor or greenlet left, RSS back
+#             traffic with kills and timeouts, pipelined HTTP, then
+#             slowloris and garbage against gev-httpd while an ordinary
+#             client must be served within 1 s; nothing lost, no
+#             descriptor or greenlet left, RSS back
 #   fuzz      libFuzzer (clang, ASan+UBSan) on gev-httpd's request parser and
 #             gev-download's response parser, 60 s each (both at once)
 #   packaging packaging/check: Debian packages built, linted, installed and

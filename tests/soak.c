@@ -8,9 +8,13 @@
  * one and echoes it, the client checks the echo.  A killer greenlet kills
  * random clients, and clients put random scoped timeouts around exchanges;
  * a client that dies is replaced by a new one, which reconnects.
- * Phase 2 (second half): the same clients pipeline HTTP/1.1 requests to
- * HTTPD (examples/gev-httpd, started here on an ephemeral port) and check
- * every answer.
+ * Phase 2 (a third): the same clients pipeline HTTP/1.1 requests to
+ * HTTPD (examples/gev-httpd, started here on an ephemeral port, with a
+ * 2 s header timeout) and check every answer.
+ * Phase 3 (the rest, at least 5 s): hostile clients against the same
+ * gev-httpd: 1,500 slowloris connections that drip a header byte every
+ * 0.2 s and 300 that send garbage, while one ordinary client keeps asking
+ * for "/" and must get each answer within 1 s.
  *
  * At the end: every message that completed was intact both ways (no
  * corruption is ever tolerated), every greenlet is gone, and the process's
@@ -44,12 +48,14 @@ extern char **environ;
 struct stats {
     long connections, messages, bytes, kills, timeouts, corrupt, failed_connects;
     long http_requests, http_bad;
+    long drips_cut, garbage_answered, normal_requests;
+    double normal_worst;
 };
 
 struct soak {
     struct stats st;
     double phase_end;
-    int phase;                      /* 1 echo, 2 http */
+    int phase;                      /* 1 echo, 2 http, 3 hostile */
     char port[16], http_port[16];
     gev_greenlet **clients;
     size_t nclients;
@@ -227,6 +233,96 @@ static void *http_client(void *arg)
     return NULL;
 }
 
+/* Slowloris: a request line, then a header one byte every 0.2 s, until
+ * the server cuts the connection (its header timeout) or the phase ends. */
+static void *dripper(void *arg)
+{
+    struct soak *sk = arg;
+    while (go_on(sk, 3)) {
+        int fd = gev_tcp_connect("127.0.0.1", sk->http_port, 10.0);
+        if (fd < 0) {
+            gev_sleep(0.1);
+            continue;
+        }
+        int rc = (int)gev_sendall(fd, "GET / HTTP/1.1\r\n", 16, 10.0);
+        while (rc > 0 && go_on(sk, 3) && gev_sleep(0.2) == 0)
+            rc = (int)gev_send(fd, "X", 1, 0, 1.0);
+        if (rc <= 0 && go_on(sk, 3))
+            sk->st.drips_cut++;
+        gev_close(fd);
+    }
+    return NULL;
+}
+
+/* Random bytes as a request head: the server answers 400/431/501/505, or
+ * closes; either way it must not stop serving others. */
+static void *garbage(void *arg)
+{
+    struct soak *sk = arg;
+    unsigned seed = sk->seed += 7919;
+    char junk[2048], answer[512];
+    while (go_on(sk, 3)) {
+        int fd = gev_tcp_connect("127.0.0.1", sk->http_port, 10.0);
+        if (fd < 0) {
+            gev_sleep(0.1);
+            continue;
+        }
+        size_t n = 1 + rnd(&seed) % sizeof junk;
+        for (size_t i = 0; i < n; i++)
+            junk[i] = (char)rnd(&seed);
+        memcpy(junk + n - (n >= 4 ? 4 : n), "\r\n\r\n", n >= 4 ? 4 : n);
+        if (gev_sendall(fd, junk, n, 5.0) == (ssize_t)n &&
+            gev_recv(fd, answer, sizeof answer, 0, 5.0) > 0)
+            sk->st.garbage_answered++;
+        gev_close(fd);
+        gev_sleep(0.05);
+    }
+    return NULL;
+}
+
+/* The ordinary client: one request per connection, timed. */
+static void *normal_client(void *arg)
+{
+    struct soak *sk = arg;
+    while (go_on(sk, 3)) {
+        double t0 = gev_now();
+        int fd = gev_tcp_connect("127.0.0.1", sk->http_port, 10.0);
+        int ok = fd >= 0 && http_round(sk, fd, 1) == 0;
+        double took = gev_now() - t0;
+        if (fd >= 0)
+            gev_close(fd);
+        if (!ok || took > 1.0) {
+            sk->st.http_bad++;
+            fprintf(stderr, "soak: ordinary client %s after %.3f s\n",
+                    ok ? "served late" : "not served", took);
+        }
+        if (took > sk->st.normal_worst)
+            sk->st.normal_worst = took;
+        sk->st.normal_requests++;
+        gev_sleep(0.05);
+    }
+    return NULL;
+}
+
+static int run_hostile(struct soak *sk, double seconds)
+{
+    enum { DRIPPERS = 1500, GARBAGE = 300, ALL = DRIPPERS + GARBAGE + 1 };
+    gev_greenlet **g = calloc(ALL, sizeof *g);
+    int rc = g ? 0 : -1;
+    sk->phase = 3;
+    sk->phase_end = gev_now() + seconds;
+    for (size_t i = 0; g && i < ALL; i++)
+        if (!(g[i] = gev_spawn(i < DRIPPERS ? dripper : i < ALL - 1 ? garbage : normal_client, sk)))
+            rc = -1;
+    if (g && gev_joinall(g, ALL, seconds + 30.0) != 0)
+        rc = -1;
+    for (size_t i = 0; g && i < ALL; i++)
+        gev_release(g[i]);
+    free(g);
+    sk->phase = 0;
+    return rc;
+}
+
 /* Kills a random client now and then and puts a new one in its place. */
 static void *killer(void *arg)
 {
@@ -271,7 +367,7 @@ static pid_t start_httpd(const char *path, char *port, size_t portlen)
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, p[1], 1);
     posix_spawn_file_actions_addclose(&fa, p[0]);
-    char *argv[] = { (char *)path, "--port", "0", NULL };
+    char *argv[] = { (char *)path, "--port", "0", "--header-timeout", "2", NULL };
     pid_t pid;
     int err = posix_spawn(&pid, path, &fa, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
@@ -331,7 +427,8 @@ int main(int argc, char **argv)
     }
     snprintf(sk.port, sizeof sk.port, "%d", ntohs(((struct sockaddr_in *)&a)->sin_port));
     gev_server *srv = gev_server_new(lfd, echo_handler, &sk);
-    int ok = srv && gev_server_start(srv) == 0 && run_phase(&sk, 1, seconds / 2) == 0;
+    double hostile = seconds / 3 > 5 ? seconds / 3 : 5;
+    int ok = srv && gev_server_start(srv) == 0 && run_phase(&sk, 1, seconds / 3) == 0;
     ok &= srv && gev_server_stop(srv, 10.0) == 0;
     gev_server_free(srv);
 
@@ -339,7 +436,8 @@ int main(int argc, char **argv)
     if (pid < 0)
         fprintf(stderr, "soak: could not start %s\n", httpd), ok = 0;
     else {
-        ok &= run_phase(&sk, 2, seconds / 2) == 0;
+        ok &= run_phase(&sk, 2, seconds / 3) == 0;
+        ok &= run_hostile(&sk, hostile) == 0;
         kill(pid, SIGTERM);
         int status;
         ok &= gev_waitpid(pid, &status, 10.0) == pid;
@@ -354,12 +452,17 @@ int main(int argc, char **argv)
            "%ld timeouts, %ld failed connects; http: %ld requests\n",
            seconds, sk.nclients, s->connections, s->messages, s->bytes, s->kills, s->timeouts,
            s->failed_connects, s->http_requests);
+    printf("soak: hostile: %ld slowloris connections cut, %ld garbage heads answered, "
+           "ordinary client served %ld times, worst %.3f s\n",
+           s->drips_cut, s->garbage_answered, s->normal_requests, s->normal_worst);
     printf("soak: descriptors %ld -> %ld, RSS %ld -> %ld KiB (%ld before malloc_trim; peak %ld KiB)\n",
            fds0, fds1, rss0, rss1, rss_before_trim, peak);
     const char *why = !ok ? "a phase failed (a greenlet did not finish, or the server did not stop)"
                     : s->corrupt ? "corrupted messages"
                     : s->http_bad ? "bad HTTP answers"
-                    : s->messages == 0 || s->http_requests == 0 ? "no traffic"
+                    : s->messages == 0 || s->http_requests == 0 || s->normal_requests == 0
+                      ? "no traffic"
+                    : s->drips_cut == 0 ? "no slowloris connection was cut"
                     : fds1 != fds0 ? "descriptors leaked"
                     : rss1 - rss0 > RSS_TOLERANCE_KIB ? "RSS did not come back within 64 MiB"
                     : NULL;
