@@ -3,7 +3,7 @@
  * Link with -lgev-patch-<backend> (pkg-config gev-patch-<backend>, or the
  * generic gev-patch) and call gev_patch_all(), or preload the library into
  * a gev program: LD_PRELOAD=libgev-patch-<backend>.so.0 GEV_PATCH=1.  From
- * then on, the blocking libc calls listed in gev(3), MONKEY PATCHING, made
+ * then on, the blocking libc calls listed in gev_patch_all(3) made
  * by a greenlet (other than the hub) of a thread whose hub exists, wait
  * cooperatively on the hub instead of blocking the thread: unmodified
  * blocking code (an HTTP client, a database driver) runs concurrently in

@@ -30,6 +30,7 @@ typedef struct gev__context {
     void *stack_lo;
     size_t stack_size;
     void *asan_fake_stack;      /* ASan's per-fiber state */
+    void *tsan_fiber;           /* ThreadSanitizer's fiber (GEV__TSAN builds) */
 } gev__context;
 
 /* The thread's own stack: the main greenlet's (the hub greenlet has a
@@ -55,7 +56,14 @@ void gev__context_init(gev__context *ctx, void *stack_lo, size_t size,
 #ifdef GEV_CONTEXT_ASM
 void gev__switch_stack(void **save_sp, void *new_sp);    /* core/switch_<cpu>.S */
 #endif
-#if defined(GEV_CONTEXT_ASM) && !defined(GEV__ASAN)
+#if defined(__SANITIZE_THREAD__)
+#define GEV__TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define GEV__TSAN 1
+#endif
+#endif
+#if defined(GEV_CONTEXT_ASM) && !defined(GEV__ASAN) && !defined(GEV__TSAN)
 static inline void gev__context_switch(gev__context *from, gev__context *to)
 {
     gev__switch_stack(&from->sp, to->sp);

@@ -10,6 +10,7 @@
  */
 #include "config.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +65,52 @@ static inline void stack_fresh(void *lo, size_t size)
 #define stack_fresh(lo, size) ((void)0)
 #endif
 
+/* ------------------------------------------------------------------------
+ * ThreadSanitizer fiber annotations: each greenlet's context is a TSan
+ * fiber, so TSan keeps a shadow stack and a clock per greenlet instead of
+ * seeing one thread's stack jump around.  A finished greenlet's fiber is
+ * destroyed by the side it switched to (a fiber cannot destroy itself);
+ * destroying it keeps TSan's fiber count to the live greenlets.
+ * ------------------------------------------------------------------------ */
+#ifdef GEV__TSAN         /* switch.h */
+void *__tsan_get_current_fiber(void);
+void *__tsan_create_fiber(unsigned flags);
+void __tsan_destroy_fiber(void *fiber);
+void __tsan_switch_to_fiber(void *fiber, unsigned flags);
+
+static __thread void *tsan_dying;
+
+static inline void tsan_begin(gev__context *from, gev__context *to, bool final)
+{
+    if (final) {
+        tsan_dying = from->tsan_fiber;
+        from->tsan_fiber = NULL;
+    }
+    __tsan_switch_to_fiber(to->tsan_fiber, 0);
+}
+
+static inline void tsan_end(void)
+{
+    if (tsan_dying) {
+        __tsan_destroy_fiber(tsan_dying);
+        tsan_dying = NULL;
+    }
+}
+
+static inline void tsan_init(gev__context *ctx, void *fiber)
+{
+    ctx->tsan_fiber = fiber ? fiber : __tsan_create_fiber(0);
+}
+#define tsan_fiber_of(ctx) ((ctx)->tsan_fiber)
+#define tsan_thread_fiber() __tsan_get_current_fiber()
+#else
+#define tsan_begin(from, to, final) ((void)0)
+#define tsan_end() ((void)0)
+#define tsan_init(ctx, fiber) ((void)(fiber))
+#define tsan_fiber_of(ctx) NULL
+#define tsan_thread_fiber() NULL
+#endif
+
 /* Where every fresh context starts (called by the trampoline of the kind in
  * use); not static: the assembly trampolines call it. */
 void gev__context_boot(void (*entry)(void *), void *arg)
@@ -72,6 +119,7 @@ void gev__context_boot(void (*entry)(void *), void *arg)
 void gev__context_boot(void (*entry)(void *), void *arg)
 {
     switch_end(NULL);
+    tsan_end();
     entry(arg);
     abort();        /* entry must switch away with gev__context_switch_final */
 }
@@ -90,6 +138,8 @@ void gev__context_init_thread(gev__context *ctx)
     ctx->stack_lo = NULL;
     ctx->stack_size = 0;
     ctx->asan_fake_stack = NULL;
+    ctx->tsan_fiber = NULL;
+    tsan_init(ctx, tsan_thread_fiber());
 }
 
 void gev__context_init(gev__context *ctx, void *stack_lo, size_t size,
@@ -99,17 +149,20 @@ void gev__context_init(gev__context *ctx, void *stack_lo, size_t size,
     ctx->stack_lo = stack_lo;
     ctx->stack_size = size;
     ctx->asan_fake_stack = NULL;
+    tsan_init(ctx, tsan_fiber_of(ctx));         /* a reused record keeps its fiber */
     /* The boot code is found by the trampoline; entry and arg ride in
      * callee-saved registers of the initial frame. */
     ctx->sp = gev__switch_make((char *)stack_lo + size, entry, arg);
 }
 
-#ifdef GEV__ASAN         /* else inline in switch.h */
+#if defined(GEV__ASAN) || defined(GEV__TSAN)     /* else inline in switch.h */
 void gev__context_switch(gev__context *from, gev__context *to)
 {
     switch_begin(from, to, &from->asan_fake_stack);
+    tsan_begin(from, to, false);
     gev__switch_stack(&from->sp, to->sp);
     switch_end(from->asan_fake_stack);
+    tsan_end();
 }
 #endif
 
@@ -118,6 +171,7 @@ void gev__context_switch_final(gev__context *from, gev__context *to)
     /* Not a local for the save slot: under ASan with fake stacks, this
      * frame's locals die with the fake stack that switch_begin frees. */
     switch_begin(from, to, NULL);
+    tsan_begin(from, to, true);
     gev__switch_stack(&from->sp, to->sp);
     __builtin_unreachable();
 }
@@ -142,6 +196,7 @@ static void uc_trampoline(unsigned int entry_hi, unsigned int entry_lo,
 void gev__context_init_thread(gev__context *ctx)
 {
     memset(ctx, 0, sizeof *ctx);    /* uc is filled by the first switch away */
+    tsan_init(ctx, tsan_thread_fiber());
 }
 
 void gev__context_init(gev__context *ctx, void *stack_lo, size_t size,
@@ -151,7 +206,9 @@ void gev__context_init(gev__context *ctx, void *stack_lo, size_t size,
     uint64_t e, a = (uint64_t)(uintptr_t)arg;
 
     stack_fresh(stack_lo, size);
+    void *fiber = tsan_fiber_of(ctx);           /* a reused record keeps its fiber */
     memset(ctx, 0, sizeof *ctx);
+    tsan_init(ctx, fiber);
     if (getcontext(&ctx->uc) != 0)
         abort();
     ctx->uc.uc_stack.ss_sp = stack_lo;
@@ -170,15 +227,18 @@ void gev__context_init(gev__context *ctx, void *stack_lo, size_t size,
 void gev__context_switch(gev__context *from, gev__context *to)
 {
     switch_begin(from, to, &from->asan_fake_stack);
+    tsan_begin(from, to, false);
     if (swapcontext(&from->uc, &to->uc) != 0)
         abort();
     switch_end(from->asan_fake_stack);
+    tsan_end();
 }
 
 void gev__context_switch_final(gev__context *from, gev__context *to)
 {
     (void)from;
     switch_begin(from, to, NULL);
+    tsan_begin(from, to, true);
     setcontext(&to->uc);
     abort();
 }

@@ -1,12 +1,28 @@
 #!/bin/sh
 # The checks CI runs besides ./quickstart.sh test:
 #   asan      both flavours built with AddressSanitizer + UBSan, full suite
+#   tsan      ThreadSanitizer (greenlets annotated as TSan fibers), both
+#             flavours, over the programs where threads meet the hub: the
+#             thread pool, thread-safe calls, hub references, DNS in the
+#             pool, signal delivery, hubs in several threads, the patch
+#             library called from other threads
 #   valgrind  both flavours' suite under valgrind memcheck (leaks are errors)
 #   aarch64   the context-switch test cross-built for aarch64, run under qemu
 #   ucontext  the suite with the portable ucontext switch
 #   distcheck make distcheck for the libev flavour (quickstart does libevent)
+#   soak      tests/soak for 60 s per flavour (both at once): checksummed
+#             traffic with kills and timeouts, pipelined HTTP, then
+#             slowloris and garbage against gev-httpd while an ordinary
+#             client must be served within 1 s; nothing lost, no
+#             descriptor or greenlet left, RSS back
+#   fuzz      libFuzzer (clang, ASan+UBSan) on gev-httpd's request parser and
+#             gev-download's response parser, 60 s each (both at once)
+#   packaging packaging/check: Debian packages built, linted, installed and
+#             autopkgtested; the RPM spec linted and built
 #   compare   bench/compare --smoke: every benchmark workload once, tiny sizes
 #             (the peers that are installed run too; no timing is judged)
+#   untimed   fuzz, packaging and compare at once (none of them judges time;
+#             the suite's timing-bound stages run alone before them)
 # ./tests/ci-extra.sh [STAGE...]   (default: all of them)
 set -eu
 cd "$(dirname "$0")/.."
@@ -16,11 +32,12 @@ say() { printf '==> %s\n' "$*"; }
 status=0
 
 # build_and_check DIR CONFIGURE-ARGS...: a fresh out-of-tree build + make check
+# (of the programs in $CHECK_TESTS only, when it is set)
 build_and_check() {
     dir=$1; shift
     rm -rf "$dir"; mkdir -p "$dir"
     (cd "$dir" && "$top/configure" -q --enable-tests "$@" >/dev/null)
-    if make -C "$dir" -j"$jobs" check >"$dir/check.log" 2>&1; then
+    if make -C "$dir" -j"$jobs" check ${CHECK_TESTS:+TESTS="$CHECK_TESTS"} >"$dir/check.log" 2>&1; then
         say "$dir: $(grep -E '^# (PASS|FAIL)' "$dir/test-suite.log" | tr '\n' ' ')"
     else
         tail -60 "$dir/check.log"
@@ -36,6 +53,19 @@ stage_asan() {
         say "ASan+UBSan, $b"
         ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
             build_and_check "build/asan-$b" --with-backend="$b" CFLAGS="$san" LDFLAGS="-fsanitize=address,undefined"
+    done
+}
+
+# Fork cases stay out: TSan does not support fork() in a process that has
+# threads (its documentation), and its child-side reports are about that.
+tsan_tests="tests/test-threadpool tests/test-threadsafe tests/test-hubref tests/test-dns \
+    tests/test-loop-async tests/test-loop-signal tests/test-patch-libc"
+
+stage_tsan() {
+    for b in libevent libev; do
+        say "ThreadSanitizer, $b"
+        TSAN_OPTIONS=halt_on_error=1 CHECK_TESTS=$tsan_tests build_and_check "build/tsan-$b" \
+            --with-backend="$b" CFLAGS="-O1 -g -fsanitize=thread" LDFLAGS="-fsanitize=thread"
     done
 }
 
@@ -86,7 +116,56 @@ stage_compare() {
     fi
 }
 
-stages=${*:-asan valgrind ucontext aarch64 distcheck compare}
+stage_soak() {
+    for b in libevent libev; do
+        dir=build/soak-$b
+        rm -rf "$dir"; mkdir -p "$dir"
+        (cd "$dir" && "$top/configure" -q --with-backend="$b" >/dev/null && make -j"$jobs" soak >build.log 2>&1) ||
+            { tail -20 "$dir/build.log"; say "soak, $b: build FAILED"; status=1; return; }
+    done
+    say "soak: 60 s per flavour, both at once"
+    for b in libevent libev; do
+        (cd "build/soak-$b" && ./tests/soak 60 > soak.log 2>&1; echo $? > soak.rc) &
+    done
+    wait
+    for b in libevent libev; do
+        sed "s/^/  $b: /" "build/soak-$b/soak.log"
+        [ "$(cat "build/soak-$b/soak.rc")" = 0 ] || { say "soak, $b: FAILED"; status=1; }
+    done
+}
+
+stage_fuzz() {
+    say "fuzz: 60 s per parser"
+    ./tests/fuzz/run.sh 60 "$top/build/fuzz-lib" || status=1
+}
+
+stage_packaging() {
+    say "packaging/check"
+    mkdir -p build
+    if ./packaging/check >build/packaging.log 2>&1; then
+        say "packaging: $(grep -c '^=== ' build/packaging.log) steps passed"
+    else
+        tail -60 build/packaging.log
+        say "packaging: FAILED"
+        status=1
+    fi
+}
+
+# fuzz, packaging and compare judge no time, so they share the machine.
+stage_untimed() {
+    mkdir -p build
+    for u in fuzz packaging compare; do
+        ( status=0; "stage_$u"; exit "$status" ) > "build/untimed-$u.log" 2>&1 &
+        eval "pid_$u=\$!"
+    done
+    for u in fuzz packaging compare; do
+        if eval "wait \$pid_$u"; then rc=0; else rc=$?; fi
+        cat "build/untimed-$u.log"
+        [ "$rc" -eq 0 ] || { say "$u: FAILED"; status=1; }
+    done
+}
+
+stages=${*:-asan tsan valgrind ucontext aarch64 distcheck soak untimed}
 passed=0; failed=0
 for s in $stages; do
     before=$status; status=0
