@@ -403,8 +403,7 @@ static int fd_wait_in_loop(gev_hub *hub, int fd, int events, gev__nsec deadline)
         return errno == EPERM ? events : -1;   /* a regular file: always ready */
     /* Only what the wakers read (fd_deliver, fd_record_close_waiters):
      * the waiter is on no queue.  w.flags collects the ready events. */
-    gev_greenlet *g = gev__hot(hub)->current;
-    gev__waiter w = { .g = g, .wait_id = ++g->wait_id };
+    gev__waiter w = gev__waiter_for(gev__hot(hub)->current);
     fd_record_publish(loop, r, &w, events);
     int err = gev__wait_prechecked(deadline);  /* fd_wait_checked checked */
     fd_record_unpublish(loop, r, &w);

@@ -56,10 +56,12 @@ static inline gev_greenlet *gev__patch_acting(void)
 }
 
 /* The errno a patched call must fail with before it starts, as gev's own
- * calls do: ECANCELED once killed, ETIMEDOUT after a scoped timeout. */
+ * calls do: ECANCELED once killed, ETIMEDOUT after a scoped timeout, 0
+ * while gev_shield() holds both back (the one statement of it is
+ * gev__greenlet_interrupt_err, core/hub.h). */
 static inline int gev__patch_check(const gev_greenlet *g)
 {
-    return g->killed ? ECANCELED : g->expired_timeouts ? ETIMEDOUT : 0;
+    return gev__greenlet_interrupt_err(g);
 }
 
 /* The original of a hooked function: *slot once resolved, else dlsym

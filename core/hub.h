@@ -301,6 +301,13 @@ static inline int gev__fail(int err) { errno = err; return -1; }
 
 
 static inline void gev__waitq_init(gev__waitq *q) { q->head = q->tail = NULL; }
+/* A waiter for g (the current greenlet, at hand) with a fresh wait id, on
+ * no queue: what gev__waiter_init makes, without looking up the hub. */
+static inline gev__waiter gev__waiter_for(gev_greenlet *g)
+{
+    return (gev__waiter){ .g = g, .wait_id = ++g->wait_id };
+}
+
 /* Fill w for the current greenlet and a fresh wait id (gev__wait_begin). */
 static inline void gev__waiter_init(gev__waiter *w)
 {

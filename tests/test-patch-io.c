@@ -370,6 +370,38 @@ static void test_kill_and_timeout_in_read(void **state)
     close(sp[0]), close(sp[1]);
 }
 
+/* A killed greenlet inside gev_shield(true) goes on, as with gev's own
+ * calls: a patched read started after the kill returns its data (and a
+ * patched poll its readiness); the kill lands once the shield is down. */
+static void *shielded_reader(void *arg)
+{
+    bool was = gev_shield(true);
+    gev_sleep(0.05);                            /* killed meanwhile */
+    char c[4];
+    ssize_t n = read(sp[0], c, sizeof c);
+    gevtest_log("read:%s", n == 3 ? "3" : gevtest_outcome((int)n));
+    struct pollfd p = { .fd = sp[0], .events = POLLIN };
+    assert_int_equal(write(sp[1], "x", 1), 1);
+    int r = poll(&p, 1, 1000);
+    gevtest_log("poll:%s", r == 1 ? "1" : gevtest_outcome(r));
+    gev_shield(was);
+    n = read(sp[0], c, sizeof c);
+    gevtest_log("unshielded:%s", gevtest_outcome((int)n));
+    return NULL;
+}
+
+static void test_shield_holds_kill_back(void **state)
+{
+    assert_int_equal(pipe(sp), 0);
+    assert_int_equal(write(sp[1], "abc", 3), 3);
+    gev_greenlet *g = gev_spawn(shielded_reader, NULL);
+    gev_sleep(0.01);
+    assert_int_equal(gev_kill(g, 1), 0);
+    gev_release(g);
+    assert_log("read:3 poll:1 unshielded:ECANCELED");
+    close(sp[0]), close(sp[1]);
+}
+
 /* ---- several iovecs ------------------------------------------------------------ */
 
 #define MSG_TOTAL 300001        /* more than a socketpair holds: several tries */
@@ -799,6 +831,7 @@ int main(void)
         pt_test(test_connect_view_and_kill),
         pt_test(test_close_wakes_ebadf),
         pt_test(test_kill_and_timeout_in_read),
+        pt_test(test_shield_holds_kill_back),
         pt_test(test_msg_iovecs),
         pt_test(test_pty_read),
         pt_test(test_dup2_wakes_ebadf),
