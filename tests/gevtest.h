@@ -141,6 +141,13 @@ static inline double gevtest_now(void)
         assert_int_equal(errno_, (err));             \
     } while (0)
 
+/* `call`, made inside a scoped timeout of 10 ms, fails with ETIMEDOUT. */
+#define assert_fails_in_scoped_timeout(call) do {    \
+        gev_timeout *t_ = gev_timeout_start(0.01);   \
+        assert_fails(call, ETIMEDOUT);               \
+        gev_timeout_cancel(t_);                      \
+    } while (0)
+
 /* "0", or the errno's name: log tokens compare against gevent's outcomes. */
 static inline const char *gevtest_outcome(int rc)
 {

@@ -72,9 +72,7 @@ static void test_acquire_timeout_when_held_by_another(void **state)
     gev_sleep(0);
     assert_fails(gev_lock_acquire(lock, 0), ETIMEDOUT);
     assert_fails(gev_lock_acquire(lock, 0.01), ETIMEDOUT);
-    gev_timeout *t = gev_timeout_start(0.01);
-    assert_fails(gev_lock_acquire(lock, GEV_FOREVER), ETIMEDOUT);
-    gev_timeout_cancel(t);
+    assert_fails_in_scoped_timeout(gev_lock_acquire(lock, GEV_FOREVER));
     gev_event_set(e);
     assert_int_equal(gev_join(h, GEV_FOREVER), 0);
     assert_int_equal(gev_lock_acquire(lock, 0), 0);
