@@ -6,6 +6,9 @@
 #             thread pool, thread-safe calls, hub references, DNS in the
 #             pool, signal delivery, hubs in several threads, the patch
 #             library called from other threads
+#   faults    --enable-fault-injection with ASan+UBSan, both flavours:
+#             tests/test-faults makes each call site of a representative
+#             program fail in turn (clean error, no crash, hang or leak)
 #   valgrind  both flavours' suite under valgrind memcheck (leaks are errors)
 #   aarch64   the context-switch test cross-built for aarch64, run under qemu
 #   ucontext  the suite with the portable ucontext switch
@@ -66,6 +69,25 @@ stage_tsan() {
         say "ThreadSanitizer, $b"
         TSAN_OPTIONS=halt_on_error=1 CHECK_TESTS=$tsan_tests build_and_check "build/tsan-$b" \
             --with-backend="$b" CFLAGS="-O1 -g -fsanitize=thread" LDFLAGS="-fsanitize=thread"
+    done
+}
+
+stage_faults() {
+    san="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
+    for b in libevent libev; do
+        say "failure injection, $b"
+        dir=build/faults-$b
+        rm -rf "$dir"; mkdir -p "$dir"
+        if (cd "$dir" && "$top/configure" -q --with-backend="$b" --enable-tests \
+                --enable-fault-injection CFLAGS="$san" LDFLAGS="-fsanitize=address,undefined" \
+                >/dev/null && make -j"$jobs" tests/test-faults >build.log 2>&1 &&
+                ./tests/test-faults >faults.log 2>&1); then
+            say "$dir: $(grep 'fault injection:' "$dir/faults.log")"
+        else
+            tail -60 "$dir/faults.log" "$dir/build.log" 2>/dev/null
+            say "$dir: FAILED"
+            status=1
+        fi
     done
 }
 
@@ -165,7 +187,7 @@ stage_untimed() {
     done
 }
 
-stages=${*:-asan tsan valgrind ucontext aarch64 distcheck soak untimed}
+stages=${*:-asan tsan faults valgrind ucontext aarch64 distcheck soak untimed}
 passed=0; failed=0
 for s in $stages; do
     before=$status; status=0
