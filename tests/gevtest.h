@@ -54,6 +54,19 @@
 #include "gev.h"
 #include "loop.h"
 
+/* 1 when built with ThreadSanitizer: it does not support fork() in a
+ * process that has threads, so the cases that fork skip under it. */
+#if defined(__SANITIZE_THREAD__)
+#define GEVTEST_UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define GEVTEST_UNDER_TSAN 1
+#endif
+#endif
+#ifndef GEVTEST_UNDER_TSAN
+#define GEVTEST_UNDER_TSAN 0
+#endif
+
 /* 1 when built with AddressSanitizer (gcc or clang): tests that run off a
  * stack's end on purpose, or count mappings, skip or adapt under it. */
 #if defined(__SANITIZE_ADDRESS__)
@@ -535,6 +548,8 @@ static inline bool gevtest_fd_is_open(int fd)
  * tests in a child, so the child crashes for real instead. */
 static inline pid_t gevtest__fork(void)
 {
+    if (GEVTEST_UNDER_TSAN)
+        skip();
     fflush(NULL);
     pid_t pid = fork();
     assert_ge(pid, 0);
