@@ -494,7 +494,10 @@ static void test_stress_cancel(void **state)
         ran += atomic_load(&recs[i].runs);
         cancelled += atomic_load(&recs[i].runs) == 0;
     }
-    if (ran == 0 || cancelled == 0)         /* both paths must be taken */
+    /* Both paths must be taken; under ThreadSanitizer's slowdown every job
+     * may have started before the kills come (the races are what it checks
+     * there), so only a run with no job at all fails. */
+    if (ran == 0 || (cancelled == 0 && !GEVTEST_UNDER_TSAN))
         fail_msg("%d jobs ran, %d were cancelled", ran, cancelled);
     assert_int_equal(gev_run(2.0), 0);      /* nothing left counted as busy */
     free(gs);
