@@ -393,12 +393,16 @@ static void test_spare_stacks_kept_after_a_burst_then_given_back(void **state)
     static gev_greenlet *g[N];
     assert_int_equal(gev_sleep(0), 0);
     size_t before = live_stacks();
+    double t0 = gevtest_now();
     for (int i = 0; i < N; i++)
         assert_non_null(g[i] = gev_spawn(park_touching, (void *)(intptr_t)20));
     assert_int_equal(gev_joinall(g, N, 10), 0);
     gevtest_release_all(g, N);
     assert_int_equal(gev_sleep(0.1), 0);        /* idle, the burst recent */
-    assert_ge(live_stacks(), before + N);
+    /* Recent means within a window: a burst that itself took longer (under
+     * valgrind, several seconds) is already old, and trimming may begin. */
+    if (gevtest_now() - t0 < 0.8)
+        assert_ge(live_stacks(), before + N);
     assert_int_equal(gev_sleep(2.5), 0);
     assert_le(live_stacks(), before + 2 * GEV__STACK_SPARE_MIN);
 }
