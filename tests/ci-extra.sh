@@ -24,8 +24,8 @@
 #             autopkgtested; the RPM spec linted and built
 #   compare   bench/compare --smoke: every benchmark workload once, tiny sizes
 #             (the peers that are installed run too; no timing is judged)
-#   untimed   fuzz, packaging and compare at once (none of them judges time;
-#             the suite's timing-bound stages run alone before them)
+#   untimed   faults, fuzz, packaging and compare at once (none of them
+#             judges time; the suite's timing-bound stages run alone before)
 # ./tests/ci-extra.sh [STAGE...]   (default: all of them)
 set -eu
 cd "$(dirname "$0")/.."
@@ -175,21 +175,21 @@ stage_packaging() {
     fi
 }
 
-# fuzz, packaging and compare judge no time, so they share the machine.
+# faults, fuzz, packaging and compare judge no time, so they share the machine.
 stage_untimed() {
     mkdir -p build
-    for u in fuzz packaging compare; do
+    for u in faults fuzz packaging compare; do
         ( status=0; "stage_$u"; exit "$status" ) > "build/untimed-$u.log" 2>&1 &
         eval "pid_$u=\$!"
     done
-    for u in fuzz packaging compare; do
+    for u in faults fuzz packaging compare; do
         if eval "wait \$pid_$u"; then rc=0; else rc=$?; fi
         cat "build/untimed-$u.log"
         [ "$rc" -eq 0 ] || { say "$u: FAILED"; status=1; }
     done
 }
 
-stages=${*:-asan tsan faults valgrind ucontext aarch64 distcheck soak untimed}
+stages=${*:-asan tsan valgrind ucontext aarch64 distcheck soak untimed}
 passed=0; failed=0
 for s in $stages; do
     before=$status; status=0
