@@ -148,13 +148,12 @@ stage_soak() {
             { tail -20 "$dir/build.log"; say "soak, $b: build FAILED"; status=1; return; }
     done
     say "soak: 60 s per flavour, both at once"
+    (cd build/soak-libevent && exec ./tests/soak 60 > soak.log 2>&1) & pid_libevent=$!
+    (cd build/soak-libev && exec ./tests/soak 60 > soak.log 2>&1) & pid_libev=$!
     for b in libevent libev; do
-        (cd "build/soak-$b" && ./tests/soak 60 > soak.log 2>&1; echo $? > soak.rc) &
-    done
-    wait
-    for b in libevent libev; do
+        if eval "wait \$pid_$b"; then rc=0; else rc=$?; fi
         sed "s/^/  $b: /" "build/soak-$b/soak.log"
-        [ "$(cat "build/soak-$b/soak.rc")" = 0 ] || { say "soak, $b: FAILED"; status=1; }
+        [ "$rc" -eq 0 ] || { say "soak, $b: FAILED"; status=1; }
     done
 }
 

@@ -14,7 +14,8 @@
  * Phase 3 (the rest, at least 5 s): hostile clients against the same
  * gev-httpd: 1,500 slowloris connections that drip a header byte every
  * 0.2 s and 300 that send garbage, while one ordinary client keeps asking
- * for "/" and must get each answer within 1 s.
+ * for "/" and must get each answer within 1 s of its request (its connect
+ * within 3.5 s: a full backlog makes the kernel drop SYNs).
  *
  * At the end: every message that completed was intact both ways (no
  * corruption is ever tolerated), every greenlet is gone, and the process's
@@ -49,7 +50,7 @@ struct stats {
     long connections, messages, bytes, kills, timeouts, corrupt, failed_connects;
     long http_requests, http_bad;
     long drips_cut, garbage_answered, normal_requests;
-    double normal_worst;
+    double normal_worst, normal_worst_connect;
 };
 
 struct soak {
@@ -280,24 +281,31 @@ static void *garbage(void *arg)
     return NULL;
 }
 
-/* The ordinary client: one request per connection, timed. */
+/* The ordinary client: one request per connection, timed.  Its answer
+ * must come within 1 s of the request.  Its connect is bounded apart, at
+ * 3.5 s: when the hostile clients fill the listen backlog the kernel drops
+ * SYNs, and the client's own retransmits (1 s, then 2 s more) are the
+ * kernel's timing, not the server's. */
 static void *normal_client(void *arg)
 {
     struct soak *sk = arg;
     while (go_on(sk, 3)) {
         double t0 = gev_now();
         int fd = gev_tcp_connect("127.0.0.1", sk->http_port, 10.0);
+        double t1 = gev_now();
         int ok = fd >= 0 && http_round(sk, fd, 1) == 0;
-        double took = gev_now() - t0;
+        double answer = gev_now() - t1, connect = t1 - t0;
         if (fd >= 0)
             gev_close(fd);
-        if (!ok || took > 1.0) {
+        if (!ok || answer > 1.0 || connect > 3.5) {
             sk->st.http_bad++;
-            fprintf(stderr, "soak: ordinary client %s after %.3f s\n",
-                    ok ? "served late" : "not served", took);
+            fprintf(stderr, "soak: ordinary client %s: connect %.3f s, answer %.3f s\n",
+                    ok ? "served late" : "not served", connect, answer);
         }
-        if (took > sk->st.normal_worst)
-            sk->st.normal_worst = took;
+        if (answer > sk->st.normal_worst)
+            sk->st.normal_worst = answer;
+        if (connect > sk->st.normal_worst_connect)
+            sk->st.normal_worst_connect = connect;
         sk->st.normal_requests++;
         gev_sleep(0.05);
     }
@@ -453,8 +461,9 @@ int main(int argc, char **argv)
            seconds, sk.nclients, s->connections, s->messages, s->bytes, s->kills, s->timeouts,
            s->failed_connects, s->http_requests);
     printf("soak: hostile: %ld slowloris connections cut, %ld garbage heads answered, "
-           "ordinary client served %ld times, worst %.3f s\n",
-           s->drips_cut, s->garbage_answered, s->normal_requests, s->normal_worst);
+           "ordinary client served %ld times, worst answer %.3f s, worst connect %.3f s\n",
+           s->drips_cut, s->garbage_answered, s->normal_requests, s->normal_worst,
+           s->normal_worst_connect);
     printf("soak: descriptors %ld -> %ld, RSS %ld -> %ld KiB (%ld before malloc_trim; peak %ld KiB)\n",
            fds0, fds1, rss0, rss1, rss_before_trim, peak);
     const char *why = !ok ? "a phase failed (a greenlet did not finish, or the server did not stop)"
