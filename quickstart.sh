@@ -121,7 +121,8 @@ run_curl_demo() {
         "build/$b/examples/gev-curl-many" $(for _ in $(seq 20); do echo "$url"; done) | tail -3
         say "20 downloads in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }') s (one after another: 4 s)"
     fi
-    kill "$httpd" 2>/dev/null; wait "$httpd" 2>/dev/null; rm -f "$out"
+    # gev-httpd ends by the SIGTERM: its status (143) is not the demo's.
+    kill "$httpd" 2>/dev/null; wait "$httpd" 2>/dev/null || true; rm -f "$out"
 }
 
 run_tests() {
