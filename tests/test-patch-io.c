@@ -31,8 +31,8 @@ static void test_sleep_100(void **state)
         gev_release(gs[i]);
     }
     double dt = gevtest_now() - t0;
-    assert_true(dt >= 0.95);
-    assert_true(dt < 3.0 * gevtest_slow());
+    assert_ge(dt, 0.95);
+    assert_lt(dt, 3.0 * gevtest_slow());
 }
 
 /* ---- pipes ---------------------------------------------------------------- */
@@ -72,8 +72,8 @@ static void test_pipes_20(void **state)
     pt_spawn_n(gs, 20, pipe_reader);
     gs[20] = gev_spawn(pipe_writer, NULL);
     gevtest_join_release(gs, 21, 5);
-    assert_true(gevtest_now() - t0 < 1.0 * gevtest_slow());
-    assert_true(gevtest_ticks >= gevtest_min_ticks(5));  /* the hub ran while all read */
+    assert_lt(gevtest_now() - t0, 1.0 * gevtest_slow());
+    assert_ge(gevtest_ticks, gevtest_min_ticks(5));  /* the hub ran while all read */
     pt_ticker_stop(t);
     for (int i = 0; i < 20; i++) {
         char expect[8];
@@ -121,7 +121,7 @@ static void *tcp_client(void *arg)
 {
     int i = (int)(intptr_t)arg;
     int fd = pt_connect_plain(server.port);
-    assert_true(fd >= 0);
+    assert_ge(fd, 0);
     assert_int_equal(fcntl(fd, F_GETFL) & O_NONBLOCK, 0);  /* restored */
     char req[32], resp[64] = "";
     int n = snprintf(req, sizeof req, "req%d\n", i);
@@ -146,8 +146,8 @@ static void test_tcp_50(void **state)
     pt_spawn_n(gs, 50, tcp_client);
     gevtest_join_release(gs, 50, 5);
     double dt = gevtest_now() - t0;
-    assert_true(dt >= 0.19);
-    assert_true(dt < 0.9 * gevtest_slow());
+    assert_ge(dt, 0.19);
+    assert_lt(dt, 0.9 * gevtest_slow());
     assert_int_equal(server.served, 50);
     pt_server_stop(&server);
 }
@@ -181,7 +181,7 @@ static void *echo_client(void *arg)
 {
     int fd = pt_connect_plain((int)(intptr_t)arg);
     char buf[8] = "";
-    assert_true(fd >= 0);
+    assert_ge(fd, 0);
     assert_int_equal(write(fd, "hello", 5), 5);
     assert_int_equal(read(fd, buf, sizeof buf), 5);
     assert_memory_equal(buf, "hello", 5);
@@ -234,10 +234,11 @@ static void test_so_rcvtimeo(void **state)
         gev_greenlet *g = gev_spawn(timed_reader, (void *)(intptr_t)i);
         assert_int_equal(gev_join(g, 5), 0);
         intptr_t ms = (intptr_t)gev_value(g);
-        assert_true(ms >= 90 && ms < 1000 * gevtest_slow());
+        assert_ge(ms, 90);
+        assert_lt(ms, 1000 * gevtest_slow());
         gev_release(g);
     }
-    assert_true(gevtest_ticks >= gevtest_min_ticks(5));
+    assert_ge(gevtest_ticks, gevtest_min_ticks(5));
     pt_ticker_stop(t);
     assert_log("-1:EAGAIN -1:EAGAIN");
     close(sp[0]), close(sp[1]);
@@ -487,7 +488,7 @@ static void test_pty_read(void **state)
     assert_int_equal(grantpt(pty_master), 0);
     assert_int_equal(unlockpt(pty_master), 0);
     pty_slave = open(ptsname(pty_master), O_RDWR | O_NOCTTY);
-    assert_true(pty_slave >= 0);
+    assert_ge(pty_slave, 0);
     struct termios t;
     assert_int_equal(tcgetattr(pty_slave, &t), 0);
     cfmakeraw(&t);                      /* bytes, not lines */
@@ -657,27 +658,34 @@ static void set_rcvtimeo(int fd, long usec)
  * clearing it. */
 static void cache_setsockopt_check(void)
 {
-    assert_true(cache_read("a", 0.02) < 1000 * gevtest_slow());
+    assert_lt(cache_read("a", 0.02), 1000 * gevtest_slow());
     set_rcvtimeo(cfd, 100000);
     intptr_t ms = cache_read(NULL, 0);
-    assert_true(ms >= 90 && ms < 1000 * gevtest_slow());
+    assert_ge(ms, 90);
+    assert_lt(ms, 1000 * gevtest_slow());
     set_rcvtimeo(cfd, 0);
-    assert_true(cache_read("b", 0.15) >= 140);      /* no EAGAIN at 100 ms */
+    assert_ge(cache_read("b", 0.15), 140);      /* no EAGAIN at 100 ms */
     assert_log("1 -1:EAGAIN 1");
+}
+
+/* Runs a cache check on a fresh socket pair (cfd, its peer cpeer). */
+static void on_socketpair(void (*check)(void))
+{
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+    cfd = sp[0], cpeer = sp[1];
+    check();
+    close(sp[0]), close(sp[1]);
 }
 
 static void test_cache_setsockopt(void **state)
 {
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
-    cfd = sp[0], cpeer = sp[1];
-    cache_setsockopt_check();
-    close(sp[0]), close(sp[1]);
+    on_socketpair(cache_setsockopt_check);
 }
 
 static void set_nonblock(int fd, bool on, bool raw)
 {
     int fl = fcntl(fd, F_GETFL);
-    assert_true(fl >= 0);
+    assert_ge(fl, 0);
     fl = on ? fl | O_NONBLOCK : fl & ~O_NONBLOCK;
     assert_int_equal(raw ? syscall(SYS_fcntl, fd, F_SETFL, fl) : fcntl(fd, F_SETFL, fl), 0);
 }
@@ -688,28 +696,25 @@ static void set_nonblock(int fd, bool on, bool raw)
 static void cache_nonblock_check(void)
 {
     int on = 1, off = 0;
-    assert_true(cache_read("a", 0.02) < 1000 * gevtest_slow());
+    assert_lt(cache_read("a", 0.02), 1000 * gevtest_slow());
     set_nonblock(cfd, true, false);
-    assert_true(cache_read(NULL, 0) < 500 * gevtest_slow());
+    assert_lt(cache_read(NULL, 0), 500 * gevtest_slow());
     set_nonblock(cfd, false, false);
-    assert_true(cache_read("b", 0.05) >= 40);
+    assert_ge(cache_read("b", 0.05), 40);
     assert_int_equal(ioctl(cfd, FIONBIO, &on), 0);
-    assert_true(cache_read(NULL, 0) < 500 * gevtest_slow());
+    assert_lt(cache_read(NULL, 0), 500 * gevtest_slow());
     assert_int_equal(ioctl(cfd, FIONBIO, &off), 0);
     /* a read that fills its buffer leaves no drained mark: the next tries */
-    assert_true(cache_read("0123456789abcdef", 0.02) < 1000 * gevtest_slow());
+    assert_lt(cache_read("0123456789abcdef", 0.02), 1000 * gevtest_slow());
     set_nonblock(cfd, true, true);
-    assert_true(cache_read(NULL, 0) < 500 * gevtest_slow());
+    assert_lt(cache_read(NULL, 0), 500 * gevtest_slow());
     set_nonblock(cfd, false, true);
     assert_log("1 -1:EAGAIN 1 -1:EAGAIN 16 -1:EAGAIN");
 }
 
 static void test_cache_nonblock(void **state)
 {
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
-    cfd = sp[0], cpeer = sp[1];
-    cache_nonblock_check();
-    close(sp[0]), close(sp[1]);
+    on_socketpair(cache_nonblock_check);
 }
 
 /* dup2 over a cached socket: the number names a socket with a receive
@@ -720,11 +725,12 @@ static void test_cache_dup2(void **state)
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, other), 0);
     cfd = sp[0], cpeer = sp[1];
-    assert_true(cache_read("a", 0.02) < 1000 * gevtest_slow());
+    assert_lt(cache_read("a", 0.02), 1000 * gevtest_slow());
     set_rcvtimeo(other[0], 100000);
     assert_int_equal(dup2(other[0], cfd), cfd);
     intptr_t ms = cache_read(NULL, 0);
-    assert_true(ms >= 90 && ms < 1000 * gevtest_slow());
+    assert_ge(ms, 90);
+    assert_lt(ms, 1000 * gevtest_slow());
     assert_log("1 -1:EAGAIN");
     close(sp[0]), close(sp[1]), close(other[0]), close(other[1]);
 }
@@ -740,23 +746,24 @@ static void test_cache_reuse(void **state)
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, s), 0);
     set_rcvtimeo(s[0], 100000);
     cfd = p[0], cpeer = p[1];
-    assert_true(cache_read("a", 0.02) < 1000 * gevtest_slow());
+    assert_lt(cache_read("a", 0.02), 1000 * gevtest_slow());
     close(p[0]);
     assert_int_equal(fcntl(s[0], F_DUPFD, cfd), cfd);
     intptr_t ms = cache_read(NULL, 0);
-    assert_true(ms >= 90 && ms < 1000 * gevtest_slow());
+    assert_ge(ms, 90);
+    assert_lt(ms, 1000 * gevtest_slow());
     close(cfd), close(p[1]), close(s[0]), close(s[1]);
 
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, s), 0);
     cfd = s[0], cpeer = s[1];
-    assert_true(cache_read("b", 0.02) < 1000 * gevtest_slow());
+    assert_lt(cache_read("b", 0.02), 1000 * gevtest_slow());
     assert_int_equal(syscall(SYS_close, s[0]), 0);
     assert_int_equal(pipe(p), 0);
     assert_int_equal(p[0], cfd);
     cpeer = p[1];
-    assert_true(cache_read("c", 0.05) < 1000 * gevtest_slow());
+    assert_lt(cache_read("c", 0.05), 1000 * gevtest_slow());
     set_nonblock(cfd, true, false);
-    assert_true(cache_read(NULL, 0) < 500 * gevtest_slow());
+    assert_lt(cache_read(NULL, 0), 500 * gevtest_slow());
     assert_log("1 -1:EAGAIN 1 1 -1:EAGAIN");
     close(p[0]), close(p[1]), close(s[1]);
 }
