@@ -146,20 +146,32 @@ static bool go_on(const struct soak *sk, int phase)
     return sk->phase == phase && gev_now() < sk->phase_end && !gev_killed(gev_current());
 }
 
+/* A client's connection: counted, or -1 after a failure is counted (a
+ * kill's ECANCELED is not a failure) and a short nap before the retry. */
+static int client_connect(struct soak *sk, const char *port)
+{
+    int fd = gev_tcp_connect("127.0.0.1", port, 10.0);
+    if (fd >= 0) {
+        sk->st.connections++;
+        return fd;
+    }
+    if (errno != ECANCELED) {
+        sk->st.failed_connects++;
+        if (getenv("SOAK_VERBOSE"))
+            fprintf(stderr, "connect: %s\n", strerror(errno));
+    }
+    gev_sleep(0.01);
+    return -1;
+}
+
 static void *echo_client(void *arg)
 {
     struct soak *sk = arg;
     unsigned seed = sk->seed += 7919;
     while (go_on(sk, 1)) {
-        int fd = gev_tcp_connect("127.0.0.1", sk->port, 10.0);
-        if (fd < 0) {
-            sk->st.failed_connects += errno != ECANCELED;     /* not a kill */
-            if (errno != ECANCELED && getenv("SOAK_VERBOSE"))
-                fprintf(stderr, "connect: %s\n", strerror(errno));
-            gev_sleep(0.01);
+        int fd = client_connect(sk, sk->port);
+        if (fd < 0)
             continue;
-        }
-        sk->st.connections++;
         for (int k = 1 + (int)(rnd(&seed) % 8); k > 0 && go_on(sk, 1); k--) {
             /* One exchange in four runs under a scoped timeout short
              * enough to expire now and then. */
@@ -219,13 +231,9 @@ static void *http_client(void *arg)
     struct soak *sk = arg;
     unsigned seed = sk->seed += 7919;
     while (go_on(sk, 2)) {
-        int fd = gev_tcp_connect("127.0.0.1", sk->http_port, 10.0);
-        if (fd < 0) {
-            sk->st.failed_connects += errno != ECANCELED;
-            gev_sleep(0.01);
+        int fd = client_connect(sk, sk->http_port);
+        if (fd < 0)
             continue;
-        }
-        sk->st.connections++;
         for (int k = 1 + (int)(rnd(&seed) % 8); k > 0; k--)
             if (http_round(sk, fd, 1 + (int)(rnd(&seed) % 16)) < 0)
                 break;
