@@ -192,7 +192,9 @@ stages=${*:-asan tsan valgrind ucontext aarch64 distcheck soak untimed}
 passed=0; failed=0
 for s in $stages; do
     before=$status; status=0
+    started=$(date +%s)
     "stage_$s"
+    say "stage $s: $(( $(date +%s) - started )) s"
     if [ "$status" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
     [ "$before" -ne 0 ] && status=$before
 done

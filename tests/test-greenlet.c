@@ -384,6 +384,18 @@ static void *park_touching(void *arg)
     return (void *)(intptr_t)buf[0];
 }
 
+/* Parks on an event after using 32 KiB of its stack, so all of a burst is
+ * parked at once however slowly the burst starts (under valgrind, slower
+ * than a short sleep: early ones would end and lend their stacks on). */
+static void *touch_then_wait(void *arg)
+{
+    volatile char buf[32 * 1024];
+    for (size_t i = 0; i < sizeof buf; i += 1024)
+        buf[i] = 1;
+    assert_int_equal(gev_event_wait(arg, GEV_FOREVER), 0);
+    return (void *)(intptr_t)buf[0];
+}
+
 static void test_spare_stacks_kept_after_a_burst_then_given_back(void **state)
 {
     /* The stacks of a burst stay while it is recent (a second wave needs
@@ -391,13 +403,18 @@ static void test_spare_stacks_kept_after_a_burst_then_given_back(void **state)
      * the minimum kept (idle runners and cache, GEV__STACK_SPARE_MIN each). */
     enum { N = 2000 };
     static gev_greenlet *g[N];
+    gev_event *go = gev_event_new();
     assert_int_equal(gev_sleep(0), 0);
     size_t before = live_stacks();
     double t0 = gevtest_now();
     for (int i = 0; i < N; i++)
-        assert_non_null(g[i] = gev_spawn(park_touching, (void *)(intptr_t)20));
+        assert_non_null(g[i] = gev_spawn(touch_then_wait, go));
+    assert_int_equal(gev_sleep(0), 0);          /* all started and parked */
+    assert_ge(live_stacks(), before + N);
+    gev_event_set(go);
     assert_int_equal(gev_joinall(g, N, 10), 0);
     gevtest_release_all(g, N);
+    gev_event_free(go);
     assert_int_equal(gev_sleep(0.1), 0);        /* idle, the burst recent */
     /* Recent means within a window: a burst that itself took longer (under
      * valgrind, several seconds) is already old, and trimming may begin. */
