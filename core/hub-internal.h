@@ -4,6 +4,7 @@
 #ifndef GEV_CORE_HUB_INTERNAL_H
 #define GEV_CORE_HUB_INTERNAL_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include "hub.h"
@@ -81,6 +82,14 @@ struct gev_hub {
     gev__context main_ctx;
     gev_greenlet *hub_g;        /* the hub greenlet: polls, runs callbacks */
     unsigned since_poll;
+    /* Scheduling decisions so far (gev__hub_switch_away, the hub's own
+     * switches).  Written by the hub's thread only, read by others (the
+     * blocking monitor, gev_stats) with relaxed atomics: one that stays put
+     * while the hub is not polling means a greenlet is running without
+     * switching. */
+    uint64_t switches;
+    bool polling;               /* in the loop's poll (relaxed atomic) */
+    pthread_t thread;           /* the thread the hub belongs to */
     /* The run queue's head segment that a periodic poll put ahead of first
      * runs (see gev__hub_poll_check); NULL when there is none. */
     gev_greenlet *rq_prio_tail;
@@ -165,8 +174,15 @@ static inline gev__context *gev__runner_bind(gev_hub *hub, gev_greenlet *g)
 /* Switch from the current context `from` to whatever should run next: the
  * first ready greenlet, else the hub.  Inline: it is half of every
  * switch, and a frame of its own is one more call and return on it. */
+/* One more scheduling decision (see gev_hub.switches). */
+static inline void gev__hub_count_switch(gev_hub *hub)
+{
+    __atomic_store_n(&hub->switches, hub->switches + 1, __ATOMIC_RELAXED);
+}
+
 static inline void gev__hub_switch_away(gev_hub *hub, gev__context *from)
 {
+    gev__hub_count_switch(hub);
     /* Counted per decision, not per real switch: a lone greenlet yielding
      * to itself must still let the hub poll. */
     if (__builtin_expect(++hub->since_poll >= GEV__POLL_EVERY, 0))

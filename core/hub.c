@@ -52,6 +52,7 @@ static void switch_to(gev_hub *hub, gev__context *from, gev_greenlet *next)
 {
     next->state = GEV__RUNNING;
     hub->hot.current = next;
+    gev__hub_count_switch(hub);
     gev__context_switch(from, gev__ctx_of(next));
 }
 
@@ -198,19 +199,29 @@ static void hub_trim_later(gev_hub *hub)
         gev__timer_start_at(hub->hot.loop, &hub->trim_timer, at);
 }
 
+/* Run the loop, marked as polling for the blocking monitor: time spent
+ * here is the loop waiting, not a greenlet blocking it.  (Callbacks run
+ * inside count as polling too; they only wake greenlets.) */
+static void hub_loop_run(gev_hub *hub, int mode)
+{
+    __atomic_store_n(&hub->polling, true, __ATOMIC_RELAXED);
+    gev__loop_run(hub->hot.loop, mode);
+    __atomic_store_n(&hub->polling, false, __ATOMIC_RELAXED);
+}
+
 static void hub_poll(gev_hub *hub)
 {
     hub->since_poll = 0;
     bool more = hub_trim_spares(hub);
     if (hub->hot.rq_head || hub->cb_head) {
-        gev__loop_run(hub->hot.loop, GEV__RUN_NOWAIT);
+        hub_loop_run(hub, GEV__RUN_NOWAIT);
     } else if (hub_idle_forever(hub)) {
         gev__wake(&hub->main, hub->main.wait_id, hub->main_in_run ? 0 : EDEADLK);
     } else {
         /* Idle: trim on without blocking until the surplus is gone. */
         if (!more)
             hub_trim_later(hub);
-        gev__loop_run(hub->hot.loop, more ? GEV__RUN_NOWAIT : GEV__RUN_ONCE);
+        hub_loop_run(hub, more ? GEV__RUN_NOWAIT : GEV__RUN_ONCE);
     }
 }
 
@@ -261,6 +272,7 @@ static int hub_init(gev_hub *hub)
     gev__context_init_thread(&hub->main_ctx);
     hub->main.ctx = &hub->main_ctx;
     hub->hot.current = &hub->main;
+    hub->thread = pthread_self();
 
     hub->hub_g = calloc(1, sizeof *hub->hub_g);
     if (!hub->hub_g)
@@ -476,6 +488,7 @@ int gev_reinit(void)
         return -1;
     if (gev__loop_reinit(hub->hot.loop) < 0)
         return -1;
+    hub->thread = pthread_self();   /* the child's one thread */
     for (int i = 0; i < GEV__HUB_SLOTS; i++)
         if (hub->hooks[i] && hub->hooks[i]->on_fork &&
             hub->hooks[i]->on_fork(hub, hub->hot.slots[i]) < 0)

@@ -73,6 +73,26 @@ enum gev__state {
                        quarantine or the free list (core/greenlet.c) */
 };
 
+/* What a waiting greenlet waits for: set by each blocking call before it
+ * waits (gev__wait_note), shown by gev_print_run_info and gev-gdb.py. */
+enum gev__wait_kind {
+    GEV__WAIT_OTHER,        /* not said */
+    GEV__WAIT_SLEEP,        /* gev_sleep: until the wait's deadline */
+    GEV__WAIT_READ,         /* fd readable (wait_fd) */
+    GEV__WAIT_WRITE,        /* fd writable (wait_fd) */
+    GEV__WAIT_JOIN,         /* another greenlet's end */
+    GEV__WAIT_EVENT,
+    GEV__WAIT_RESULT,
+    GEV__WAIT_QUEUE,
+    GEV__WAIT_CHANNEL,
+    GEV__WAIT_LOCK,
+    GEV__WAIT_SEMAPHORE,
+    GEV__WAIT_THREADPOOL,   /* a job in the thread pool (DNS included) */
+    GEV__WAIT_SIGNAL,
+    GEV__WAIT_CHILD,        /* a child process */
+    GEV__WAIT_KINDS
+};
+
 struct gev_greenlet {
     gev_hub *hub;
     gev__runner *runner;        /* stack + context from its first run until it
@@ -90,6 +110,10 @@ struct gev_greenlet {
     bool shielded;              /* gev_shield(true): kills and expiries held back */
     bool notify_queued;         /* links are queued for the hub */
     bool queued;                /* in the run queue */
+    unsigned char wait_kind;    /* enum gev__wait_kind of the current or last wait */
+    int wait_fd;                /* GEV__WAIT_READ/WRITE: the descriptor */
+    gev__nsec wait_since;       /* loop time the current wait began */
+    uint64_t parent_id;         /* id of the greenlet that spawned it (0: none) */
     int wake_err;               /* what ended the last wait */
     unsigned expired_timeouts;  /* scoped timeouts fired and not cancelled */
     int interrupt_err;          /* gev__greenlet_interrupt_err(): kept up to
@@ -254,6 +278,18 @@ static inline bool gev__timeout_valid(double timeout) { return timeout == timeou
 
 /* Start a new wait for the current greenlet: returns its id.  Publish
  * (greenlet, id) to the wakers before calling gev__wait(). */
+/* Say what the current greenlet is about to wait for (cheap: two stores;
+ * the wait itself stamps wait_since). */
+static inline void gev__wait_note(enum gev__wait_kind kind, int fd)
+{
+    gev_hub *hub = gev__tls_hub;
+    if (hub) {
+        gev_greenlet *g = gev__hot(hub)->current;
+        g->wait_kind = (unsigned char)kind;
+        g->wait_fd = fd;
+    }
+}
+
 static inline uint64_t gev__wait_begin(void)
 {
     gev_hub *hub = gev__hub();
