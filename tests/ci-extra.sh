@@ -11,8 +11,10 @@
 #             program fail in turn (clean error, no crash, hang or leak)
 #   valgrind  both flavours' suite under valgrind memcheck (leaks are errors)
 #   aarch64   the context-switch test cross-built for aarch64, run under qemu
-#   ucontext  the suite with the portable ucontext switch
-#   distcheck make distcheck for the libev flavour (quickstart does libevent)
+#   ucontext  the suite with the portable ucontext switch (not by default:
+#             distcheck covers it)
+#   distcheck make distcheck for the libev flavour (quickstart does libevent),
+#             its suite built with the portable ucontext switch
 #   soak      tests/soak for 60 s per flavour (both at once): checksummed
 #             traffic with kills and timeouts, pipelined HTTP, then
 #             slowloris and garbage against gev-httpd while an ordinary
@@ -34,20 +36,49 @@ jobs=$(nproc 2>/dev/null || echo 2)
 say() { printf '==> %s\n' "$*"; }
 status=0
 
-# build_and_check DIR CONFIGURE-ARGS...: a fresh out-of-tree build + make check
-# (of the programs in $CHECK_TESTS only, when it is set)
-build_and_check() {
-    dir=$1; shift
-    rm -rf "$dir"; mkdir -p "$dir"
-    (cd "$dir" && "$top/configure" -q --enable-tests "$@" >/dev/null)
-    if make -C "$dir" -j"$jobs" check ${CHECK_TESTS:+TESTS="$CHECK_TESTS"} >"$dir/check.log" 2>&1; then
+# slowest_tests DIR: the five test programs that took longest (their times,
+# from tests/run-with-timeout.sh's last line in each .log)
+slowest_tests() {
+    sed -n 's|^run-with-timeout: .*/\(.*\) took \([0-9]*\) ms.*|\2 \1|p' "$1"/tests/*.log 2>/dev/null |
+        sort -rn | head -5 | awk '{ printf "%s %.0f s; ", $2, $1 / 1000 }'
+}
+
+# check_in DIR: make check in a configured build (of the programs in
+# $CHECK_TESTS only, and only those built, when it is set)
+check_in() {
+    dir=$1
+    if make -C "$dir" -j"$jobs" check ${CHECK_TESTS:+TESTS="$CHECK_TESTS" check_PROGRAMS="$CHECK_TESTS"} \
+            >"$dir/check.log" 2>&1; then
         say "$dir: $(grep -E '^# (PASS|FAIL)' "$dir/test-suite.log" | tr '\n' ' ')"
+        say "$dir: slowest: $(slowest_tests "$dir")"
     else
         tail -60 "$dir/check.log"
         [ -f "$dir/test-suite.log" ] && grep -B2 -A30 -E '^(FAIL|ERROR):' "$dir/test-suite.log" | head -120
         say "$dir: FAILED"
         status=1
     fi
+}
+
+# build_and_check DIR CONFIGURE-ARGS...: a fresh out-of-tree build + check_in
+build_and_check() {
+    dir=$1; shift
+    rm -rf "$dir"; mkdir -p "$dir"
+    (cd "$dir" && "$top/configure" -q --enable-tests "$@" >/dev/null)
+    check_in "$dir"
+}
+
+# plain_build B: a configured ordinary build (no sanitizer) of flavour B:
+# the one ./quickstart.sh test left, when it made one (CI runs it first:
+# valgrind and the soak then build nothing twice), else a new one.
+plain_build() {
+    if [ "$(cat "build/$1/.quickstart-args" 2>/dev/null)" = "--with-backend=$1 --enable-werror --enable-tests" ]; then
+        echo "build/$1"
+        return
+    fi
+    dir=build/plain-$1
+    [ -f "$dir/Makefile" ] ||
+        (mkdir -p "$dir" && cd "$dir" && "$top/configure" -q --with-backend="$1" --enable-tests >/dev/null)
+    echo "$dir"
 }
 
 stage_asan() {
@@ -97,9 +128,10 @@ stage_valgrind() {
     command -v valgrind >/dev/null || { say "valgrind missing: apt-get install valgrind"; status=1; return; }
     for b in libevent libev; do
         say "valgrind, $b"
+        dir=$(plain_build "$b")
         GEV_TEST_TIMEOUT=900 \
         GEV_TEST_WRAPPER="valgrind -q --error-exitcode=97 --leak-check=full --errors-for-leak-kinds=definite,indirect" \
-            build_and_check "build/valgrind-$b" --with-backend="$b"
+            check_in "$dir"
     done
 }
 
@@ -113,12 +145,17 @@ stage_aarch64() {
     if ./tests/cross-aarch64.sh; then :; else status=1; fi
 }
 
+# The tarball's own suite runs with the ucontext switch: one suite run
+# proves both that the libev flavour builds from the tarball and that the
+# portable switch passes everything (stage ucontext did that separately,
+# with a build and a suite run of its own).
 stage_distcheck() {
-    say "make distcheck, libev"
+    say "make distcheck, libev, ucontext switch"
     dir=build/distcheck-libev
     rm -rf "$dir"; mkdir -p "$dir"
     (cd "$dir" && "$top/configure" -q --with-backend=libev --enable-tests >/dev/null)
-    if make -C "$dir" -j"$jobs" distcheck >"$dir/distcheck.log" 2>&1; then
+    if make -C "$dir" -j"$jobs" distcheck DISTCHECK_CONFIGURE_FLAGS=--with-context=ucontext \
+            >"$dir/distcheck.log" 2>&1; then
         say "$dir: $(grep -E 'archives ready' "$dir/distcheck.log" | head -1)"
     else
         tail -40 "$dir/distcheck.log"
@@ -142,17 +179,17 @@ stage_compare() {
 
 stage_soak() {
     for b in libevent libev; do
-        dir=build/soak-$b
-        rm -rf "$dir"; mkdir -p "$dir"
-        (cd "$dir" && "$top/configure" -q --with-backend="$b" >/dev/null && make -j"$jobs" soak >build.log 2>&1) ||
-            { tail -20 "$dir/build.log"; say "soak, $b: build FAILED"; status=1; return; }
+        dir=$(plain_build "$b")
+        eval "soak_$b=\$dir"
+        make -C "$dir" -j"$jobs" soak >"$dir/soak-build.log" 2>&1 ||
+            { tail -20 "$dir/soak-build.log"; say "soak, $b: build FAILED"; status=1; return; }
     done
     say "soak: 60 s per flavour, both at once"
-    (cd build/soak-libevent && exec ./tests/soak 60 > soak.log 2>&1) & pid_libevent=$!
-    (cd build/soak-libev && exec ./tests/soak 60 > soak.log 2>&1) & pid_libev=$!
+    (cd "$soak_libevent" && exec ./tests/soak 60 > soak.log 2>&1) & pid_libevent=$!
+    (cd "$soak_libev" && exec ./tests/soak 60 > soak.log 2>&1) & pid_libev=$!
     for b in libevent libev; do
         if eval "wait \$pid_$b"; then rc=0; else rc=$?; fi
-        sed "s/^/  $b: /" "build/soak-$b/soak.log"
+        eval "sed \"s/^/  $b: /\" \"\$soak_$b/soak.log\""
         [ "$rc" -eq 0 ] || { say "soak, $b: FAILED"; status=1; }
     done
 }
@@ -188,7 +225,7 @@ stage_untimed() {
     done
 }
 
-stages=${*:-asan tsan valgrind ucontext aarch64 distcheck soak untimed}
+stages=${*:-asan tsan valgrind aarch64 distcheck soak untimed}
 passed=0; failed=0
 for s in $stages; do
     before=$status; status=0
