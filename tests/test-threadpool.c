@@ -93,24 +93,38 @@ static void test_twenty_sleeps_concurrently(void **state)
 
 /* ---- the other greenlets keep running; main may wait too ------------------ */
 
-static void *self_thread(void *arg)
+/* While main waits for the job, a greenlet ticks; the job ends only once it
+ * has seen 5 ticks (or after 30 s), so the test proves the hub ran other
+ * greenlets meanwhile without betting on how fast a loaded machine ticks. */
+static atomic_int pool_ticks;
+static pthread_t pool_worker;
+
+static void *tick_atomically(void *arg)
 {
-    *(pthread_t *)arg = pthread_self();
-    usleep(100000);
-    return (void *)7;
+    while (gev_sleep(0.005) == 0)
+        atomic_fetch_add(&pool_ticks, 1);
+    return arg;
+}
+
+static void *wait_for_ticks(void *arg)
+{
+    pool_worker = pthread_self();
+    for (int ms = 0; ms < 30000 && atomic_load(&pool_ticks) < 5; ms++)
+        usleep(1000);
+    return arg;
 }
 
 static void test_main_waits_others_run(void **state)
 {
     (void)state;
-    gevtest_ticks = 0;
-    gev_greenlet *t = gev_spawn(gevtest_ticker, NULL);
-    pthread_t worker = pthread_self();
+    atomic_store(&pool_ticks, 0);
+    gev_greenlet *t = gev_spawn(tick_atomically, NULL);
+    pool_worker = pthread_self();
     void *res = NULL;
-    assert_int_equal(gev_threadpool_run(self_thread, &worker, &res), 0);
+    assert_int_equal(gev_threadpool_run(wait_for_ticks, (void *)7, &res), 0);
     assert_ptr_equal(res, (void *)7);
-    assert_false(pthread_equal(worker, pthread_self()));
-    assert_ge(gevtest_ticks, 5);
+    assert_false(pthread_equal(pool_worker, pthread_self()));
+    assert_ge(atomic_load(&pool_ticks), 5);
     assert_int_equal(gev_kill(t, 1.0), 0);
     gev_release(t);
 }
