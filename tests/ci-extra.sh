@@ -43,12 +43,12 @@ slowest_tests() {
         sort -rn | head -5 | awk '{ printf "%s %.0f s; ", $2, $1 / 1000 }'
 }
 
-# check_in DIR: make check in a configured build (of the programs in
-# $CHECK_TESTS only, and only those built, when it is set)
+# check_in DIR: make check in a configured build; of the tests in
+# $CHECK_TESTS only when it is set, building only $CHECK_PROGRAMS when that is
 check_in() {
     dir=$1
-    if make -C "$dir" -j"$jobs" check ${CHECK_TESTS:+TESTS="$CHECK_TESTS" check_PROGRAMS="$CHECK_TESTS"} \
-            >"$dir/check.log" 2>&1; then
+    if make -C "$dir" -j"$jobs" check ${CHECK_TESTS:+TESTS="$CHECK_TESTS"} \
+            ${CHECK_PROGRAMS:+check_PROGRAMS="$CHECK_PROGRAMS"} >"$dir/check.log" 2>&1; then
         say "$dir: $(grep -E '^# (PASS|FAIL)' "$dir/test-suite.log" | tr '\n' ' ')"
         say "$dir: slowest: $(slowest_tests "$dir")"
     else
@@ -59,12 +59,24 @@ check_in() {
     fi
 }
 
+# library_tests DIR: the suite of a configured build less the scripts that
+# check the build itself (configure's answers, the manual, the exported ABI,
+# the README's program built by pkg-config): those run in the plain suites
+# and would only repeat there under a sanitizer or valgrind, which they do
+# not run the library under.  (test-fuzz-corpus.sh stays: it replays the
+# corpus through the library.)
+library_tests() {
+    printf 'print-tests:\n\t@echo $(TESTS)\n' |
+        make -s --no-print-directory -C "$1" -f Makefile -f - print-tests | tr ' ' '\n' |
+        grep -v -E '/test-(configure|manual|abi|readme-build)\.sh$' | tr '\n' ' '
+}
+
 # build_and_check DIR CONFIGURE-ARGS...: a fresh out-of-tree build + check_in
 build_and_check() {
     dir=$1; shift
     rm -rf "$dir"; mkdir -p "$dir"
     (cd "$dir" && "$top/configure" -q --enable-tests "$@" >/dev/null)
-    check_in "$dir"
+    CHECK_TESTS=${CHECK_TESTS:-$(library_tests "$dir")} check_in "$dir"
 }
 
 # plain_build B: a configured ordinary build (no sanitizer) of flavour B:
@@ -100,7 +112,7 @@ tsan_tests="tests/test-threadpool tests/test-threadsafe tests/test-hubref tests/
 stage_tsan() {
     for b in libevent libev; do
         say "ThreadSanitizer, $b"
-        TSAN_OPTIONS=halt_on_error=1 CHECK_TESTS=$tsan_tests build_and_check "build/tsan-$b" \
+        TSAN_OPTIONS=halt_on_error=1 CHECK_TESTS=$tsan_tests CHECK_PROGRAMS=$tsan_tests build_and_check "build/tsan-$b" \
             --with-backend="$b" CFLAGS="-O1 -g -fsanitize=thread" LDFLAGS="-fsanitize=thread"
     done
 }
@@ -131,7 +143,7 @@ stage_valgrind() {
         dir=$(plain_build "$b")
         GEV_TEST_TIMEOUT=900 \
         GEV_TEST_WRAPPER="valgrind -q --error-exitcode=97 --leak-check=full --errors-for-leak-kinds=definite,indirect" \
-            check_in "$dir"
+            CHECK_TESTS=$(library_tests "$dir") check_in "$dir"
     done
 }
 
