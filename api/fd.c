@@ -405,6 +405,8 @@ static int fd_wait_in_loop(gev_hub *hub, int fd, int events, gev__nsec deadline)
      * the waiter is on no queue.  w.flags collects the ready events. */
     gev__waiter w = gev__waiter_for(gev__hot(hub)->current);
     fd_record_publish(loop, r, &w, events);
+    /* Both directions at once (gev_wait_fd) show as a read. */
+    gev__wait_note_for(w.g, events & GEV__READ ? GEV__WAIT_READ : GEV__WAIT_WRITE, fd);
     int err = gev__wait_prechecked(deadline);  /* fd_wait_checked checked */
     fd_record_unpublish(loop, r, &w);
     if (__builtin_expect(err != 0, 0)) {
