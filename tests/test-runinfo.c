@@ -171,9 +171,12 @@ static void *do_spawn_then_wait(void *a)
 }
 
 /* A wait that said what it was, then one that says nothing: no stale kind. */
+static bool unsaid_parked;
+
 static void *do_unsaid_after_said(void *a)
 {
     gev_event_wait(ev_never, 0.001);
+    unsaid_parked = true;           /* and parked before anyone else runs */
     gev_pool_wait_available(full_pool, GEV_FOREVER);
     return NULL;
 }
@@ -232,7 +235,10 @@ static void test_every_wait_says_what(void **state)
     g[n] = spawn_named(do_unsaid_after_said, NULL, "unsaid", &id[n]), n++;
     g[n] = spawn_named(do_shielded, NULL, "shielded", &id[n]), n++;
     g[n] = spawn_named(do_event, ev_go, "woken", &id[n]), n++;
-    assert_int_equal(gev_sleep(0.02), 0);       /* all parked; the 1 ms wait expired */
+    double t0 = gevtest_now();                  /* all parked: the 1 ms wait expired */
+    while (!unsaid_parked && gevtest_now() - t0 < 10)
+        assert_int_equal(gev_sleep(0.005), 0);
+    assert_true(unsaid_parked);
     assert_fails(gev_kill(g[SHIELDED], 0), ETIMEDOUT);     /* held back */
     gev_event_set(ev_go);                       /* "woken" is ready, not run */
     uint64_t fresh_id, later_id;
@@ -456,8 +462,14 @@ static int dump_on_signal(void *arg)
     gev_set_name(g, "parked");
     gev_sleep(0.01);
     raise(SIGUSR2);
-    for (int i = 0; i < 100; i++)
+    /* Until the handler's greenlet was spawned and has finished (its
+     * table printed), or 10 s: then the parent sees what is missing. */
+    struct gev_stats st;
+    double t0 = gevtest_now();
+    do
         gev_sleep(0.005);
+    while (gev_stats(&st) == 0 && (st.spawns < 2 || st.live_greenlets > 1) &&
+           gevtest_now() - t0 < 10);
     return 0;
 }
 
@@ -509,7 +521,12 @@ static int deadlock_main(void)
     gev_greenlet *g = gev_spawn(do_event, theirs);
     gev_set_name(g, "stuck");
     int rc = gev_event_wait(mine, GEV_FOREVER);
-    return rc == -1 && errno == EDEADLK ? 0 : 1;
+    int err = errno;
+    gev_event_free(mine);           /* leaves nothing for LeakSanitizer */
+    gev_event_free(theirs);         /* stuck wakes with EBADF */
+    gev_release(g);
+    gev_shutdown();
+    return rc == -1 && err == EDEADLK ? 0 : 1;
 }
 
 static int exec_deadlock(void *debug)
