@@ -46,7 +46,7 @@ int gev_channel_put(gev_channel *c, void *item, double timeout)
         return 0;
     }
     gev__waiter w;
-    return gev__sync_result(gev__sync_wait(&c->putters, &w, item, 0, timeout));
+    return gev__sync_result(gev__sync_wait(&c->putters, &w, item, 0, GEV__WAIT_CHANNEL, timeout));
 }
 
 int gev_channel_get(gev_channel *c, void **item, double timeout)
@@ -62,7 +62,7 @@ int gev_channel_get(gev_channel *c, void **item, double timeout)
         got = p->item;
         gev__sync_give(p, NULL, 0);
     } else {
-        int err = gev__sync_take(&c->getters, &got, timeout);
+        int err = gev__sync_take(&c->getters, &got, GEV__WAIT_CHANNEL, timeout);
         if (err)
             return gev__fail(err);
     }

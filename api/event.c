@@ -64,7 +64,7 @@ int gev_event_wait(gev_event *e, double timeout)
     if (e->flag)
         return 0;
     gev__waiter w;
-    return gev__sync_result(gev__sync_wait(&e->waiters, &w, NULL, 0, timeout));
+    return gev__sync_result(gev__sync_wait(&e->waiters, &w, NULL, 0, GEV__WAIT_EVENT, timeout));
 }
 
 void gev_event_free(gev_event *e)

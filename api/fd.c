@@ -387,23 +387,35 @@ static int fd_poll_now(int fd, int events)
     return ready ? ready : gev__fail(ETIMEDOUT);
 }
 
+/* A wait on fd that ends before it began: its note goes (core/hub.h). */
+static __attribute__((cold, noinline)) int fd_wait_not_begun(gev_hub *hub, int rc)
+{
+    gev__wait_note_for(gev__hot(hub)->current, GEV__WAIT_OTHER, -1);
+    return rc;
+}
+
 static int fd_wait_in_loop(gev_hub *hub, int fd, int events, gev__nsec deadline)
 {
+    /* Noted first, while fd and events are at hand anyway: later, fd would
+     * have to live across the calls below (a spill on the echo path).
+     * Both directions at once (gev_wait_fd) show as a read. */
+    gev_greenlet *self = gev__hot(hub)->current;
+    gev__wait_note_for(self, events & GEV__READ ? GEV__WAIT_READ : GEV__WAIT_WRITE, fd);
     gev__loop *loop = gev__hub_loop(hub);
     fd_table *t = gev__hub_slot(hub, GEV__HUB_SLOT_IO);
     fd_record *r = fd_record_of(hub, fd);      /* usually there already */
 
     if (!r && (!(t = fd_table_get(hub)) || !(r = fd_record_get(t, fd))))
-        return gev__fail(ENOMEM);
+        return fd_wait_not_begun(hub, gev__fail(ENOMEM));
     if (((events & GEV__READ) && r->reader) || ((events & GEV__WRITE) && r->writer))
-        return gev__fail(EBUSY);
+        return fd_wait_not_begun(hub, gev__fail(EBUSY));
     if (fd_record_covers(r, events))
         fd_sweep_note(loop, t, r);
-    else if (fd_record_arm(loop, r, fd, events) < 0)
-        return errno == EPERM ? events : -1;   /* a regular file: always ready */
+    else if (fd_record_arm(loop, r, fd, events) < 0)  /* EPERM: a regular file, always ready */
+        return fd_wait_not_begun(hub, errno == EPERM ? events : -1);
     /* Only what the wakers read (fd_deliver, fd_record_close_waiters):
      * the waiter is on no queue.  w.flags collects the ready events. */
-    gev__waiter w = gev__waiter_for(gev__hot(hub)->current);
+    gev__waiter w = gev__waiter_for(self);
     fd_record_publish(loop, r, &w, events);
     int err = gev__wait_prechecked(deadline);  /* fd_wait_checked checked */
     fd_record_unpublish(loop, r, &w);

@@ -33,6 +33,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <netdb.h>
@@ -96,6 +97,36 @@ GEV_API int  gev_call_threadsafe(gev_hub *hub, void (*fn)(void *arg), void *arg)
  * INT_MAX references. */
 GEV_API int  gev_hub_ref(gev_hub *hub);
 GEV_API int  gev_hub_unref(gev_hub *hub);
+
+/* ------------------------------------------------------------------ */
+/* Counters and run info                                               */
+/* ------------------------------------------------------------------ */
+
+/* Counters of the calling thread's hub, always kept (each costs a store
+ * where it is counted anyway).  The stack figures marked process-wide
+ * count every hub's stacks. */
+struct gev_stats {
+    uint64_t switches;          /* scheduling decisions (a greenlet or the
+                                   hub picked to run next) */
+    uint64_t spawns;            /* greenlets spawned */
+    uint64_t loop_iterations;   /* polls of the event loop */
+    size_t live_greenlets;      /* spawned and not finished (not main) */
+    size_t stacks_cached;       /* spare stacks kept for the next first runs */
+    size_t stacks_mapped;       /* process-wide: stacks in use or spare */
+    size_t stack_bytes_mapped;  /* process-wide: their mappings, guard
+                                   pages included (address space: untouched
+                                   pages take no memory) */
+    uint64_t reserved[8];       /* 0: room for more counters */
+};
+/* Fill *st: 0, or -1 with EINVAL (st NULL) or ENOMEM (no hub can be made). */
+GEV_API int  gev_stats(struct gev_stats *st);
+/* Write what every greenlet of the calling thread's hub is doing to fd,
+ * one line each, then the loop's watchers and the counters (format in
+ * gev(3), COUNTERS AND RUN INFO).  Uses write(2) only: no stdio, no
+ * allocation.  With GEV_DUMP_SIGNAL=<signal> in the environment each hub
+ * prints it to stderr on that signal; under GEV_DEBUG a wait in main that
+ * fails with EDEADLK prints it first. */
+GEV_API void gev_print_run_info(int fd);
 
 /* ------------------------------------------------------------------ */
 /* Greenlets                                                           */

@@ -195,7 +195,8 @@ gev_greenlet *gev_pool_spawn(gev_pool *p, gev_fn fn, void *arg)
         return member_spawn(p, fn, arg);
     spawn_request req = { fn, arg };
     gev__waiter w;
-    int err = gev__sync_wait(&p->slot_waiters, &w, &req, WAIT_SPAWN, GEV_FOREVER);
+    int err = gev__sync_wait(&p->slot_waiters, &w, &req, WAIT_SPAWN, GEV__WAIT_OTHER,
+                             GEV_FOREVER);
     if (!err)
         err = w.flags;      /* the hub's spawn for us failed */
     if (err) {
@@ -213,7 +214,8 @@ int gev_pool_wait_available(gev_pool *p, double timeout)
     if (has_slot(p))
         return 0;
     gev__waiter w;
-    return gev__sync_result(gev__sync_wait(&p->slot_waiters, &w, NULL, WAIT_SLOT, timeout));
+    return gev__sync_result(gev__sync_wait(&p->slot_waiters, &w, NULL, WAIT_SLOT,
+                                                     GEV__WAIT_OTHER, timeout));
 }
 
 /* ---- joining and killing ------------------------------------------------------- */
@@ -227,7 +229,7 @@ static int wait_empty(gev_pool *p, gev__waitq *q, double timeout)
     if (is_member(p, gev_current()))
         return EDEADLK;
     gev__waiter w;
-    return gev__sync_wait(q, &w, NULL, 0, timeout);
+    return gev__sync_wait(q, &w, NULL, 0, GEV__WAIT_JOIN, timeout);   /* its members' ends */
 }
 
 int gev_pool_join(gev_pool *p, double timeout)

@@ -74,6 +74,7 @@ static int child_wait(pid_t pid, int *status, double timeout)
     c.base.data = &w;
     if (gev__child_start(loop, &c) == -1)
         return -1;              /* EBUSY: another thread's hub has SIGCHLD */
+    gev__wait_note(GEV__WAIT_CHILD, (int)pid);
     err = gev__wait(deadline);
     gev__child_stop(loop, &c);
     /* Reaped is final: if the loop reaped it while a kill or the deadline

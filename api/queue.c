@@ -114,7 +114,7 @@ int gev_queue_put(gev_queue *q, void *item, double timeout)
         return gev__sync_result(err);
     gev__waiter w;
     /* Success means a getter moved our item into the ring. */
-    return gev__sync_result(gev__sync_wait(&q->putters, &w, item, 0, timeout));
+    return gev__sync_result(gev__sync_wait(&q->putters, &w, item, 0, GEV__WAIT_QUEUE, timeout));
 }
 
 int gev_queue_get(gev_queue *q, void **item, double timeout)
@@ -134,7 +134,7 @@ int gev_queue_get(gev_queue *q, void **item, double timeout)
     } else if (q->closed) {
         return gev__fail(EPIPE);
     } else {
-        int err = gev__sync_take(&q->getters, &got, timeout);
+        int err = gev__sync_take(&q->getters, &got, GEV__WAIT_QUEUE, timeout);
         if (err)
             return gev__fail(err);
     }
@@ -154,7 +154,7 @@ int gev_queue_peek(gev_queue *q, void **item, double timeout)
     } else if (q->closed) {
         return gev__fail(EPIPE);
     } else {
-        int err = gev__sync_take(&q->peekers, &got, timeout);
+        int err = gev__sync_take(&q->peekers, &got, GEV__WAIT_QUEUE, timeout);
         if (err)
             return gev__fail(err);
     }

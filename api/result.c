@@ -74,7 +74,7 @@ int gev_result_get(gev_result *r, void **value, double timeout)
     if (r->ready)
         return result_deliver(value, r->value, r->err);
     gev__waiter w;
-    int err = gev__sync_wait(&r->waiters, &w, NULL, 0, timeout);
+    int err = gev__sync_wait(&r->waiters, &w, NULL, 0, GEV__WAIT_RESULT, timeout);
     if (err)
         return gev__fail(err);
     return result_deliver(value, w.item, w.flags);

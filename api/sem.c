@@ -47,7 +47,7 @@ int gev_sem_acquire(gev_sem *s, double timeout)
         return 0;
     }
     gev__waiter w;
-    return gev__sync_result(gev__sync_wait(&s->waiters, &w, NULL, 0, timeout));
+    return gev__sync_result(gev__sync_wait(&s->waiters, &w, NULL, 0, GEV__WAIT_SEMAPHORE, timeout));
 }
 
 int gev_sem_release(gev_sem *s)
@@ -119,7 +119,7 @@ int gev_lock_acquire(gev_lock *l, double timeout)
         return 0;
     }
     gev__waiter w;
-    return gev__sync_result(gev__sync_wait(&l->waiters, &w, NULL, 0, timeout));
+    return gev__sync_result(gev__sync_wait(&l->waiters, &w, NULL, 0, GEV__WAIT_LOCK, timeout));
 }
 
 int gev_lock_release(gev_lock *l)

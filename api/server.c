@@ -335,6 +335,7 @@ static int wait_clients(gev_server *s, const client *self, gev__nsec deadline)
 {
     while (s->nclients > (self ? 1u : 0u)) {
         gev__waiter w;
+        gev__wait_note(GEV__WAIT_JOIN, -1);     /* the handlers' ends */
         int err = gev__waitq_wait(&s->drain_waiters, &w, deadline);
         if (err)
             return err;

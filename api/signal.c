@@ -142,6 +142,7 @@ int gev_signal_wait(int signum, double timeout)
     }
     gev__waiter w;
     rec_waiting(r, 1);
+    gev__wait_note(GEV__WAIT_SIGNAL, signum);
     err = gev__waitq_wait(&r->waiters, &w, deadline);
     rec_waiting(r, -1);
     rec_put(r);

@@ -403,6 +403,7 @@ static int gai_in_pool(const char *node, const char *service,
     }
     j->caller = gev_current();
     j->wait_id = gev__wait_begin();
+    gev__wait_note(GEV__WAIT_THREADPOOL, -1);  /* the lookup, in the pool */
     int err = gev__wait(deadline);
     j->caller = NULL;
     gai_let_go(helper, err);

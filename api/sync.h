@@ -20,13 +20,14 @@
 /* Block the current greenlet on q until a waker hands it something, for
  * `timeout` seconds.  `item` and `flags` are published in w for the waker
  * (a putter's item, a waiter's kind); after a successful wait w->item and
- * w->flags hold what the waker handed over.  Returns 0 or an errno.
+ * w->flags hold what the waker handed over.  `kind` says what the greenlet
+ * waits on (gev_print_run_info).  Returns 0 or an errno.
  *
  * timeout 0 fails with ETIMEDOUT even in hub context (a link callback):
  * "would have to wait" is the answer there, as gevent's put_nowait and
  * get_nowait give it from the hub; any longer wait there is EDEADLK. */
 static inline int gev__sync_wait(gev__waitq *q, gev__waiter *w, void *item,
-                                 int flags, double timeout)
+                                 int flags, enum gev__wait_kind kind, double timeout)
 {
     if (timeout == 0) {             /* the nowait case: no clock, no queue */
         int err = gev__block_check();
@@ -39,14 +40,17 @@ static inline int gev__sync_wait(gev__waitq *q, gev__waiter *w, void *item,
     gev__waiter_init(w);
     w->item = item;
     w->flags = flags;
+    if (w->g)                       /* else no hub: the wait fails (ENOMEM) */
+        gev__wait_note_for(w->g, kind, -1);
     return gev__waitq_wait_as(q, w, deadline);
 }
 
 /* gev__sync_wait() for a greenlet that takes an item: *item gets it. */
-static inline int gev__sync_take(gev__waitq *q, void **item, double timeout)
+static inline int gev__sync_take(gev__waitq *q, void **item, enum gev__wait_kind kind,
+                                 double timeout)
 {
     gev__waiter w;
-    int err = gev__sync_wait(q, &w, NULL, 0, timeout);
+    int err = gev__sync_wait(q, &w, NULL, 0, kind, timeout);
     if (!err)
         *item = w.item;
     return err;

@@ -446,12 +446,16 @@ static int job_wait(gev__threads *t, gev__tp_job *job)
 {
     gev__hub_busy(t->hub, +1);  /* no "would block forever" while in flight */
     int err = 0;
-    while (!job->done && !err)
+    while (!job->done && !err) {
+        gev__wait_note(GEV__WAIT_THREADPOOL, -1);
         err = gev__wait(GEV__FOREVER);
+    }
     if (!err || job->done || !job_withdraw(t, job)) {
         err = 0;
-        while (!job->done)
+        while (!job->done) {
+            gev__wait_note(GEV__WAIT_THREADPOOL, -1);
             gev__wait_uninterruptible();
+        }
     }
     gev__hub_busy(t->hub, -1);
     return err;

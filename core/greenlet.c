@@ -105,6 +105,8 @@ static void record_reset(gev_hub *hub, gev_greenlet *g)
     g->wake_err = 0;
     g->expired_timeouts = 0;
     g->interrupt_err = 0;
+    g->wait_kind = GEV__WAIT_OTHER;     /* and so after every wait */
+    g->wait_fd = -1;
     g->id = ++hub->next_id;
     gev__timer_init(&g->timer, NULL);
     g->timer.base.data = g;
@@ -445,7 +447,9 @@ static inline __attribute__((always_inline)) gev_greenlet *spawn_record(size_t s
     g->fn = fn;
     g->arg = arg;
     g->state = GEV__NEW;
+    g->parent_id = hub->hot.current->id;
     hub->live++;
+    hub->spawns++;
     return g;
 }
 
@@ -521,6 +525,7 @@ static inline __attribute__((always_inline)) int join_until(gev_greenlet *g, gev
     if (g->state >= GEV__DEAD)
         return g->state == GEV__DEAD ? 0 : EINVAL;  /* FREED: released */
     gev__waiter w;
+    gev__wait_note_for(self, GEV__WAIT_JOIN, -1);
     if (g->joiner || g->joiners.head)
         return gev__waitq_wait(&g->joiners, &w, deadline);
     /* The usual case, a single joiner, takes the slot: no queue to keep.
@@ -783,6 +788,7 @@ static int sleep_to(gev_hub *hub, gev__nsec deadline)
     if (deadline != GEV__FOREVER && deadline <= gev__loop_now(hub->hot.loop))
         return yield_checked();         /* passed already: as sleep(0) */
     gev__wait_begin();
+    gev__wait_note_for(hub->hot.current, GEV__WAIT_SLEEP, -1);
     int err = gev__wait(deadline);
     /* The deadline is the point of a sleep; only a scoped timeout's
      * ETIMEDOUT is an error. */

@@ -1,6 +1,6 @@
 /* core/hub-internal.h: the hub's private state, shared by core/hub.c,
- * core/greenlet.c and core/timeout.c only.  Everything else goes through
- * hub.h. */
+ * core/greenlet.c, core/timeout.c and core/runinfo.c only.  Everything
+ * else goes through hub.h. */
 #ifndef GEV_CORE_HUB_INTERNAL_H
 #define GEV_CORE_HUB_INTERNAL_H
 
@@ -88,6 +88,7 @@ struct gev_hub {
      * while the hub is not polling means a greenlet is running without
      * switching. */
     uint64_t switches;
+    uint64_t spawns;            /* greenlets spawned (gev_stats) */
     bool polling;               /* in the loop's poll (relaxed atomic) */
     pthread_t thread;           /* the thread the hub belongs to */
     /* The run queue's head segment that a periodic poll put ahead of first
@@ -203,9 +204,11 @@ static inline void gev__hub_switch_away(gev_hub *hub, gev__context *from)
  * (gev__block_check() said 0): the hot part, for joins. */
 static inline int gev__wait_forever_unchecked(gev_hub *hub, gev_greenlet *g)
 {
+    g->wait_since = gev__loop_now(hub->hot.loop);
     g->state = GEV__WAITING;
     g->wake_err = 0;
     gev__hub_switch_away(hub, gev__ctx_of(g));
+    g->wait_kind = GEV__WAIT_OTHER;
     return g->wake_err;
 }
 /* A kill or a scoped timeout reached g (recorded in g, interrupt_err
@@ -226,6 +229,10 @@ void gev__greenlet_init_record(gev_hub *hub, gev_greenlet *g);
 /* Frees what a record owns (name, links), not the record. */
 void gev__greenlet_free_parts(gev_greenlet *g);
 const char *gev__greenlet_describe_fault(void *addr, size_t *stack_size);
+
+/* runinfo.c: GEV_DEBUG's explanation of an EDEADLK in main (a line
+ * saying why, then gev_print_run_info's table), on stderr. */
+void gev__runinfo_deadlock(gev_hub *hub);
 
 /* timeout.c: a greenlet returned with scoped timeouts still open. */
 void gev__timeout_owner_finished(gev_greenlet *g);

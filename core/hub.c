@@ -216,6 +216,9 @@ static void hub_poll(gev_hub *hub)
     if (hub->hot.rq_head || hub->cb_head) {
         hub_loop_run(hub, GEV__RUN_NOWAIT);
     } else if (hub_idle_forever(hub)) {
+        if (__builtin_expect(gev__debug, 0) && !hub->main_in_run &&
+            hub->main.state == GEV__WAITING)
+            gev__runinfo_deadlock(hub);     /* asked for: GEV_DEBUG */
         gev__wake(&hub->main, hub->main.wait_id, hub->main_in_run ? 0 : EDEADLK);
     } else {
         /* Idle: trim on without blocking until the surplus is gone. */
@@ -320,6 +323,27 @@ static void hub_free(gev_hub *hub)
     free(hub);
 }
 
+/* Process-wide, unlike everything else here: written by constructors at
+ * load time, read-only once any hub exists (gev__hub_on_create). */
+static void (*create_hooks[GEV__HUB_CREATE_HOOKS])(gev_hub *hub);
+
+void gev__hub_on_create(void (*fn)(gev_hub *hub))
+{
+    for (int i = 0; i < GEV__HUB_CREATE_HOOKS; i++)
+        if (!create_hooks[i]) {
+            create_hooks[i] = fn;
+            return;
+        }
+}
+
+static void hub_run_create_hooks(gev_hub *hub)
+{
+    int err = errno;
+    for (int i = 0; i < GEV__HUB_CREATE_HOOKS && create_hooks[i]; i++)
+        create_hooks[i](hub);
+    errno = err;
+}
+
 gev_hub *gev__hub_create(void)
 {
     if (gev__tls_hub)
@@ -337,6 +361,7 @@ gev_hub *gev__hub_create(void)
         return NULL;
     }
     gev__tls_hub = hub;
+    hub_run_create_hooks(hub);
     return hub;
 }
 
@@ -380,27 +405,39 @@ static void wait_timer_cb(gev__loop *loop, gev__timer *t)
     gev__wake(g, g->wait_id, ETIMEDOUT);
 }
 
+/* A wait that ends without waiting: what was noted for it goes. */
+static __attribute__((cold, noinline)) int wait_not_begun(int err)
+{
+    gev_hub *hub = gev__tls_hub;
+    if (hub)
+        hub->hot.current->wait_kind = GEV__WAIT_OTHER;
+    return err;
+}
+
 int gev__wait(gev__nsec deadline)
 {
     int err = gev__block_check();
-    return err ? err : gev__wait_prechecked(deadline);
+    return err ? wait_not_begun(err) : gev__wait_prechecked(deadline);
 }
 
 int gev__wait_prechecked(gev__nsec deadline)
 {
     gev_hub *hub = gev__tls_hub;
     gev_greenlet *g = hub->hot.current;
+    gev__nsec now = gev__loop_now(hub->hot.loop);
     if (deadline != GEV__FOREVER) {
-        if (deadline <= gev__loop_now(hub->hot.loop))
-            return ETIMEDOUT;
+        if (deadline <= now)
+            return wait_not_begun(ETIMEDOUT);
         g->timer.cb = wait_timer_cb;
         gev__timer_start_at(hub->hot.loop, &g->timer, deadline);
         if (!g->timer.base.active)
-            return ENOMEM;          /* a wait that could outlive its deadline */
+            return wait_not_begun(ENOMEM);  /* a wait that could outlive its deadline */
     }
+    g->wait_since = now;
     g->state = GEV__WAITING;
     g->wake_err = 0;
     gev__hub_switch_away(hub, gev__ctx_of(g));
+    g->wait_kind = GEV__WAIT_OTHER;
     if (g->timer.base.active)
         gev__timer_stop(hub->hot.loop, &g->timer);
     return g->wake_err;
@@ -413,11 +450,13 @@ int gev__wait_uninterruptible(void)
         return ENOMEM;
     gev_greenlet *g = hub->hot.current;
     if (g->is_hub)
-        return EDEADLK;
+        return wait_not_begun(EDEADLK);
     g->nocancel = true;
+    g->wait_since = gev__loop_now(hub->hot.loop);
     g->state = GEV__WAITING;
     g->wake_err = 0;
     gev__hub_switch_away(hub, gev__ctx_of(g));
+    g->wait_kind = GEV__WAIT_OTHER;
     g->nocancel = false;
     return g->wake_err;
 }

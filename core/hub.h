@@ -110,10 +110,14 @@ struct gev_greenlet {
     bool shielded;              /* gev_shield(true): kills and expiries held back */
     bool notify_queued;         /* links are queued for the hub */
     bool queued;                /* in the run queue */
-    unsigned char wait_kind;    /* enum gev__wait_kind of the current or last wait */
-    int wait_fd;                /* GEV__WAIT_READ/WRITE: the descriptor */
+    unsigned char wait_kind;    /* enum gev__wait_kind of the current wait;
+                                   GEV__WAIT_OTHER outside waits */
+    int wait_fd;                /* GEV__WAIT_READ/WRITE: the descriptor;
+                                   SIGNAL: the signal; CHILD: the pid; else -1 */
     gev__nsec wait_since;       /* loop time the current wait began */
-    uint64_t parent_id;         /* id of the greenlet that spawned it (0: none) */
+    uint64_t parent_id;         /* id of the greenlet that spawned it (0: main
+                                   and the hub; the hub's id for greenlets the
+                                   hub spawns, such as signal handlers) */
     int wake_err;               /* what ended the last wait */
     unsigned expired_timeouts;  /* scoped timeouts fired and not cancelled */
     int interrupt_err;          /* gev__greenlet_interrupt_err(): kept up to
@@ -188,6 +192,16 @@ static inline gev__loop *gev__hub_loop(gev_hub *hub) { return gev__hot(hub)->loo
  * lazily by the module; hooks run at shutdown and after fork. */
 static inline void *gev__hub_slot(gev_hub *hub, int slot) { return gev__hot(hub)->slots[slot]; }
 void  gev__hub_set_slot(gev_hub *hub, int slot, void *state, const gev__hub_hooks *hooks);
+
+/* Run fn(hub) at the end of every hub's creation, in its thread, with the
+ * hub installed (fn may call the public API; what it fails at it must let
+ * go).  For modules above the core that act on every new hub without the
+ * core knowing them: they register from a constructor, before any hub can
+ * exist, and the list is only read after that (GEV__HUB_CREATE_HOOKS at
+ * most; a registration beyond is ignored).  Not thread-safe: constructors
+ * only. */
+#define GEV__HUB_CREATE_HOOKS 4
+void gev__hub_on_create(void (*fn)(gev_hub *hub));
 
 /* Keep the hub's "can anything still happen?" answer honest about work that
  * is not a loop watcher (e.g. jobs in flight in the thread pool): while
@@ -276,19 +290,26 @@ static inline int gev__timeout_deadline(double timeout, gev__nsec *deadline)
  * before their wait (kills, a server's stop), which a NaN must not have. */
 static inline bool gev__timeout_valid(double timeout) { return timeout == timeout; }
 
-/* Start a new wait for the current greenlet: returns its id.  Publish
- * (greenlet, id) to the wakers before calling gev__wait(). */
-/* Say what the current greenlet is about to wait for (cheap: two stores;
- * the wait itself stamps wait_since). */
-static inline void gev__wait_note(enum gev__wait_kind kind, int fd)
+/* Say what g, the current greenlet, is about to wait for, just before
+ * its gev__wait*() (cheap: two stores).  The wait stamps wait_since and
+ * sets the kind back to GEV__WAIT_OTHER whenever it returns, waited or
+ * not, so a wait that notes nothing never shows a stale kind.  `arg`: the
+ * fd (READ, WRITE), the signal (SIGNAL), the pid (CHILD), else -1. */
+static inline void gev__wait_note_for(gev_greenlet *g, enum gev__wait_kind kind, int arg)
+{
+    g->wait_kind = (unsigned char)kind;
+    g->wait_fd = arg;
+}
+/* The same for the current greenlet of this thread's hub, if any. */
+static inline void gev__wait_note(enum gev__wait_kind kind, int arg)
 {
     gev_hub *hub = gev__tls_hub;
-    if (hub) {
-        gev_greenlet *g = gev__hot(hub)->current;
-        g->wait_kind = (unsigned char)kind;
-        g->wait_fd = fd;
-    }
+    if (hub)
+        gev__wait_note_for(gev__hot(hub)->current, kind, arg);
 }
+
+/* Start a new wait for the current greenlet: returns its id.  Publish
+ * (greenlet, id) to the wakers before calling gev__wait(). */
 
 static inline uint64_t gev__wait_begin(void)
 {

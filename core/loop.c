@@ -69,7 +69,6 @@ struct closing {
 struct gev__loop {
     struct gev__loop_head head;     /* first: read inline by loop.h */
     gev__backend *backend;
-    gev__nsec now;
     uint64_t iteration;
 
     struct fd_rec *fds;
@@ -127,13 +126,11 @@ gev__nsec gev__nsec_from_seconds(double s)
     return (gev__nsec)(ns + 0.5);
 }
 
-gev__nsec gev__loop_now(const gev__loop *loop) { return loop->now; }
-
 gev__backend *gev__loop_backend(gev__loop *loop) { return loop->backend; }
 
 gev__nsec gev__loop_update_now(gev__loop *loop)
 {
-    return loop->now = gev__time_monotonic();
+    return loop->head.now = gev__time_monotonic();
 }
 
 /* -- reference counting ------------------------------------------------ */
@@ -600,6 +597,27 @@ void gev__timer_stop(gev__loop *loop, gev__timer *t)
 
 size_t gev__loop_timer_count(const gev__loop *loop) { return loop->nheap + loop->nrun; }
 
+/* The loop's own plumbing (its wake-up fd, its SIGCHLD watcher) is left
+ * out: the counts are of what the hub and the modules started. */
+void gev__loop_counts_get(const gev__loop *loop, gev__loop_counts *c)
+{
+    *c = (gev__loop_counts){ .timers = gev__loop_timer_count(loop), .refs = loop->head.refs };
+    for (int fd = 0; fd < loop->nfds; fd++) {
+        size_t n = 0;
+        for (const gev__io *w = loop->fds[fd].ios.head; w; w = w->next)
+            n += w != &loop->wake_io;
+        c->io += n;
+        c->fds += n > 0;
+    }
+    for (int sig = 1; sig < NSIG; sig++)
+        for (const gev__signal *s = loop->signals[sig].head; s; s = s->next)
+            c->signals += s != &loop->sigchld;
+    for (const gev__child *ch = loop->children.head; ch; ch = ch->next)
+        c->children++;
+    for (const gev__async *a = loop->asyncs.head; a; a = a->next)
+        c->asyncs++;
+}
+
 static void timers_run(gev__loop *loop)
 {
     uint64_t started_before = loop->timer_seq;
@@ -608,7 +626,7 @@ static void timers_run(gev__loop *loop)
     while ((t = timer_first(loop))) {
         /* Stopping at the first ineligible timer keeps (deadline, seq) order:
          * every other timer comes after it. */
-        if (t->deadline > loop->now || t->seq > started_before)
+        if (t->deadline > loop->head.now || t->seq > started_before)
             return;
         gev__timer_stop(loop, t);
         t->cb(loop, t);
@@ -912,7 +930,7 @@ gev__loop *gev__loop_new(void)
         return NULL;
     atomic_init(&loop->async_sent, 0);
     loop->wake_rfd = loop->wake_wfd = -1;
-    loop->now = gev__time_monotonic();
+    loop->head.now = gev__time_monotonic();
     gev__signal_init(&loop->sigchld, sigchld_cb, SIGCHLD);
     loop->sigchld.base.unref = true;   /* child watchers hold the reference */
     loop->backend = gev__backend_new(loop);
@@ -994,7 +1012,7 @@ static int loop_iterate(gev__loop *loop, int mode)
     if (poll_backend(loop, mode) == -1)
         return -1;
     fds_dispatch(loop);
-    loop->now = gev__time_monotonic();
+    loop->head.now = gev__time_monotonic();
     if (loop->any_signal_pending)
         signals_run(loop);
     if (loop->child_scan)

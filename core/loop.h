@@ -67,6 +67,7 @@ typedef struct gev__watcher {
  * below read.  Private otherwise. */
 struct gev__loop_head {
     size_t refs;                /* active watchers not unref'd */
+    gev__nsec now;              /* the cached clock (gev__loop_now) */
 };
 
 /* Reference counting, libev's ev_ref/ev_unref per watcher: an unref'd
@@ -106,13 +107,25 @@ enum {
 int  gev__loop_run(gev__loop *loop, int mode);
 bool gev__loop_alive(const gev__loop *loop);    /* any referenced watcher active */
 /* Iterations so far, counted as each begins: its callbacks see the new
- * count.  Read by tests (how often the hub polled), not by the library. */
+ * count.  Read by tests (how often the hub polled) and gev_stats. */
 uint64_t gev__loop_iteration(const gev__loop *loop);
+/* Active watchers by kind (internal ones included: the loop's own wake-up
+ * fd, the hub's keepalive), for gev_print_run_info.  O(fds watched). */
+typedef struct gev__loop_counts {
+    size_t io;                  /* active IO watchers */
+    size_t fds;                 /* distinct fds they watch */
+    size_t timers, signals, children, asyncs;
+    size_t refs;                /* of all these, the ones keeping the loop alive */
+} gev__loop_counts;
+void gev__loop_counts_get(const gev__loop *loop, gev__loop_counts *c);
 
 /* The cached clock: read once per iteration, after the poll.  Timers count
  * from it; call gev__loop_update_now() first when a long stretch of work may
  * have made it stale (gevent's sleep does). */
-gev__nsec gev__loop_now(const gev__loop *loop);
+static inline gev__nsec gev__loop_now(const gev__loop *loop)
+{
+    return ((const struct gev__loop_head *)(const void *)loop)->now;   /* inline: every wait reads it */
+}
 gev__nsec gev__loop_update_now(gev__loop *loop);
 
 /* In the child after fork(): make the loop usable again (new backend state,
@@ -186,7 +199,7 @@ void gev__timer_init(gev__timer *t, gev__timer_cb cb);
  * timer moves it. */
 void gev__timer_start_at(gev__loop *loop, gev__timer *t, gev__nsec deadline);
 void gev__timer_stop(gev__loop *loop, gev__timer *t);       /* O(log n) or O(1) */
-/* Active timers.  Read by tests, not by the library. */
+/* Active timers.  Read by tests and gev__loop_counts_get. */
 size_t gev__loop_timer_count(const gev__loop *loop);
 
 /* -- async: the thread-safe wake-up ----------------------------------- */

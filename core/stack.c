@@ -52,7 +52,7 @@ static bool debug_enabled;
 static long maps_budget;                /* mappings arena guards may split off */
 static int guard_marker_mode = -1;      /* -1 unknown, 0 no, 1 madvise, 2 batch */
 
-static atomic_size_t live_guarded, live_unguarded;
+static atomic_size_t live_guarded, live_unguarded, live_bytes;
 static atomic_bool fallback_reported;
 
 static size_t round_to_pages(size_t n)
@@ -150,6 +150,7 @@ void gev__stack_stats_get(gev__stack_stats *st)
 {
     st->guarded = atomic_load_explicit(&live_guarded, memory_order_relaxed);
     st->unguarded = atomic_load_explicit(&live_unguarded, memory_order_relaxed);
+    st->bytes = atomic_load_explicit(&live_bytes, memory_order_relaxed);
     st->guard_markers = guard_marker_mode > 0;
 }
 
@@ -508,6 +509,7 @@ static void stack_register(gev__stack *s)
 {
     atomic_fetch_add_explicit(s->guarded ? &live_guarded : &live_unguarded, 1,
                               memory_order_relaxed);
+    atomic_fetch_add_explicit(&live_bytes, s->map_size, memory_order_relaxed);
     s->next = NULL;
 #ifdef HAVE_VALGRIND_VALGRIND_H
     s->valgrind_id = VALGRIND_STACK_REGISTER(s->lo, (char *)s->lo + s->size);
@@ -562,6 +564,7 @@ static void stack_unmap(gev__stack *s)
 #endif
     atomic_fetch_sub_explicit(s->guarded ? &live_guarded : &live_unguarded, 1,
                               memory_order_relaxed);
+    atomic_fetch_sub_explicit(&live_bytes, s->map_size, memory_order_relaxed);
     if (s->arena) {
         arena_give(s);
     } else if (s->guarded) {

@@ -90,6 +90,7 @@ void gev__stack_put(gev__stack_cache *c, gev__stack *s);
 
 typedef struct gev__stack_stats {
     size_t guarded, unguarded;  /* live stacks of each kind, process-wide */
+    size_t bytes;               /* their mappings' size, guard pages included */
     bool guard_markers;         /* guards are MADV_GUARD_INSTALL markers (no
                                    mapping each): every stack is guarded */
 } gev__stack_stats;
