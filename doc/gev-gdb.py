@@ -40,6 +40,8 @@ class GevError(Exception):
 
 def _hub_of_selected_thread():
     """The selected thread's hub (a gev_hub *), or None if it has none."""
+    if gdb.selected_thread() is None:
+        raise GevError("no process")
     try:
         hub = gdb.parse_and_eval("gev__tls_hub")
     except gdb.error as e:
@@ -129,7 +131,7 @@ def _state(hub, g):
 def _row(hub, g, now):
     state = _state(hub, g)
     wait = since = ""
-    if state == "WAITING":
+    if state == "WAITING" and not bool(g["is_hub"]):
         wait = _wait_kind_name(int(g["wait_kind"]))
         if wait in ("READ", "WRITE"):
             wait += " fd %d" % int(g["wait_fd"])
@@ -278,18 +280,29 @@ def _set_reg(name, value):
     gdb.execute("set var $%s = %d" % (name, value), to_string=True)
 
 
+def _live():
+    """Whether the registers can be written: a process, not a core file."""
+    inferior = gdb.selected_inferior()
+    conn = getattr(inferior, "connection", None)     # gdb 12 and later
+    if conn is not None:
+        return conn.type != "core"
+    return bool(inferior.pid)
+
+
 def _bt_with_regs(regs, bt_args):
     """`bt` with frame 0's registers set to regs; every one put back."""
     gdb.newest_frame().select()
     frame = gdb.selected_frame()
     saved = {r: int(frame.read_register(r)) & 0xFFFFFFFFFFFFFFFF for r in regs}
+    written = []
     try:
         for r, v in regs.items():
+            written.append(r)
             _set_reg(r, v)
         gdb.execute("bt " + bt_args)
     finally:
-        for r, v in saved.items():
-            _set_reg(r, v)
+        for r in written:
+            _set_reg(r, saved[r])
 
 
 class Greenlet(gdb.Command):
@@ -345,8 +358,7 @@ no stack to show."""
         if int(g["ctx"]) == 0:
             raise GevError("%s has not run yet: it has no stack" % label)
         regs = _saved_regs(g)
-        inferior = gdb.selected_inferior()
-        if not inferior.pid:
+        if not _live():
             raise GevError("%s is parked, and its registers can be set for a "
                            "backtrace in a live process only (not a core file)" % label)
         gdb.write("%s, %s: unwound from its saved registers\n" % (label, state))
