@@ -1,7 +1,8 @@
 /* tests/gdb-target.c: the program tests/test-gdb.sh runs under gdb.
  *
  * Three greenlets park in known functions, one per kind of wait (an fd,
- * a timer, a sync object); once all three are parked, main calls
+ * a timer, a sync object), and a fourth in a second thread's hub; once all
+ * are parked, main calls
  * gdb_stop_here(), where the test stops it and asks doc/gev-gdb.py for
  * `info greenlets` and `greenlet bt N`.  Run alone, it wakes the three and
  * exits 0, so it is an ordinary program too.  A user's program: the public
@@ -9,11 +10,14 @@
  * library's thread-local storage, as it would in the field).
  */
 #include <gev.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <unistd.h>
 
 static int pipe_fds[2];
 static gev_event *event;
+static int other_fds[2];        /* the other thread's greenlet reads it */
+static int ready_fds[2];        /* the other thread says it is parked */
 
 /* noinline and a use after the call: each stays a frame of its own, not a
  * tail call, so the backtrace must show it. */
@@ -36,11 +40,36 @@ __attribute__((noinline)) static int park_on_event(void)
     return rc + 1;
 }
 
+__attribute__((noinline)) static int park_in_another_thread(void)
+{
+    char c;
+    ssize_t n = gev_read(other_fds[0], &c, 1, GEV_FOREVER);
+    return n == 1 ? 0 : -1;
+}
+
 static void *reader(void *arg) { (void)arg; return (void *)(long)park_reading_a_pipe(); }
 static void *sleeper(void *arg) { (void)arg; return (void *)(long)park_sleeping(); }
 static void *waiter(void *arg) { (void)arg; return (void *)(long)park_on_event(); }
 
-/* Where the debugger stops: the three are parked. */
+static void *far_reader(void *arg) { (void)arg; return (void *)(long)park_in_another_thread(); }
+
+/* A second thread with a hub of its own: its greenlet 3 parks reading. */
+static void *other_thread(void *arg)
+{
+    (void)arg;
+    gev_greenlet *g = gev_spawn(far_reader, NULL);
+    if (!g)
+        return (void *)1;
+    gev_set_name(g, "far-reader");
+    gev_sleep(0);
+    if (write(ready_fds[1], "r", 1) != 1)
+        return (void *)1;
+    int rc = gev_join(g, GEV_FOREVER);
+    gev_release(g);
+    return (void *)(long)rc;
+}
+
+/* Where the debugger stops: the four are parked. */
 __attribute__((noinline)) void gdb_stop_here(void);
 __attribute__((noinline)) void gdb_stop_here(void)
 {
@@ -49,8 +78,12 @@ __attribute__((noinline)) void gdb_stop_here(void)
 
 int main(void)
 {
+    pthread_t other;
+    char c;
     if (pipe(pipe_fds) != 0 || gev_nonblock(pipe_fds[0]) != 0 || gev_nonblock(pipe_fds[1]) != 0 ||
-        !(event = gev_event_new())) {
+        pipe(other_fds) != 0 || gev_nonblock(other_fds[0]) != 0 || pipe(ready_fds) != 0 ||
+        !(event = gev_event_new()) || pthread_create(&other, NULL, other_thread, NULL) != 0 ||
+        read(ready_fds[0], &c, 1) != 1) {
         perror("gdb-target: setup");
         return 1;
     }
@@ -73,6 +106,9 @@ int main(void)
         return 1;
     gev_event_set(event);
     gev_kill(g[1], GEV_FOREVER);
+    void *other_rc = NULL;
+    if (write(other_fds[1], "x", 1) != 1 || pthread_join(other, &other_rc) != 0 || other_rc)
+        return 1;
     int rc = gev_joinall(g, 3, GEV_FOREVER);
     for (int i = 0; i < 3; i++)
         gev_release(g[i]);

@@ -2,6 +2,8 @@
 # doc/gev-gdb.py under gdb: tests/gdb-target parks three greenlets (reading
 # a pipe, sleeping, waiting on an event) and stops in gdb_stop_here(); then
 #   - `info greenlets` lists main, the hub and the three, WAITING, by name;
+#   - a second thread's hub has a table of its own, and `greenlet bt 3`
+#     there (after `thread 2`) shows its parked greenlet;
 #   - `greenlet bt N` of each shows its park_* function and the gev call it
 #     waits in, unwound down to where its context started;
 #   - the thread's registers and its own `bt` are the same after as before
@@ -39,12 +41,13 @@ env -u DEBUGINFOD_URLS timeout -k 10 120 gdb -batch -nx -x "$ext" \
     -ex 'echo ==bt2==\n' -ex 'greenlet bt 2' \
     -ex 'echo ==bt1==\n' -ex 'greenlet bt 1' \
     -ex 'echo ==bt99==\n' -ex 'greenlet bt 99' \
+    -ex 'thread 2' -ex 'echo ==far==\n' -ex 'greenlet bt 3' -ex 'thread 1' \
     -ex 'echo ==after==\n' -ex 'info registers' -ex bt \
     -ex 'echo ==end==\n' -ex kill \
     --args "$target" >"$tmp/out" 2>&1
 rc=$?
 section() { sed -n "/^==$1==\$/,/^==/p" "$tmp/out" | sed '1d;$d'; }
-if ! grep -q '^Breakpoint 1, gdb_stop_here' "$tmp/out"; then
+if ! grep -q 'Breakpoint 1, gdb_stop_here' "$tmp/out"; then
     cat "$tmp/out"
     if grep -qi 'ptrace\|Operation not permitted' "$tmp/out"; then
         echo "SKIP: gdb cannot trace processes here (ptrace not permitted)"; exit 77
@@ -59,16 +62,23 @@ check() {
     checks=$((checks + 1))
     "$@" || { echo "FAIL: $msg"; failed=$((failed + 1)); }
 }
-has_row() { tr -s ' ' <"$tmp/info" | grep -q "^ *$1\\b"; }
+has_row() { tr -s ' ' <"$tmp/info1" | grep -q "^ *$1\\b"; }
 has_frame() { grep -q " in $2 \\| $2 (" "$tmp/$1"; }
 no_stop() { ! grep -q 'Backtrace stopped\|PC not saved\|corrupt stack' "$tmp/$1"; }
 
-# Ids are given in creation order: main 1, the hub 2, then the spawns.
+# Ids are given in creation order (the first thread's table comes first): main 1, the hub 2, then the spawns.
 section info >"$tmp/info"
+sed '/^Thread 2 /,$d' "$tmp/info" >"$tmp/info1"
 for row in '\* 1 main RUNNING' '2 hub WAITING' '3 reader WAITING' '4 sleeper WAITING' \
         '5 waiter WAITING'; do
     check "info greenlets has no row '$row'" has_row "$row"
 done
+# the second thread's hub, a section of its own, its ids from 1 again
+sed -n '/^Thread 2 /,$p' "$tmp/info" >"$tmp/info2"
+check "info greenlets has no second thread's hub" grep -q '^Thread 2 ' "$tmp/info"
+check "the second thread's table has no far-reader" grep -Eq '^ +3 +far-reader +WAITING' "$tmp/info2"
+section far >"$tmp/far"
+check "greenlet bt 3 in thread 2 has no park_in_another_thread" has_frame far park_in_another_thread
 # each parked greenlet: its park_* function, the call it waits in, and the
 # frames down to the context's start (a complete unwind)
 # check_bt ID FUNCTION...
