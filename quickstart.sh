@@ -26,13 +26,14 @@ as_root() {
 }
 
 # install_deps [test]: the build's dependencies; with "test", also the real
-# servers and client libraries the patch tests run against (without them
-# those tests skip themselves and say what is missing).
+# servers and client libraries the patch tests run against, and gdb for
+# tests/test-gdb.sh (without them those tests skip themselves and say what
+# is missing).
 install_deps() {
     if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
         want="autoconf automake libtool pkg-config make gcc libc6-dev libevent-dev libev-dev libcmocka-dev curl"
         [ "${1:-}" = test ] &&
-            want="$want libcurl4-openssl-dev libpq-dev libhiredis-dev postgresql redis-server openssl"
+            want="$want libcurl4-openssl-dev libpq-dev libhiredis-dev postgresql redis-server openssl gdb"
         missing=
         for p in $want; do
             dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
@@ -46,7 +47,7 @@ install_deps() {
     elif command -v dnf >/dev/null 2>&1; then
         want="autoconf automake libtool pkgconf-pkg-config make gcc libevent-devel libev-devel libcmocka-devel curl"
         [ "${1:-}" = test ] &&
-            want="$want libcurl-devel libpq-devel hiredis-devel postgresql-server redis openssl"
+            want="$want libcurl-devel libpq-devel hiredis-devel postgresql-server redis openssl gdb"
         missing=
         for p in $want; do rpm -q "$p" >/dev/null 2>&1 || missing="$missing $p"; done
         [ -z "$missing" ] && return 0
