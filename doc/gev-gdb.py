@@ -110,7 +110,7 @@ def _find(hub, gid):
 def _loop_now(hub):
     """The loop's cached time (ns), or None if its struct is not readable."""
     try:
-        return int(hub.dereference()["hot"]["loop"].dereference()["now"])
+        return int(hub.dereference()["hot"]["loop"].dereference()["head"]["now"])
     except gdb.error:
         return None
 

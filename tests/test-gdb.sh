@@ -62,15 +62,16 @@ check() {
     checks=$((checks + 1))
     "$@" || { echo "FAIL: $msg"; failed=$((failed + 1)); }
 }
-has_row() { tr -s ' ' <"$tmp/info1" | grep -q "^ *$1\\b"; }
+has_row() { tr -s ' ' <"$tmp/info1" | grep -Eq "^ *$1\\b"; }
 has_frame() { grep -q " in $2 \\| $2 (" "$tmp/$1"; }
 no_stop() { ! grep -q 'Backtrace stopped\|PC not saved\|corrupt stack' "$tmp/$1"; }
 
 # Ids are given in creation order (the first thread's table comes first): main 1, the hub 2, then the spawns.
 section info >"$tmp/info"
 sed '/^Thread 2 /,$d' "$tmp/info" >"$tmp/info1"
-for row in '\* 1 main RUNNING' '2 hub WAITING' '3 reader WAITING' '4 sleeper WAITING' \
-        '5 waiter WAITING'; do
+# What each waits for, for how long (seconds) and who spawned it (main, 1).
+for row in '\* 1 main RUNNING' '2 hub WAITING' '3 reader WAITING READ fd [0-9]+ [0-9.]+ s 1' \
+        '4 sleeper WAITING SLEEP [0-9.]+ s 1' '5 waiter WAITING EVENT [0-9.]+ s 1'; do
     check "info greenlets has no row '$row'" has_row "$row"
 done
 # the second thread's hub, a section of its own, its ids from 1 again
