@@ -7,9 +7,13 @@
  *   gev-stuck            run it (try GEV_MONITOR=0.1 gev-stuck)
  *   gev-stuck --dump     also print what every greenlet is doing, while
  *                        they wait, with gev_print_run_info()
+ *   gev-stuck --forever  a second mistake: at the end main waits for an
+ *                        event only the waiting "waiter" could set (try
+ *                        GEV_DEBUG=1 gev-stuck --forever)
  *
  * Under gdb with gev-gdb.py: `break checksum_the_slow_way`, `run`,
  * `info greenlets`, `greenlet bt <id>`. */
+#include <errno.h>
 #include <gev.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -90,6 +94,7 @@ static gev_greenlet *spawn_named(const char *name, gev_fn fn, void *arg)
 int main(int argc, char **argv)
 {
     bool dump = argc > 1 && strcmp(argv[1], "--dump") == 0;
+    bool forever = argc > 1 && strcmp(argv[1], "--forever") == 0;
     int fds[2];
     gev_event *done = gev_event_new();
     /* gev_read tries read(2) first: on a blocking descriptor that would
@@ -116,8 +121,12 @@ int main(int argc, char **argv)
         gev_print_run_info(STDOUT_FILENO);
     gev_join(g[0], GEV_FOREVER);        /* the ticker's ten ticks */
     close(fds[1]);
-    gev_event_set(done);
     gev_kill(g[3], GEV_FOREVER);
+    /* Nothing is left that could set it: gev says so (EDEADLK) rather than
+     * hang, and with GEV_DEBUG set shows who waits for what. */
+    if (forever && gev_event_wait(done, GEV_FOREVER) < 0)
+        printf("gev-stuck: gev_event_wait: %s\n", strerror(errno));
+    gev_event_set(done);
     int rc = gev_joinall(g, N, 5.0) == 0 ? 0 : 1;
     for (int i = 0; i < N; i++)
         gev_release(g[i]);
