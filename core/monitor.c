@@ -388,8 +388,12 @@ static void thread_stop(gev__monitor *m)
     if (!m->running)
         return;
     m->running = false;
-    if (m->pid != getpid())
-        return;                 /* forked without gev_reinit: no thread here */
+    if (m->pid != getpid()) {
+        /* Forked without gev_reinit: no thread here, but the parent's
+         * count of monitors, inherited, includes this one. */
+        handler_release();
+        return;
+    }
     pthread_mutex_lock(&m->lock);
     m->stop = true;
     pthread_cond_signal(&m->wake);
@@ -488,14 +492,13 @@ void gev__monitor_after_fork(gev_hub *hub)
     gev__monitor *m = hub->monitor;
     if (!m || !m->running)
         return;
+    /* The parent's count of monitors, inherited, includes this one. */
+    m->running = false;
+    handler_release();
     /* The parent's thread may have held the lock when it forked; the
      * child has no other thread, so fresh ones are safe. */
-    m->running = false;
-    if (sync_init(m) < 0)
-        return;
-    /* The parent's count of monitors includes this one. */
-    handler_release();
-    (void)thread_start(m);
+    if (sync_init(m) == 0)
+        (void)thread_start(m);
 }
 
 void gev__monitor_free(gev_hub *hub)

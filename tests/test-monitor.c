@@ -300,6 +300,26 @@ static void test_fork_restarts_monitor(void **state)
         fail_msg("expected one report of spinner, got:\n%s", buf);
 }
 
+/* Forked without gev_reinit: the child has no monitor thread, and stopping
+ * (or shutting down) must not wait for one. */
+static int child_stop_without_reinit(void *arg)
+{
+    (void)arg;
+    gev_monitor_stop();
+    gev_shutdown();
+    return 0;
+}
+
+static void test_fork_without_reinit_stops(void **state)
+{
+    char err[4096];
+    assert_int_equal(gev_monitor_start(1000, -1), 0);
+    int st = gevtest_fork_capture(child_stop_without_reinit, NULL, err, sizeof err);
+    gev_monitor_stop();
+    gevtest_assert_exited(st, 0);
+    assert_string_equal(err, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -314,6 +334,7 @@ int main(void)
         gevtest(test_env_starts_monitor),
         gevtest(test_env_invalid_ignored),
         gevtest(test_fork_restarts_monitor),
+        gevtest(test_fork_without_reinit_stops),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
