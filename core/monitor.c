@@ -48,6 +48,7 @@ struct gev__monitor {
     bool running;               /* hub's thread only */
     pthread_mutex_t lock;
     pthread_cond_t wake;        /* on CLOCK_MONOTONIC */
+    pid_t sync_pid;             /* the process that made these two */
     bool stop;                  /* under lock */
     _Atomic int64_t limit_ns;   /* a second start changes these two */
     atomic_int fd;
@@ -348,8 +349,10 @@ static int sync_init(gev__monitor *m)
         pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
         int rc = pthread_cond_init(&m->wake, &ca);
         pthread_condattr_destroy(&ca);
-        if (rc == 0)
+        if (rc == 0) {
+            m->sync_pid = getpid();
             return 0;
+        }
     }
     pthread_mutex_destroy(&m->lock);
     return -1;
@@ -508,7 +511,12 @@ void gev__monitor_free(gev_hub *hub)
         return;
     thread_stop(m);
     hub->monitor = NULL;
-    pthread_cond_destroy(&m->wake);
-    pthread_mutex_destroy(&m->lock);
+    /* Copies made by fork() are left alone: the parent's thread may have
+     * been waiting on the condition variable, and destroying it would wait
+     * for that waiter, which does not exist here. */
+    if (m->sync_pid == getpid()) {
+        pthread_cond_destroy(&m->wake);
+        pthread_mutex_destroy(&m->lock);
+    }
     free(m);
 }
