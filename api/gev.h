@@ -97,6 +97,18 @@ GEV_API int  gev_call_threadsafe(gev_hub *hub, void (*fn)(void *arg), void *arg)
  * INT_MAX references. */
 GEV_API int  gev_hub_ref(gev_hub *hub);
 GEV_API int  gev_hub_unref(gev_hub *hub);
+/* The blocking monitor, for the calling thread's hub: a thread that
+ * reports (to fd; -1 or 2: stderr) each greenlet running longer than
+ * max_blocking seconds without switching: its name, id, how long, and a
+ * backtrace taken at that moment (it signals the hub's thread with
+ * SIGRTMIN+7).  At most one report per blocking episode and one per
+ * max(1 s, max_blocking).  A second start changes limit and fd.  Also
+ * started by $GEV_MONITOR=<seconds> when a hub is made.  EINVAL:
+ * max_blocking NaN, <= 0 or infinite; EBADF: fd not open; EBUSY: the
+ * program handles SIGRTMIN+7 itself; ENOMEM, EAGAIN (no thread).
+ * gev_monitor_stop() stops and joins it (gev_shutdown() does too). */
+GEV_API int  gev_monitor_start(double max_blocking, int fd);
+GEV_API void gev_monitor_stop(void);
 
 /* ------------------------------------------------------------------ */
 /* Counters and run info                                               */

@@ -119,6 +119,9 @@ struct gev_hub {
     bool main_in_run;           /* main waits in gev_run(): idle is success */
     bool shutting_down;
     const gev__hub_hooks *hooks[GEV__HUB_SLOTS];
+    /* The blocking monitor (core/monitor.c): NULL until first started;
+     * kept, stopped or not, until the hub goes, for its signal handler. */
+    struct gev__monitor *monitor;
 };
 
 static inline gev__context *gev__ctx_of(gev_greenlet *g)

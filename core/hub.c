@@ -12,6 +12,7 @@
 #include <string.h>
 #include "gev.h"           /* the calls this file defines */
 #include "hub-internal.h"
+#include "monitor.h"
 
 /* Default visibility: the patch library reads it inline (gev.map.in). */
 __attribute__((visibility("default"))) _Thread_local gev_hub *gev__tls_hub;
@@ -295,11 +296,13 @@ static int hub_init(gev_hub *hub)
     gev__async_start(hub->hot.loop, &hub->keepalive);
     gev__watcher_set_ref(hub->hot.loop, &hub->keepalive.base, false);
     gev__stack_guard_thread_init(gev__greenlet_describe_fault);
+    gev__monitor_from_env(hub);
     return 0;
 }
 
 static void hub_free(gev_hub *hub)
 {
+    gev__monitor_free(hub);     /* first: its thread reads the hub */
     for (int i = 0; i < GEV__HUB_SLOTS; i++)
         if (hub->hooks[i] && hub->hooks[i]->on_shutdown)
             hub->hooks[i]->on_shutdown(hub, hub->hot.slots[i]);
@@ -528,6 +531,7 @@ int gev_reinit(void)
     if (gev__loop_reinit(hub->hot.loop) < 0)
         return -1;
     hub->thread = pthread_self();   /* the child's one thread */
+    gev__monitor_after_fork(hub);
     for (int i = 0; i < GEV__HUB_SLOTS; i++)
         if (hub->hooks[i] && hub->hooks[i]->on_fork &&
             hub->hooks[i]->on_fork(hub, hub->hot.slots[i]) < 0)

@@ -107,7 +107,8 @@ stage_asan() {
 # The fork helpers of tests/gevtest.h skip under TSan; test-signal stays out
 # whole (its waitpid and fork cases are most of it).
 tsan_tests="tests/test-threadpool tests/test-threadsafe tests/test-hubref tests/test-dns \
-    tests/test-loop-async tests/test-loop-signal tests/test-signal-handler tests/test-patch-libc"
+    tests/test-loop-async tests/test-loop-signal tests/test-signal-handler tests/test-patch-libc \
+    tests/test-monitor"
 
 stage_tsan() {
     for b in libevent libev; do
