@@ -495,6 +495,66 @@ static void test_download_bad_urls(void **state)
     assert_non_null(strstr(p.buf, "total: 5 URLs (5 failed)"));
 }
 
+/* ---- gev-stuck ------------------------------------------------------------------------ */
+
+/* The longest gap between two of gev-stuck's "tick at T s" lines. */
+static double longest_tick_gap(const char *out)
+{
+    double last = 0, gap = 0;
+    for (const char *t = strstr(out, "tick at "); t; t = strstr(t + 1, "tick at ")) {
+        double at = atof(t + 8);
+        if (at - last > gap)
+            gap = at - last;
+        last = at;
+    }
+    return gap;
+}
+
+static int count_of(const char *text, const char *needle)
+{
+    int n = 0;
+    for (const char *t = strstr(text, needle); t; t = strstr(t + 1, needle))
+        n++;
+    return n;
+}
+
+/* The doc/debugging.md walkthrough's program: its 0.6 s of work stops the
+ * ticker, and the monitor names the greenlet and the function, once. */
+static void test_stuck_monitor_names_the_culprit(void **state)
+{
+    proc p;
+    char *argv[] = { "gev-stuck", NULL };
+    setenv("GEV_MONITOR", "0.1", 1);
+    proc_start(&p, argv);
+    unsetenv("GEV_MONITOR");
+    assert_int_equal(proc_wait(&p, 30.0), 0);
+    print_message("%s", p.buf);
+    assert_int_equal(count_of(p.buf, "tick at "), 10);
+    assert_ge(longest_tick_gap(p.buf), 0.5);        /* the work is 0.6 s of real time */
+    assert_int_equal(count_of(p.buf, "gev monitor: "), 1);
+    assert_non_null(strstr(p.buf, "gev monitor: greenlet \"crunch\" (id 7) has run "));
+    assert_non_null(strstr(p.buf, "(checksum_the_slow_way+"));
+}
+
+static void test_stuck_dump_and_forever(void **state)
+{
+    proc p;
+    char *dump[] = { "gev-stuck", "--dump", NULL };
+    assert_int_equal(run_example(&p, dump, 30.0), 0);
+    assert_non_null(strstr(p.buf, "  id 4 \"reader\" waiting on fd "));
+    assert_non_null(strstr(p.buf, "  id 5 \"waiter\" waiting on event for "));
+    assert_non_null(strstr(p.buf, "  id 7 \"crunch\" sleeping for "));
+    assert_null(strstr(p.buf, "gev monitor: "));
+    char *forever[] = { "gev-stuck", "--forever", NULL };
+    setenv("GEV_DEBUG", "1", 1);
+    proc_start(&p, forever);
+    unsetenv("GEV_DEBUG");
+    assert_int_equal(proc_wait(&p, 30.0), 0);
+    assert_non_null(strstr(p.buf, "the main greenlet would wait forever"));
+    assert_non_null(strstr(p.buf, "  id 5 \"waiter\" waiting on event for "));
+    assert_non_null(strstr(p.buf, "gev-stuck: gev_event_wait: "));
+}
+
 /* A server that answers garbage, then one that never answers. */
 static void garbage_handler(int fd, const struct sockaddr *peer, socklen_t peerlen, void *arg)
 {
@@ -555,6 +615,8 @@ int main(int argc, char **argv)
         gevtest(test_download_demo_speedup),
         gevtest(test_download_from_httpd),
         gevtest(test_download_bad_urls),
+        gevtest(test_stuck_monitor_names_the_culprit),
+        gevtest(test_stuck_dump_and_forever),
         gevtest(test_download_garbage_and_timeout),
     };
     return cmocka_run_group_tests_name("examples", tests, NULL, NULL);
