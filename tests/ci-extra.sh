@@ -39,7 +39,9 @@ status=0
 # slowest_tests DIR: the five test programs that took longest (their times,
 # from tests/run-with-timeout.sh's last line in each .log)
 slowest_tests() {
-    sed -n 's|^run-with-timeout: .*/\(.*\) took \([0-9]*\) ms.*|\2 \1|p' "$1"/tests/*.log 2>/dev/null |
+    # only the logs this check wrote (a reused build keeps older ones)
+    find "$1/tests" -name '*.log' -newer "$1/.check-started" 2>/dev/null |
+        xargs -r sed -n 's|^run-with-timeout: .*/\(.*\) took \([0-9]*\) ms.*|\2 \1|p' |
         sort -rn | head -5 | awk '{ printf "%s %.0f s; ", $2, $1 / 1000 }'
 }
 
@@ -47,6 +49,7 @@ slowest_tests() {
 # $CHECK_TESTS only when it is set, building only $CHECK_PROGRAMS when that is
 check_in() {
     dir=$1
+    touch "$dir/.check-started"
     if make -C "$dir" -j"$jobs" check ${CHECK_TESTS:+TESTS="$CHECK_TESTS"} \
             ${CHECK_PROGRAMS:+check_PROGRAMS="$CHECK_PROGRAMS"} >"$dir/check.log" 2>&1; then
         say "$dir: $(grep -E '^# (PASS|FAIL)' "$dir/test-suite.log" | tr '\n' ' ')"
