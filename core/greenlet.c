@@ -73,6 +73,7 @@ static void finish(gev_hub *hub, gev_greenlet *g);
 gev__context *gev__runner_bind_slow(gev_hub *hub, gev_greenlet *g)
 {
     gev__runner *r;
+    hub->unstarted--;           /* it runs now, or ends */
     if ((g->stack_size == 0 || g->stack_size == hub->default_stack) && hub->idle) {
         r = hub->idle;
         hub->idle = r->next;
@@ -449,6 +450,7 @@ static inline __attribute__((always_inline)) gev_greenlet *spawn_record(size_t s
     g->state = GEV__NEW;
     g->parent_id = hub->hot.current->id;
     hub->live++;
+    hub->unstarted++;
     hub->spawns++;
     return g;
 }
@@ -587,6 +589,7 @@ int gev_joinall(gev_greenlet *const *gs, size_t n, double timeout)
 static void kill_unstarted(gev_hub *hub, gev_greenlet *g)
 {
     gev__rq_remove(hub, g);     /* it has no runner yet */
+    hub->unstarted--;
     g->killed = true;
     finish(hub, g);
 }

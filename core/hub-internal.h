@@ -82,6 +82,11 @@ struct gev_hub {
     gev__context main_ctx;
     gev_greenlet *hub_g;        /* the hub greenlet: polls, runs callbacks */
     unsigned since_poll;
+    /* When the hub last polled (the loop's clock just after).  A poll is
+     * due GEV__POLL_AFTER past it; not past the loop's cached clock, which
+     * every gev_sleep() refreshes: a burst of first runs that each sleep
+     * would keep that one fresh and the expired timers unread. */
+    gev__nsec last_poll;
     /* Scheduling decisions so far (gev__hub_switch_away, the hub's own
      * switches).  Written by the hub's thread only, read by others (the
      * blocking monitor, gev_stats) with relaxed atomics: one that stays put
@@ -111,6 +116,7 @@ struct gev_hub {
     gev__quarantine timeout_quarantine;
     uint64_t next_id;
     size_t live;                /* spawned and not dead */
+    size_t unstarted;           /* of those, not run yet: no stack so far */
     int busy;                   /* gev__hub_busy() */
     atomic_int held;            /* gev__hub_hold(): changed by any thread */
     gev__async keepalive;       /* referenced while busy > 0 or held > 0;
@@ -170,6 +176,7 @@ static inline gev__context *gev__runner_bind(gev_hub *hub, gev_greenlet *g)
         return gev__runner_bind_slow(hub, g);
     hub->idle = r->next;
     hub->idle_count--;
+    hub->unstarted--;
     r->g = g;
     g->runner = r;
     return g->ctx = &r->ctx;

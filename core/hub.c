@@ -104,7 +104,7 @@ static void rq_promote_after(gev_hub *hub, gev_greenlet *before)
 void gev__hub_poll_check(gev_hub *hub)
 {
     hub->since_poll = 0;
-    if (gev__time_monotonic() - gev__loop_now(hub->hot.loop) < GEV__POLL_AFTER)
+    if (gev__time_monotonic() - hub->last_poll < GEV__POLL_AFTER)
         return;
     gev_greenlet *first = hub->rq_prio_tail ? hub->rq_prio_tail->rq_next : hub->hot.rq_head;
     if (!first || first->state != GEV__NEW || hub->hot.current == hub->hub_g) {
@@ -180,10 +180,13 @@ static void trim_timer_cb(gev__loop *loop, gev__timer *t) { (void)loop; (void)t;
  * (core/stack.h); true if more remain beyond it.  Here, between polls, so
  * the cost never lands on a greenlet's switch; busy or idle, so a hub that
  * never idles after a burst still gives its memory back.  Greenlets not
- * started yet count as in use: each will want a stack. */
+ * started yet count as wanted (each will take a stack), not as holding
+ * one: the polls during a burst of first runs keep the spares it is
+ * about to take. */
 static bool hub_trim_spares(gev_hub *hub)
 {
-    size_t keep = gev__stack_cache_demand(&hub->stacks, hub->live, hub->idle_count,
+    size_t keep = gev__stack_cache_demand(&hub->stacks, hub->live, hub->live - hub->unstarted,
+                                          hub->idle_count,
                                           gev__loop_now(hub->hot.loop));
     return gev__hub_trim_idle(hub, keep);
 }
@@ -208,6 +211,7 @@ static void hub_loop_run(gev_hub *hub, int mode)
     __atomic_store_n(&hub->polling, true, __ATOMIC_RELAXED);
     gev__loop_run(hub->hot.loop, mode);
     __atomic_store_n(&hub->polling, false, __ATOMIC_RELAXED);
+    hub->last_poll = gev__loop_now(hub->hot.loop);   /* read after the poll */
 }
 
 static void hub_poll(gev_hub *hub)

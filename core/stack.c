@@ -622,11 +622,11 @@ static size_t demand_update(gev__stack_cache *c, size_t in_use, int64_t now)
     return c->peak > c->peak_prev ? c->peak : c->peak_prev;
 }
 
-size_t gev__stack_cache_demand(gev__stack_cache *c, size_t in_use, size_t spare_runners,
-                               int64_t now)
+size_t gev__stack_cache_demand(gev__stack_cache *c, size_t wanted, size_t held,
+                               size_t spare_runners, int64_t now)
 {
-    size_t want = demand_update(c, in_use, now);
-    size_t keep = want > in_use ? want - in_use : 0;
+    size_t want = demand_update(c, wanted, now);
+    size_t keep = want > held ? want - held : 0;
     if (keep < GEV__STACK_SPARE_MIN)
         keep = GEV__STACK_SPARE_MIN;
     /* Bare stacks count against the same budget as idle runners. */

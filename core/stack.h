@@ -67,14 +67,16 @@ void gev__stack_cache_drain(gev__stack_cache *c);
 
 /* How many spare stacks (idle runners and cached stacks together) the hub
  * should keep, called between polls with the stacks its greenlets need now
- * (`in_use`), its idle runners and its loop's time: the most needed at once
- * over the last one to two seconds, minus in_use, at least
- * GEV__STACK_SPARE_MIN.  Sizes the cache to the same budget, unmapping what
+ * (`wanted`: the live ones, started or not), how many of them hold one
+ * already (`held`), its idle runners and its loop's time: the most wanted
+ * at once over the last one to two seconds, minus held, at least
+ * GEV__STACK_SPARE_MIN.  Minus held, not minus wanted: the spares of a
+ * burst are what its greenlets not started yet will take.  Sizes the cache to the same budget, unmapping what
  * it holds beyond.  After a burst the spares stay for a second wave, and go
  * once the burst is two windows old; gev__stack_cache_window_end() tells
  * when the figure may next drop (an idle hub wakes then to trim). */
-size_t gev__stack_cache_demand(gev__stack_cache *c, size_t in_use, size_t spare_runners,
-                               int64_t now);
+size_t gev__stack_cache_demand(gev__stack_cache *c, size_t wanted, size_t held,
+                               size_t spare_runners, int64_t now);
 int64_t gev__stack_cache_window_end(const gev__stack_cache *c);
 
 /* A stack of at least `size` usable bytes (0 = default): from the cache if
