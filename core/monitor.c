@@ -32,6 +32,7 @@
 #include "gev.h"
 #include "hub-internal.h"
 #include "monitor.h"
+#include "out.h"
 
 /* A realtime signal: never sent by the kernel or the C library, queued
  * rather than merged, and SIGRTMIN + 7 rather than the first ones, which
@@ -64,45 +65,13 @@ struct gev__monitor {
 };
 
 /* ---- the report, written in the signal handler -------------------------- */
-/* Async-signal-safe only from here to the handler: no stdio, no malloc. */
-
-typedef struct out {
-    char buf[512];
-    size_t n;
-} out;
-
-static void put_str(out *o, const char *s)
-{
-    while (*s && o->n < sizeof o->buf)
-        o->buf[o->n++] = *s++;
-}
-
-/* v in decimal, at least `width` digits (zero-padded). */
-static void put_uint(out *o, uint64_t v, int width)
-{
-    char tmp[24];
-    int len = 0;
-    do {
-        tmp[len++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v || len < width);
-    while (len && o->n < sizeof o->buf)
-        o->buf[o->n++] = tmp[--len];
-}
-
-/* ns as seconds with three decimals: "0.512". */
-static void put_seconds(out *o, int64_t ns)
-{
-    uint64_t ms = (uint64_t)(ns < 0 ? 0 : ns) / 1000000;
-    put_uint(o, ms / 1000, 1);
-    put_str(o, ".");
-    put_uint(o, ms % 1000, 3);
-}
+/* Async-signal-safe only from here to the handler: no stdio, no malloc
+ * (core/out.h writes the text). */
 
 /* A CLOCK_REALTIME time in ISO 8601, UTC ("2026-12-07T21:31:27.123Z"):
  * localtime_r and strftime may take locks and read files, so the civil
  * date is computed here (days to year/month/day: H. Hinnant's algorithm). */
-static void put_utc(out *o, int64_t ns)
+static void put_utc(gev__out *o, int64_t ns)
 {
     int64_t secs = ns / GEV__NSEC_PER_SEC, days = secs / 86400, sod = secs % 86400;
     days += 719468;
@@ -112,33 +81,20 @@ static void put_utc(out *o, int64_t ns)
     uint64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
     uint64_t mp = (5 * doy + 2) / 153;
     uint64_t day = doy - (153 * mp + 2) / 5 + 1, month = mp < 10 ? mp + 3 : mp - 9;
-    put_uint(o, (uint64_t)((int64_t)yoe + era * 400 + (month <= 2)), 4);
-    put_str(o, "-");
-    put_uint(o, month, 2);
-    put_str(o, "-");
-    put_uint(o, day, 2);
-    put_str(o, "T");
-    put_uint(o, (uint64_t)sod / 3600, 2);
-    put_str(o, ":");
-    put_uint(o, (uint64_t)sod / 60 % 60, 2);
-    put_str(o, ":");
-    put_uint(o, (uint64_t)sod % 60, 2);
-    put_str(o, ".");
-    put_uint(o, (uint64_t)(ns % GEV__NSEC_PER_SEC) / 1000000, 3);
-    put_str(o, "Z");
-}
-
-static void write_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w > 0) {
-            p += w;
-            n -= (size_t)w;
-        } else if (!(w < 0 && errno == EINTR)) {
-            return;
-        }
-    }
+    gev__out_uint(o, (uint64_t)((int64_t)yoe + era * 400 + (month <= 2)), 4);
+    gev__out_str(o, "-");
+    gev__out_uint(o, month, 2);
+    gev__out_str(o, "-");
+    gev__out_uint(o, day, 2);
+    gev__out_str(o, "T");
+    gev__out_uint(o, (uint64_t)sod / 3600, 2);
+    gev__out_str(o, ":");
+    gev__out_uint(o, (uint64_t)sod / 60 % 60, 2);
+    gev__out_str(o, ":");
+    gev__out_uint(o, (uint64_t)sod % 60, 2);
+    gev__out_str(o, ".");
+    gev__out_uint(o, (uint64_t)(ns % GEV__NSEC_PER_SEC) / 1000000, 3);
+    gev__out_str(o, "Z");
 }
 
 /* The interrupted code's program counter, so the backtrace can start at
@@ -186,22 +142,21 @@ static void report(gev_hub *hub, gev__monitor *m, void *uctx)
         __atomic_load_n(&hub->polling, __ATOMIC_RELAXED))
         return;
     gev_greenlet *g = hub->hot.current;
-    out o = { .n = 0 };
-    put_str(&o, "gev monitor: greenlet \"");
-    put_str(&o, gev_name(g));
-    put_str(&o, "\" (id ");
-    put_uint(&o, g->id, 1);
-    put_str(&o, ") has run ");
-    put_seconds(&o, atomic_load_explicit(&m->report_blocked_ns, memory_order_relaxed));
-    put_str(&o, " s without switching (limit ");
-    put_seconds(&o, atomic_load_explicit(&m->limit_ns, memory_order_relaxed));
-    put_str(&o, " s) at ");
-    put_utc(&o, atomic_load_explicit(&m->report_time_ns, memory_order_relaxed));
-    if (o.n >= sizeof o.buf)
-        o.n = sizeof o.buf - 1;
-    o.buf[o.n++] = '\n';
     int fd = atomic_load_explicit(&m->fd, memory_order_relaxed);
-    write_all(fd, o.buf, o.n);
+    char buf[512];
+    gev__out o = gev__out_to(fd, buf, sizeof buf);
+    gev__out_str(&o, "gev monitor: greenlet \"");
+    gev__out_str(&o, gev_name(g));
+    gev__out_str(&o, "\" (id ");
+    gev__out_uint(&o, g->id, 1);
+    gev__out_str(&o, ") has run ");
+    gev__out_secs(&o, atomic_load_explicit(&m->report_blocked_ns, memory_order_relaxed));
+    gev__out_str(&o, " s without switching (limit ");
+    gev__out_secs(&o, atomic_load_explicit(&m->limit_ns, memory_order_relaxed));
+    gev__out_str(&o, " s) at ");
+    put_utc(&o, atomic_load_explicit(&m->report_time_ns, memory_order_relaxed));
+    gev__out_str(&o, "\n");
+    gev__out_flush(&o);
     write_backtrace(fd, uctx);
 }
 

@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include "gev.h"           /* the calls this file defines */
 #include "hub-internal.h"
+#include "out.h"
 
 /* ---- counters ------------------------------------------------------------ */
 
@@ -44,94 +45,30 @@ int gev_stats(struct gev_stats *st)
     return 0;
 }
 
-/* ---- output: a stack buffer and write(2) --------------------------------- */
+/* ---- output: a stack buffer and write(2) (core/out.h) -------------------- */
 
 #define OUT_SIZE 4096
 #define NAME_SHOWN 64           /* longer names are cut, "..." added */
 
-typedef struct out {
-    int fd;
-    size_t len;
-    char buf[OUT_SIZE];
-} out;
-
-/* A reader that went away (EPIPE, a full non-blocking pipe) loses the
- * rest: the caller is not told, as with any diagnostic. */
-static void out_flush(out *o)
-{
-    size_t off = 0;
-    while (off < o->len) {
-        ssize_t n = write(o->fd, o->buf + off, o->len - off);
-        if (n > 0)
-            off += (size_t)n;
-        else if (n == 0 || errno != EINTR)
-            break;
-    }
-    o->len = 0;
-}
-
-static void out_bytes(out *o, const char *s, size_t n)
-{
-    while (n) {
-        if (o->len == OUT_SIZE)
-            out_flush(o);
-        size_t k = OUT_SIZE - o->len < n ? OUT_SIZE - o->len : n;
-        memcpy(o->buf + o->len, s, k);
-        o->len += k;
-        s += k;
-        n -= k;
-    }
-}
-
-static void out_str(out *o, const char *s) { out_bytes(o, s, strlen(s)); }
-
-static void out_u64(out *o, uint64_t v)
-{
-    char d[20];
-    size_t n = sizeof d;
-    do
-        d[--n] = (char)('0' + v % 10);
-    while (v /= 10);
-    out_bytes(o, d + n, sizeof d - n);
-}
-
-static void out_int(out *o, int v)
-{
-    if (v < 0)
-        out_str(o, "-");
-    out_u64(o, v < 0 ? (uint64_t)-(int64_t)v : (uint64_t)v);
-}
-
-/* Seconds with three decimals ("0.512"); a negative span (a deadline just
- * passed) shows as 0.000. */
-static void out_secs(out *o, gev__nsec ns)
-{
-    uint64_t ms = ns > 0 ? (uint64_t)ns / 1000000u : 0;
-    char frac[5] = { '.', (char)('0' + ms / 100 % 10), (char)('0' + ms / 10 % 10),
-                     (char)('0' + ms % 10), '\0' };
-    out_u64(o, ms / 1000);
-    out_str(o, frac);
-}
-
 /* Quoted; '"', '\\' and control characters become '?', so that the line
  * stays one line and the name's end is where the quote is. */
-static void out_name(out *o, const gev_greenlet *g)
+static void put_name(gev__out *o, const gev_greenlet *g)
 {
-    out_str(o, "\"");
+    gev__out_str(o, "\"");
     if (!g->name) {
-        out_str(o, "greenlet-");
-        out_u64(o, g->id);
+        gev__out_str(o, "greenlet-");
+        gev__out_uint(o, g->id, 1);
     } else {
         size_t i;
         for (i = 0; g->name[i] && i < NAME_SHOWN; i++) {
             unsigned char c = (unsigned char)g->name[i];
             char ch = c < 0x20 || c == 0x7f || c == '"' || c == '\\' ? '?' : (char)c;
-            out_bytes(o, &ch, 1);
+            gev__out_bytes(o, &ch, 1);
         }
         if (g->name[i])
-            out_str(o, "...");
+            gev__out_str(o, "...");
     }
-    out_str(o, "\"");
+    gev__out_str(o, "\"");
 }
 
 /* ---- the table ------------------------------------------------------------ */
@@ -171,70 +108,70 @@ static const char *const kind_names[GEV__WAIT_KINDS] = {
     [GEV__WAIT_CHILD] = "child",
 };
 
-static void put_waiting(out *o, const gev_hub *hub, const gev_greenlet *g, gev__nsec now)
+static void put_waiting(gev__out *o, const gev_hub *hub, const gev_greenlet *g, gev__nsec now)
 {
     unsigned kind = g->wait_kind;
     if (kind == GEV__WAIT_READ || kind == GEV__WAIT_WRITE) {
-        out_str(o, "waiting on fd ");
-        out_int(o, g->wait_fd);
-        out_str(o, kind == GEV__WAIT_READ ? " for read" : " for write");
+        gev__out_str(o, "waiting on fd ");
+        gev__out_int(o, g->wait_fd);
+        gev__out_str(o, kind == GEV__WAIT_READ ? " for read" : " for write");
     } else if (kind == GEV__WAIT_SLEEP) {
-        out_str(o, "sleeping");
+        gev__out_str(o, "sleeping");
     } else if (kind < GEV__WAIT_KINDS && kind_names[kind]) {
-        out_str(o, "waiting on ");
-        out_str(o, kind_names[kind]);
+        gev__out_str(o, "waiting on ");
+        gev__out_str(o, kind_names[kind]);
         if (kind == GEV__WAIT_SIGNAL || kind == GEV__WAIT_CHILD) {
-            out_str(o, " ");
-            out_int(o, g->wait_fd);
+            gev__out_str(o, " ");
+            gev__out_int(o, g->wait_fd);
         }
     } else if (g->is_main && hub->main_in_run) {
-        out_str(o, "waiting in gev_run");
+        gev__out_str(o, "waiting in gev_run");
     } else {
-        out_str(o, "waiting");
+        gev__out_str(o, "waiting");
     }
-    out_str(o, " for ");
-    out_secs(o, now - g->wait_since);
-    out_str(o, " s");
+    gev__out_str(o, " for ");
+    gev__out_secs(o, now - g->wait_since);
+    gev__out_str(o, " s");
     if (g->timer.base.active) {
-        out_str(o, kind == GEV__WAIT_SLEEP ? ", wakes in " : ", times out in ");
-        out_secs(o, g->timer.deadline - now);
-        out_str(o, " s");
+        gev__out_str(o, kind == GEV__WAIT_SLEEP ? ", wakes in " : ", times out in ");
+        gev__out_secs(o, g->timer.deadline - now);
+        gev__out_str(o, " s");
     }
 }
 
 /* "  id 3 "reader" waiting on fd 7 for read for 0.512 s, spawned by 1" */
-static void put_greenlet(out *o, const gev_hub *hub, const gev_greenlet *g, gev__nsec now)
+static void put_greenlet(gev__out *o, const gev_hub *hub, const gev_greenlet *g, gev__nsec now)
 {
-    out_str(o, "  id ");
-    out_u64(o, g->id);
-    out_str(o, " ");
-    out_name(o, g);
-    out_str(o, " ");
+    gev__out_str(o, "  id ");
+    gev__out_uint(o, g->id, 1);
+    gev__out_str(o, " ");
+    put_name(o, g);
+    gev__out_str(o, " ");
     enum row row = row_of(hub, g);
     if (g->is_hub) {
         /* Its record's state says nothing once it has run (it switches
          * to greenlets without leaving RUNNING): where it is does. */
-        out_str(o, g == hub->hot.current ? "running" : g->queued ? "ready" : "idle");
+        gev__out_str(o, g == hub->hot.current ? "running" : g->queued ? "ready" : "idle");
     } else if (row == ROW_WAITING) {
         put_waiting(o, hub, g, now);
     } else {
         static const char *const words[] = { "running", "ready", "new", "waiting", "dead" };
-        out_str(o, words[row]);
+        gev__out_str(o, words[row]);
         if (row == ROW_NEW && g->timer.base.active) {       /* gev_spawn_later */
-            out_str(o, ", starts in ");
-            out_secs(o, g->timer.deadline - now);
-            out_str(o, " s");
+            gev__out_str(o, ", starts in ");
+            gev__out_secs(o, g->timer.deadline - now);
+            gev__out_str(o, " s");
         }
     }
     if (g->killed)
-        out_str(o, ", killed");
+        gev__out_str(o, ", killed");
     if (g->shielded)
-        out_str(o, ", shielded");
+        gev__out_str(o, ", shielded");
     if (g->parent_id) {
-        out_str(o, ", spawned by ");
-        out_u64(o, g->parent_id);
+        gev__out_str(o, ", spawned by ");
+        gev__out_uint(o, g->parent_id, 1);
     }
-    out_str(o, "\n");
+    gev__out_str(o, "\n");
 }
 
 /* The oldest record of hub->all (which new records join at the head). */
@@ -246,31 +183,31 @@ static const gev_greenlet *all_oldest(const gev_hub *hub)
     return g;
 }
 
-static void put_header(out *o, const gev_hub *hub)
+static void put_header(gev__out *o, const gev_hub *hub)
 {
     size_t rows[ROW_DEAD + 1] = { 0 };
     rows[row_of(hub, &hub->main)]++;
     for (const gev_greenlet *g = hub->all; g; g = g->all_next)
         rows[row_of(hub, g)]++;
-    out_str(o, "gev: ");
-    out_u64(o, rows[ROW_RUNNING] + rows[ROW_READY] + rows[ROW_NEW] + rows[ROW_WAITING]);
+    gev__out_str(o, "gev: ");
+    gev__out_uint(o, rows[ROW_RUNNING] + rows[ROW_READY] + rows[ROW_NEW] + rows[ROW_WAITING], 1);
     static const char *const parts[] = { " greenlets (", " running, ", " ready, ", " new, " };
     for (int r = ROW_RUNNING; r <= ROW_WAITING; r++) {
-        out_str(o, parts[r]);
-        out_u64(o, rows[r]);
+        gev__out_str(o, parts[r]);
+        gev__out_uint(o, rows[r], 1);
     }
-    out_str(o, " waiting), loop iteration ");
-    out_u64(o, gev__loop_iteration(hub->hot.loop));
-    out_str(o, "\n");
+    gev__out_str(o, " waiting), loop iteration ");
+    gev__out_uint(o, gev__loop_iteration(hub->hot.loop), 1);
+    gev__out_str(o, "\n");
 }
 
-static void put_kv(out *o, const char *key, uint64_t v)
+static void put_kv(gev__out *o, const char *key, uint64_t v)
 {
-    out_str(o, key);
-    out_u64(o, v);
+    gev__out_str(o, key);
+    gev__out_uint(o, v, 1);
 }
 
-static void put_watchers(out *o, const gev_hub *hub)
+static void put_watchers(gev__out *o, const gev_hub *hub)
 {
     gev__loop_counts c;
     gev__loop_counts_get(hub->hot.loop, &c);
@@ -281,10 +218,10 @@ static void put_watchers(out *o, const gev_hub *hub)
     put_kv(o, ", children ", c.children);
     put_kv(o, ", async ", c.asyncs);
     put_kv(o, "; referenced ", c.refs);
-    out_str(o, "\n");
+    gev__out_str(o, "\n");
 }
 
-static void put_counters(out *o, gev_hub *hub)
+static void put_counters(gev__out *o, gev_hub *hub)
 {
     struct gev_stats st;
     stats_fill(hub, &st);
@@ -296,12 +233,13 @@ static void put_counters(out *o, gev_hub *hub)
     put_kv(o, ", finished unreleased ", dead);
     put_kv(o, ", stacks cached ", st.stacks_cached);
     put_kv(o, ", stack bytes mapped ", st.stack_bytes_mapped);
-    out_str(o, "\n");
+    gev__out_str(o, "\n");
 }
 
 static void print_run_info(gev_hub *hub, int fd)
 {
-    out o = { .fd = fd };
+    char buf[OUT_SIZE];
+    gev__out o = gev__out_to(fd, buf, sizeof buf);
     gev__nsec now = gev__time_monotonic();
     put_header(&o, hub);
     put_greenlet(&o, hub, &hub->main, now);
@@ -311,8 +249,8 @@ static void print_run_info(gev_hub *hub, int fd)
             put_greenlet(&o, hub, g, now);
     put_watchers(&o, hub);
     put_counters(&o, hub);
-    out_str(&o, "gev: end of run info\n");
-    out_flush(&o);
+    gev__out_str(&o, "gev: end of run info\n");
+    gev__out_flush(&o);
 }
 
 void gev_print_run_info(int fd)
@@ -322,19 +260,21 @@ void gev_print_run_info(int fd)
     if (hub) {
         print_run_info(hub, fd);
     } else {
-        out o = { .fd = fd };
-        out_str(&o, "gev: no hub in this thread\n");
-        out_flush(&o);
+        char buf[OUT_SIZE];
+    gev__out o = gev__out_to(fd, buf, sizeof buf);
+        gev__out_str(&o, "gev: no hub in this thread\n");
+        gev__out_flush(&o);
     }
     errno = err;
 }
 
 void gev__runinfo_deadlock(gev_hub *hub)
 {
-    out o = { .fd = STDERR_FILENO };
-    out_str(&o, "gev: GEV_DEBUG: the main greenlet would wait forever, its wait fails "
+    char buf[OUT_SIZE];
+    gev__out o = gev__out_to(STDERR_FILENO, buf, sizeof buf);
+    gev__out_str(&o, "gev: GEV_DEBUG: the main greenlet would wait forever, its wait fails "
                 "with EDEADLK: no greenlet is ready, and no referenced watcher, "
                 "thread-pool job or hub reference is left to wake one\n");
-    out_flush(&o);
+    gev__out_flush(&o);
     print_run_info(hub, STDERR_FILENO);
 }
