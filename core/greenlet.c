@@ -150,7 +150,7 @@ static inline __attribute__((always_inline)) gev_greenlet *record_new(gev_hub *h
         hub->free_records = g->all_next;
         hub->free_record_count--;
         record_recycle(hub, g);
-    } else if ((g = malloc(sizeof *g))) {
+    } else if ((g = gev__record_alloc(&hub->records))) {
         g->wait_id = 0;
         record_reset(hub, g);
     } else {
@@ -181,7 +181,7 @@ static __attribute__((noinline, cold)) void records_append_full(gev_hub *hub, ge
     gev_greenlet *old = hub->free_records;
     hub->free_records = old->all_next;
     hub->free_record_count--;
-    free(old);
+    gev__record_release(&hub->records, old);
     records_append(hub, g);
 }
 
@@ -243,8 +243,9 @@ void gev__greenlet_free_all(gev_hub *hub)
     for (; hub->free_record_count; hub->free_record_count--) {
         gev_greenlet *g = hub->free_records;
         hub->free_records = g->all_next;
-        free(g);
+        gev__record_release(&hub->records, g);
     }
+    gev__record_pool_drain(&hub->records);
     while (hub->idle) {
         gev__runner *r = hub->idle;
         hub->idle = r->next;

@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include "hub.h"
+#include "records.h"
 
 /* A stack with a context parked on it.  A greenlet gets one when it first
  * runs, not when it is spawned: 100,000 spawned greenlets that each finish
@@ -108,6 +109,7 @@ struct gev_hub {
     gev__stack_cache stacks;
     size_t default_stack;
     gev_greenlet *all;          /* every spawned record not yet freed */
+    gev__record_pool records;   /* where records come from (core/records.h) */
     gev_greenlet *free_records, *free_records_tail;  /* FIFO, oldest first */
     size_t free_record_count;
     size_t free_records_hold;   /* GEV__QUARANTINE; GEV_DEBUG: SIZE_MAX */

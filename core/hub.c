@@ -270,6 +270,7 @@ static int hub_init(gev_hub *hub)
         return -1;
     gev__stack_cache_init(&hub->stacks);
     hub->default_stack = gev__stack_default_size();
+    gev__record_pool_init(&hub->records);
     /* Under GEV_DEBUG freed records are never reused (core/debug.h). */
     hub->free_records_hold = gev__debug ? SIZE_MAX : GEV__QUARANTINE;
     hub->free_records_max = gev__debug ? SIZE_MAX : GEV__FREE_RECORDS_MAX;
