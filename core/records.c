@@ -63,7 +63,11 @@ static gev__record_slab *slab_map(gev__record_pool *p)
     if (at + size < m + 2 * size)
         munmap(at + size, (size_t)(m + 2 * size - (at + size)));
 #ifdef MADV_HUGEPAGE
-    madvise(at, size, MADV_HUGEPAGE);   /* advice: without it, 4 KiB pages */
+    /* Not the first: a program with a few greenlets keeps a few 4 KiB
+     * pages of records, not a 2 MiB huge page per hub; a burst beyond a
+     * slab's worth gets huge pages from its second slab on. */
+    if (p->slabs > 0)
+        madvise(at, size, MADV_HUGEPAGE);   /* advice: without it, 4 KiB pages */
 #endif
     gev__record_slab *s = (gev__record_slab *)(void *)at;   /* zeroed */
     p->slabs++;

@@ -6,7 +6,9 @@
  * the 950 a spawned-and-alive greenlet cost, 3.8x raw libev's callbacks.
  * So records come from slabs: 2 MiB mappings aligned to 2 MiB, advised
  * MADV_HUGEPAGE, so that where transparent huge pages are on (Linux's
- * default "madvise" mode) a slab of 6,393 records costs one fault.
+ * default "madvise" mode) a slab of 6,393 records costs one fault.  All
+ * but a hub's first slab: a program with a few greenlets should not hold
+ * a 2 MiB huge page per hub for them.
  *
  * A slab is carved front to back; a record given back goes on its slab's
  * free list and is handed out again before anything new is carved; a
