@@ -131,36 +131,20 @@ static int run_spawn(long n)
     return 0;
 }
 
-static long status_kib(const char *field)
-{
-    char line[256];
-    long kib = -1;
-    FILE *f = fopen("/proc/self/status", "r");
-    while (f && fgets(line, sizeof line, f))
-        if (!strncmp(line, field, strlen(field)))
-            kib = atol(line + strlen(field) + 1);
-    if (f)
-        fclose(f);
-    return kib;
-}
-
 static int run_mem(long n, double secs)
 {
     int *hs = calloc((size_t)n, sizeof *hs);
     if (!hs)
         raw_die("calloc");
-    long base = status_kib("VmRSS");
+    long base = raw_status_kib("VmRSS");
     int64_t until = now() + (int64_t)(secs * 1000);
     for (long i = 0; i < n; i++)
         check(hs[i] = go(napper(until)), "go");
     msleep(until + 50);         /* they have all woken and ended */
     for (long i = 0; i < n; i++)
         hclose(hs[i]);
-    long peak = status_kib("VmHWM");
-    printf("peer=%s workload=mem value=%.3f unit=KiB/task peak_kib=%ld base_kib=%ld n=%ld\n",
-           PEER, (double)peak / n, peak, base, n);
-    printf("peer=%s workload=mem_delta value=%.3f unit=KiB/task\n", PEER,
-           (double)(peak - base) / n);
+    long peak = raw_status_kib("VmHWM");
+    raw_report_mem(PEER, n, base, peak);
     free(hs);
     return 0;
 }

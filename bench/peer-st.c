@@ -119,29 +119,13 @@ static int run_spawn(long n)
     return 0;
 }
 
-static long status_kib(const char *field)
-{
-    char line[256];
-    long kib = -1;
-    FILE *f = fopen("/proc/self/status", "r");
-    while (f && fgets(line, sizeof line, f))
-        if (!strncmp(line, field, strlen(field)))
-            kib = atol(line + strlen(field) + 1);
-    if (f)
-        fclose(f);
-    return kib;
-}
-
 static int run_mem(long n, double secs)
 {
-    long base = status_kib("VmRSS");
+    long base = raw_status_kib("VmRSS");
     nap = (st_utime_t)(secs * 1e6);
     spawn_join_all(n, napper);
-    long peak = status_kib("VmHWM");
-    printf("peer=%s workload=mem value=%.3f unit=KiB/task peak_kib=%ld base_kib=%ld n=%ld\n",
-           PEER, (double)peak / n, peak, base, n);
-    printf("peer=%s workload=mem_delta value=%.3f unit=KiB/task\n", PEER,
-           (double)(peak - base) / n);
+    long peak = raw_status_kib("VmHWM");
+    raw_report_mem(PEER, n, base, peak);
     return 0;
 }
 

@@ -129,6 +129,29 @@ static inline ssize_t raw_http_reply(int fd, int n)
     return w;
 }
 
+/* A field of /proc/self/status in KiB ("VmRSS", "VmHWM"); -1 if absent. */
+static inline long raw_status_kib(const char *field)
+{
+    char line[256];
+    long kib = -1;
+    FILE *f = fopen("/proc/self/status", "r");
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, field, strlen(field)))
+            kib = atol(line + strlen(field) + 1);
+    if (f)
+        fclose(f);
+    return kib;
+}
+
+/* The mem workload's report: peak RSS per task, and beyond the base. */
+static inline void raw_report_mem(const char *peer, long n, long base_kib, long peak_kib)
+{
+    printf("peer=%s workload=mem value=%.3f unit=KiB/task peak_kib=%ld base_kib=%ld n=%ld\n",
+           peer, (double)peak_kib / n, peak_kib, base_kib, n);
+    printf("peer=%s workload=mem_delta value=%.3f unit=KiB/task\n", peer,
+           (double)(peak_kib - base_kib) / n);
+}
+
 /* The timer workload's report (what gev-bench's `timers` prints first):
  * deadline[i] is when timer i was due, woke[i] when its callback ran,
  * order[k] the k-th to run.  An inversion is an adjacent pair woken against
