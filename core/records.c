@@ -13,9 +13,10 @@
 #include "records.h"
 #include "switch.h"             /* GEV__ASAN */
 
+/* A slab is on the pool's partial list exactly while it has records given
+ * back to hand out (free != NULL). */
 struct gev__record_slab {
     gev__record_slab *next, *prev;      /* in the pool's partial list */
-    bool in_partial;
     gev_greenlet *free;         /* given back, linked through all_next */
     size_t live;                /* handed out, not given back */
     size_t carved;              /* cut so far, front to back */
@@ -81,7 +82,6 @@ static void partial_add(gev__record_pool *p, gev__record_slab *s)
     if (p->partial)
         p->partial->prev = s;
     p->partial = s;
-    s->in_partial = true;
 }
 
 static void partial_remove(gev__record_pool *p, gev__record_slab *s)
@@ -92,7 +92,6 @@ static void partial_remove(gev__record_pool *p, gev__record_slab *s)
         p->partial = s->next;
     if (s->next)
         s->next->prev = s->prev;
-    s->in_partial = false;
 }
 
 gev_greenlet *gev__record_alloc(gev__record_pool *p)
@@ -126,7 +125,7 @@ void gev__record_release(gev__record_pool *p, gev_greenlet *g)
     }
     gev__record_slab *s = slab_of(g);
     if (--s->live == 0) {
-        if (s->in_partial)
+        if (s->free)
             partial_remove(p, s);
         if (s == p->carving) {
             s->free = NULL;     /* kept, and carved again from the front */
@@ -137,10 +136,10 @@ void gev__record_release(gev__record_pool *p, gev_greenlet *g)
         }
         return;
     }
+    if (!s->free)
+        partial_add(p, s);
     g->all_next = s->free;
     s->free = g;
-    if (!s->in_partial)
-        partial_add(p, s);
 }
 
 void gev__record_pool_drain(gev__record_pool *p)

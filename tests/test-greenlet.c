@@ -440,11 +440,7 @@ static size_t fewest_stacks;
 
 static void *spin_note_stacks_then_wait(void *arg)
 {
-    struct timespec t0, t;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    do
-        clock_gettime(CLOCK_MONOTONIC, &t);
-    while ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < 2000);
+    gevtest_spin_ns(2000);
     size_t now = live_stacks();
     if (now < fewest_stacks)
         fewest_stacks = now;
@@ -567,11 +563,7 @@ static long burst_ran, sleeper_saw;
 
 static void *burst_member(void *then_sleep)
 {
-    struct timespec t0, t;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    do
-        clock_gettime(CLOCK_MONOTONIC, &t);
-    while ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < 2000);
+    gevtest_spin_ns(2000);
     burst_ran++;
     if (then_sleep)
         assert_int_equal(gev_sleep(0.001), 0);
